@@ -1,0 +1,195 @@
+//! `lt-data`: build, inspect, verify and benchmark long-tailed datasets. Flags only; the work
+//! is in the `lt_data` library.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use lt_data::builder::{self, BuildOptions, Store};
+use lt_data::split::{Compat, Profile};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "lt-data", version, about = "Long-tailed datasets as memory-mapped files")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build a long-tailed dataset from a public raw source.
+    Build {
+        /// cifar10, cifar100, mnist, fashion-mnist, imagenet-lt, places-lt, inat2018, folder.
+        #[arg(long)]
+        dataset: String,
+        /// Source directory (default: the recipe's, e.g. Debian's Fashion-MNIST).
+        #[arg(long)]
+        src: Option<PathBuf>,
+        /// Output dataset directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Imbalance factor n_max / n_min (>= 1); default: the recipe's.
+        #[arg(long, value_name = "IF")]
+        imbalance: Option<f64>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// exp, step or pareto.
+        #[arg(long)]
+        profile: Option<Profile>,
+        /// `ldam`: select exactly the images numpy's generator selects in LDAM-DRW / MiSLAS.
+        #[arg(long, value_parser = ["native", "ldam"], default_value = "native")]
+        compat: String,
+        /// Official training list (`path label` lines).
+        #[arg(long)]
+        split_file: Option<PathBuf>,
+        #[arg(long)]
+        test_file: Option<PathBuf>,
+        #[arg(long)]
+        val_file: Option<PathBuf>,
+        /// Resize image sources so that their longer side is at most this.
+        #[arg(long)]
+        max_side: Option<u32>,
+        /// raw or jpeg.
+        #[arg(long)]
+        store: Option<Store>,
+        #[arg(long, default_value_t = 90)]
+        quality: u8,
+        /// Skip images that fail to decode (listed in the manifest) instead of stopping.
+        #[arg(long)]
+        skip_bad: bool,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Class counts, imbalance and many/medium/few sizes of a dataset or a split list.
+    Inspect {
+        /// Dataset directory.
+        #[arg(required_unless_present = "split_file")]
+        path: Option<PathBuf>,
+        /// Statistics of a split list alone, without pixels.
+        #[arg(long, conflicts_with = "path")]
+        split_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Write the sorted class-count bar chart, coloured by group.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+    /// Re-check a dataset's structure and checksums.
+    Verify { path: PathBuf },
+    /// Time the loader on a dataset; the last line is `images/s N`.
+    Bench {
+        path: PathBuf,
+        #[arg(long, default_value = "cifar")]
+        aug: String,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+    },
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if e.use_stderr() => {
+            let msg = e.to_string();
+            eprintln!("lt-data: {}", msg.lines().next().unwrap_or("bad arguments").trim_start_matches("error: "));
+            std::process::exit(2);
+        }
+        Err(e) => e.exit(),
+    };
+    if let Err(e) = run(cli) {
+        eprintln!("lt-data: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Build {
+            dataset,
+            src,
+            out,
+            imbalance,
+            seed,
+            profile,
+            compat,
+            split_file,
+            test_file,
+            val_file,
+            max_side,
+            store,
+            quality,
+            skip_bad,
+            quiet,
+        } => {
+            let opts = BuildOptions {
+                src,
+                imbalance,
+                seed,
+                profile,
+                compat: if compat == "ldam" { Compat::Ldam } else { Compat::Native },
+                split_file,
+                test_file,
+                val_file,
+                max_side,
+                store,
+                quality,
+                skip_bad,
+                progress: !quiet,
+                ..BuildOptions::new(&dataset, &out)
+            };
+            let m = builder::build(&opts)?;
+            if !quiet {
+                let t = &m.splits["train"];
+                println!("built {} in {}: train {} images, {} classes", m.dataset, out.display(), t.total, m.num_classes);
+                for (name, s) in m.splits.iter().filter(|(n, _)| *n != "train") {
+                    println!("  {name}: {} images", s.total);
+                }
+                if !m.skipped.is_empty() {
+                    println!("  skipped {} undecodable images (listed in the manifest)", m.skipped.len());
+                }
+            }
+        }
+        Cmd::Inspect { path, split_file, json, plot } => {
+            if let Some(f) = split_file {
+                let s = lt_data::inspect::split_list(&f)?;
+                if let Some(p) = &plot {
+                    lt_data::plot::counts_png(&s.counts, &lt_data::recipe::GroupRule::default().assign(&s.counts), p)?;
+                }
+                if json {
+                    println!("{}", serde_json::to_string(&s)?);
+                } else {
+                    println!("{}\n{s}", f.display());
+                }
+            } else {
+                let dir = path.context("a dataset directory or --split-file is required")?;
+                let r = lt_data::inspect::dataset(&dir)?;
+                if let Some(p) = &plot {
+                    lt_data::plot::counts_png(&r.train.counts, &r.groups, p)?;
+                }
+                if json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    println!("{} ({})\n{}", r.dataset, dir.display(), r.train);
+                    for (name, s) in r.splits.iter().filter(|(n, _)| *n != "train") {
+                        println!("{name:<10} {} images ({})", s.total, s.storage);
+                    }
+                }
+            }
+        }
+        Cmd::Verify { path } => {
+            let n = lt_data::inspect::verify(&path)?;
+            println!("ok: {} ({n} samples, checksums match)", path.display());
+        }
+        Cmd::Bench { path, aug, batch, threads, epochs } => {
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let report = lt_data::bench::run(&lt_data::bench::BenchOptions { path, aug, batch, threads, epochs })?;
+            println!("{report}");
+            println!("images/s {:.0}", report.images_per_sec);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! Cost of calling a loss through the plugin ABI, against the same loss called directly, and
+//! against one ResNet-32 training step (batch 128, CPU, 2 threads) in the same run.
+//!
+//! Run: `cargo bench -p lt-core --bench plugin_dispatch` (builds plugins/example-loss itself).
+//! The direct baseline compiles the example plugin's own source file, so both sides run exactly
+//! the same tch code and the difference is the dispatch.
+
+#[path = "../../plugins/example-loss/src/focal.rs"]
+#[allow(dead_code)]
+mod focal;
+
+use lt_core::plugin::{DatasetInfo, Plugin, StepCtx};
+use lt_plugin::{Config, Loss};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+use tch::{nn, Device, Kind, Tensor};
+
+/// Builds the example plugin into this bench's target/<profile> directory.
+fn example_plugin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let profile = dir.file_name().unwrap().to_str().unwrap().to_string();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args(["build", "--quiet", "-p", "lt-plugin-example-loss", "--target-dir"])
+        .arg(dir.parent().unwrap());
+    if profile == "release" {
+        cmd.arg("--release");
+    } else if profile != "debug" {
+        cmd.args(["--profile", &profile]);
+    }
+    assert!(cmd.status().unwrap().success(), "building the example plugin failed");
+    dir.join("liblt_plugin_example_loss.so")
+}
+
+/// Median seconds per call of `f` over `rounds` rounds of `n` calls.
+fn median_per_call(rounds: usize, n: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..n / 4 + 1 {
+        f();
+    }
+    let mut v: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t.elapsed().as_secs_f64() / n as f64
+        })
+        .collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn resnet32_step_seconds(k: i64) -> f64 {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let backbone = lt_core::model::resnet32(&(vs.root() / "backbone"), 3).unwrap();
+    let head = lt_core::model::Head::new(&(vs.root() / "head"), 64, k, true).unwrap();
+    let x = Tensor::randn([128, 3, 32, 32], (Kind::Float, Device::Cpu));
+    let y = Tensor::randint(k, [128], (Kind::Int64, Device::Cpu));
+    median_per_call(9, 2, || {
+        vs.zero_grad();
+        let logits = head.forward(&backbone.forward_features(&x, true));
+        logits.cross_entropy_for_logits(&y).backward();
+    })
+}
+
+fn main() {
+    tch::set_num_threads(2);
+    tch::manual_seed(0);
+    let plugin = Plugin::open(&example_plugin()).unwrap();
+    let b = 128i64;
+    println!("plugin dispatch, focal loss forward, B={b}, CPU, 2 threads (median per call)");
+    let mut worst_overhead = 0f64;
+    for k in [10i64, 100] {
+        let info = DatasetInfo {
+            num_classes: k as usize,
+            class_counts: vec![100; k as usize],
+            feature_dim: 0,
+            seed: 0,
+            device: Device::Cpu,
+        };
+        let cfg = serde_json::json!({"gamma": 2.0});
+        let mut via_abi = plugin.loss("focal", &cfg, &info).unwrap();
+        let mut direct = focal::FocalLoss::new(&Config(cfg.clone()), &info).unwrap();
+        let logits = Tensor::randn([b, k], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let targets = Tensor::randint(k, [b], (Kind::Int64, Device::Cpu));
+        let ctx = StepCtx::default();
+        let (rounds, n) = (15, 2000);
+        // Interleave the two to share any drift in machine load.
+        let mut d = Vec::new();
+        let mut a = Vec::new();
+        for _ in 0..3 {
+            d.push(median_per_call(rounds, n, || {
+                let _ = direct.forward(&logits, &targets, &ctx).unwrap();
+            }));
+            a.push(median_per_call(rounds, n, || {
+                let _ = via_abi.forward(&logits, &targets, &ctx).unwrap();
+            }));
+        }
+        d.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        a.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        let (d, a) = (d[1], a[1]);
+        let bare = median_per_call(rounds, 20000, || {
+            let _ = via_abi.adjust_logits(&logits).unwrap();
+        });
+        worst_overhead = worst_overhead.max(a - d).max(bare);
+        println!(
+            "K={k:>3}: direct {:8.2} us  via ABI {:8.2} us  difference {:+6.2} us  (empty ABI round trip {:.3} us)",
+            d * 1e6,
+            a * 1e6,
+            (a - d) * 1e6,
+            bare * 1e6
+        );
+    }
+    let step = resnet32_step_seconds(10);
+    println!("resnet32 forward+backward, batch 128, K=10: {:.1} ms", step * 1e3);
+    println!(
+        "dispatch overhead per step (one loss call): {:.2} us = {:.4} % of a step",
+        worst_overhead.max(0.0) * 1e6,
+        100.0 * worst_overhead.max(0.0) / step
+    );
+}

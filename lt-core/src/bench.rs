@@ -1,0 +1,149 @@
+//! Training-step micro-benchmark (`lt-train bench`), the Rust half of the comparison with
+//! PyTorch eager in `benches/step_torch.py` (same model, same init, same step).
+//!
+//! One step = zero grads, forward (BN in train mode), cross-entropy, backward, SGD update
+//! (lr 0.1, momentum 0.9, weight decay 5e-4), on a fixed random batch on the CPU. The first
+//! [`WARMUP_STEPS`] steps are not timed; the report gives the median of the timed ones.
+use crate::model;
+use crate::optim::{ParamGroup, Sgd, SgdConfig};
+use anyhow::{bail, Result};
+use serde::Serialize;
+use std::time::Instant;
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+/// Untimed steps before measuring (allocator and oneDNN caches warm up).
+pub const WARMUP_STEPS: usize = 5;
+/// Fewest timed steps accepted (the issue asks for a median of at least 20).
+pub const MIN_STEPS: usize = 20;
+
+/// Timings of [`step_bench`], milliseconds per step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub model: String,
+    pub batch: usize,
+    pub threads: usize,
+    /// Timed steps.
+    pub steps: usize,
+    pub image_size: i64,
+    pub median_ms: f64,
+    pub mean_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+}
+
+impl StepReport {
+    /// The last line `lt-train bench` prints: `step ms <median>`.
+    pub fn summary_line(&self) -> String {
+        format!("step ms {:.3}", self.median_ms)
+    }
+}
+
+/// Input side of the benchmark batch: 32 for the CIFAR ResNets, 224 otherwise.
+pub fn image_size(model: &str) -> i64 {
+    if model.to_ascii_lowercase().starts_with("resnet")
+        && matches!(
+            model.trim_start_matches("resnet").trim_end_matches('b'),
+            "20" | "32" | "44" | "56" | "110"
+        )
+    {
+        32
+    } else {
+        224
+    }
+}
+
+/// Times `steps` training steps (after warm-up) of `model` on a random `batch x 3 x S x S`
+/// input with 10 classes, on the CPU with `threads` intra-op threads.
+pub fn step_bench(model: &str, batch: usize, threads: usize, steps: usize) -> Result<StepReport> {
+    if batch == 0 || threads == 0 {
+        bail!("bench: batch and threads must be positive");
+    }
+    if steps < MIN_STEPS {
+        bail!("bench: at least {MIN_STEPS} timed steps are needed for a median, got {steps}");
+    }
+    tch::set_num_threads(threads as i32);
+    tch::manual_seed(0);
+    let device = Device::Cpu;
+    let vs = VarStore::new(device);
+    let (bb, head) = model::build(model, &vs.root(), 3, 10)?;
+    let mut params = bb.parameters();
+    params.extend(head.parameters());
+    let mut opt = Sgd::new(
+        vec![ParamGroup::new("all", params, 1.0, 5e-4)],
+        0.1,
+        SgdConfig::default(),
+    )?;
+    let size = image_size(model);
+    let x = Tensor::f_randn([batch as i64, 3, size, size], (Kind::Float, device))?;
+    let y = Tensor::f_randint(10, [batch as i64], (Kind::Int64, device))?;
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..WARMUP_STEPS + steps {
+        let t0 = Instant::now();
+        opt.zero_grad();
+        let logits = head.forward(&bb.forward_features(&x, true));
+        let loss = logits.cross_entropy_for_logits(&y);
+        loss.f_backward()?;
+        opt.step()?;
+        let dt = t0.elapsed().as_secs_f64() * 1e3;
+        if !loss.double_value(&[]).is_finite() {
+            bail!("bench: loss became non-finite at step {i}");
+        }
+        if i >= WARMUP_STEPS {
+            times.push(dt);
+        }
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let n = sorted.len();
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
+    Ok(StepReport {
+        model: model.to_string(),
+        batch,
+        threads,
+        steps,
+        image_size: size,
+        median_ms: median,
+        mean_ms: times.iter().sum::<f64>() / n as f64,
+        min_ms: sorted[0],
+        max_ms: sorted[n - 1],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_bench_runs_and_rejects_bad_input() {
+        let r = step_bench("resnet20", 4, 1, MIN_STEPS).unwrap();
+        assert_eq!((r.steps, r.image_size, r.batch), (MIN_STEPS, 32, 4));
+        assert!(r.min_ms > 0.0 && r.min_ms <= r.median_ms && r.median_ms <= r.max_ms);
+        assert!(r.summary_line().starts_with("step ms "));
+        assert!(step_bench("resnet20", 4, 1, 3).is_err());
+        assert!(step_bench("nope", 4, 1, 20).is_err());
+        assert_eq!(image_size("resnet32b"), 32);
+        assert_eq!(image_size("resnet50"), 224);
+    }
+
+    /// The Rust half of `benches/step_compare.sh` when `lt-train bench` is unavailable:
+    /// `LT_BENCH_THREADS=2 cargo test --release -p lt-core --lib bench_resnet32 -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn bench_resnet32() {
+        let threads = std::env::var("LT_BENCH_THREADS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2);
+        let steps = std::env::var("LT_BENCH_STEPS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30);
+        let r = step_bench("resnet32", 128, threads, steps).unwrap();
+        println!("{}", serde_json::to_string(&r).unwrap());
+        println!("{}", r.summary_line());
+    }
+}

@@ -1,0 +1,297 @@
+//! Run configuration in TOML. Layers, later ones winning: built-in defaults, the method recipe a
+//! plugin carries, a `--config` file, then `--set key=value` overrides from the command line.
+//! Unknown keys are errors, so a typo never silently falls back to a default.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// One training stage (stage 1: representation; stage 2: classifier re-balancing).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    /// Linear per-epoch warm-up epochs.
+    pub warmup_epochs: usize,
+    /// "step", "cosine" or "constant".
+    pub schedule: String,
+    /// Step decay points as fractions of the stage (CIFAR-LT: 160/200 and 180/200).
+    pub milestones: Vec<f64>,
+    /// Factor applied at each milestone, cumulatively.
+    pub gamma: f64,
+    /// Sampler name: built-in (instance, class-balanced, sqrt, progressive, reversed) or a
+    /// plugin's.
+    pub sampler: String,
+    /// Steps per epoch; 0: ceil(training images / batch size).
+    pub steps_per_epoch: usize,
+    /// Loss: "ce" (built in) or a plugin loss component.
+    pub loss: String,
+    /// Configuration handed to the loss component.
+    pub loss_config: toml::Table,
+    /// Head: "linear" (built in) or a plugin head component.
+    pub head: String,
+    pub head_config: toml::Table,
+    /// Mixup Beta(alpha, alpha); 0 disables it.
+    pub mixup_alpha: f64,
+    /// Learning-rate factor of the backbone and of the head parameters.
+    pub backbone_lr_factor: f64,
+    pub head_lr_factor: f64,
+    /// Per-parameter factors by head parameter name (e.g. LWS scales), overriding head_lr_factor.
+    pub param_lr_factors: toml::Table,
+    /// Freeze the backbone (decoupled stage 2).
+    pub freeze_backbone: bool,
+    /// With a frozen backbone: update BN running statistics on this stage's data (MiSLAS
+    /// shifted BN), affine parameters staying frozen.
+    pub shift_bn: bool,
+}
+
+/// The whole run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Dataset directory built by `lt-data build`.
+    pub dataset: PathBuf,
+    /// Run directory: metrics, plots, checkpoints.
+    pub out: PathBuf,
+    /// Backbone; empty: the dataset's recipe model.
+    pub model: String,
+    pub seed: u64,
+    /// "auto", "cpu", "cuda", "cuda:N".
+    pub device: String,
+    /// libtorch intra-op threads; 0: all cores.
+    pub threads: usize,
+    /// Loader worker threads; 0: all cores.
+    pub loader_threads: usize,
+    /// Evaluate on the test split every N epochs (and always after the last).
+    pub eval_every: usize,
+    /// Automatic mixed precision (CUDA only).
+    pub amp: bool,
+    /// Plugins to load (names or paths).
+    pub plugins: Vec<String>,
+    /// Upper reference top-1 for relative accuracy (A_t / A_u), percent; 0: none.
+    pub upper_top1: f64,
+    pub stage1: StageConfig,
+    /// Present for two-stage (decoupled) methods.
+    pub stage2: Option<StageConfig>,
+}
+
+/// Built-in defaults: plain cross-entropy, the CIFAR-LT schedule (200 epochs, 5 warm-up, x0.1 at
+/// 160 and 180), batch 128, SGD 0.1 / 0.9 / 2e-4.
+pub const DEFAULTS: &str = r#"
+dataset = ""
+out = "runs/run"
+model = ""
+seed = 0
+device = "auto"
+threads = 0
+loader_threads = 0
+eval_every = 10
+amp = true
+plugins = []
+upper_top1 = 0.0
+
+[stage1]
+epochs = 200
+batch_size = 128
+lr = 0.1
+momentum = 0.9
+weight_decay = 2e-4
+warmup_epochs = 5
+schedule = "step"
+milestones = [0.8, 0.9]
+gamma = 0.1
+sampler = "instance"
+steps_per_epoch = 0
+loss = "ce"
+loss_config = {}
+head = "linear"
+head_config = {}
+mixup_alpha = 0.0
+backbone_lr_factor = 1.0
+head_lr_factor = 1.0
+param_lr_factors = {}
+freeze_backbone = false
+shift_bn = false
+"#;
+
+/// Defaults of a stage 2 when a recipe or an override asks for one: the decoupled
+/// classifier-retraining setting (10 epochs, class-balanced, cosine, frozen backbone).
+pub const STAGE2_DEFAULTS: &str = r#"
+epochs = 10
+batch_size = 128
+lr = 0.1
+momentum = 0.9
+weight_decay = 2e-4
+warmup_epochs = 0
+schedule = "cosine"
+milestones = []
+gamma = 0.1
+sampler = "class-balanced"
+steps_per_epoch = 0
+loss = "ce"
+loss_config = {}
+head = "linear"
+head_config = {}
+mixup_alpha = 0.0
+backbone_lr_factor = 0.0
+head_lr_factor = 1.0
+param_lr_factors = {}
+freeze_backbone = true
+shift_bn = false
+"#;
+
+/// Builds configurations layer by layer.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    table: toml::Table,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder { table: toml::from_str(DEFAULTS).expect("built-in defaults parse") }
+    }
+}
+
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            // Component configs are replaced whole: a recipe's loss_config must not inherit keys
+            // of another loss.
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) if !k.ends_with("_config") => merge(a, b),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+impl Builder {
+    /// Merges a TOML document (a recipe or a config file); `origin` names it in errors.
+    pub fn layer(&mut self, text: &str, origin: &str) -> Result<&mut Self> {
+        let mut t: toml::Table = toml::from_str(text).with_context(|| format!("{origin}: invalid TOML"))?;
+        // A plugin recipe may describe its method in a `[method]` table; it is documentation.
+        t.remove("method");
+        if t.contains_key("stage2") && !self.table.contains_key("stage2") {
+            self.table.insert("stage2".into(), toml::Value::Table(toml::from_str(STAGE2_DEFAULTS).expect("parse")));
+        }
+        merge(&mut self.table, t);
+        Ok(self)
+    }
+
+    /// Applies `key.path=value`; the value is TOML (`3`, `0.1`, `"cosine"`, `[1, 2]`), or a bare
+    /// string when it does not parse as TOML.
+    pub fn set(&mut self, assignment: &str) -> Result<&mut Self> {
+        let (key, value) = assignment
+            .split_once('=')
+            .with_context(|| format!("--set {assignment}: expected key=value"))?;
+        let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        let parts: Vec<&str> = key.trim().split('.').collect();
+        if parts[0] == "stage2" && !self.table.contains_key("stage2") {
+            self.table.insert("stage2".into(), toml::Value::Table(toml::from_str(STAGE2_DEFAULTS).expect("parse")));
+        }
+        let mut t = &mut self.table;
+        for p in &parts[..parts.len() - 1] {
+            t = match t.entry(p.to_string()).or_insert_with(|| toml::Value::Table(Default::default())) {
+                toml::Value::Table(t) => t,
+                _ => bail!("--set {assignment}: '{p}' is not a table"),
+            };
+        }
+        t.insert(parts[parts.len() - 1].to_string(), value);
+        Ok(self)
+    }
+
+    /// Drops stage 2 (`--stage2-epochs 0`).
+    pub fn without_stage2(&mut self) -> &mut Self {
+        self.table.remove("stage2");
+        self
+    }
+
+    /// The resolved, validated configuration.
+    pub fn build(&self) -> Result<Config> {
+        let c: Config = toml::Value::Table(self.table.clone()).try_into().context("configuration")?;
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+impl StageConfig {
+    fn validate(&self, name: &str) -> Result<()> {
+        if self.batch_size == 0 {
+            bail!("{name}.batch_size must be positive");
+        }
+        if !(self.lr.is_finite() && self.lr >= 0.0) {
+            bail!("{name}.lr must be a non-negative number");
+        }
+        if !["step", "cosine", "constant"].contains(&self.schedule.as_str()) {
+            bail!("{name}.schedule must be step, cosine or constant, got '{}'", self.schedule);
+        }
+        if self.milestones.iter().any(|m| !(0.0..=1.0).contains(m)) {
+            bail!("{name}.milestones are fractions of the stage, in [0, 1]");
+        }
+        if self.shift_bn && !self.freeze_backbone {
+            bail!("{name}.shift_bn needs freeze_backbone = true");
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate(&self) -> Result<()> {
+        if self.dataset.as_os_str().is_empty() {
+            bail!("no dataset: give --dataset DIR (built with lt-data build)");
+        }
+        self.stage1.validate("stage1")?;
+        if let Some(s) = &self.stage2 {
+            s.validate("stage2")?;
+        }
+        if self.eval_every == 0 {
+            bail!("eval_every must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML (for `--print-config` and checkpoints).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("config serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_and_overrides_resolve() {
+        let mut b = Builder::default();
+        b.set("dataset=data/x").unwrap();
+        b.layer("[stage2]\nloss = \"las\"\nloss_config = { smooth_head = 0.3 }\n", "recipe").unwrap();
+        b.set("stage1.epochs=30").unwrap().set("stage2.head=lws").unwrap().set("stage1.loss_config.gamma=2.0").unwrap();
+        let c = b.build().unwrap();
+        assert_eq!(c.stage1.epochs, 30);
+        assert_eq!(c.stage1.loss_config["gamma"].as_float(), Some(2.0));
+        let s2 = c.stage2.as_ref().unwrap();
+        assert_eq!((s2.loss.as_str(), s2.head.as_str(), s2.epochs), ("las", "lws", 10));
+        assert!(s2.freeze_backbone);
+        let again: Config = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_errors() {
+        let mut b = Builder::default();
+        b.set("dataset=d").unwrap();
+        b.set("stage1.epocs=3").unwrap();
+        assert!(format!("{:#}", b.build().unwrap_err()).contains("epocs"));
+        let mut b = Builder::default();
+        b.set("dataset=d").unwrap().set("stage1.schedule=linear").unwrap();
+        assert!(b.build().unwrap_err().to_string().contains("schedule"));
+        assert!(Builder::default().build().unwrap_err().to_string().contains("no dataset"));
+    }
+}

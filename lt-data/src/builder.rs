@@ -1,0 +1,411 @@
+//! `lt-data build`: raw source -> long-tailed split -> split files + manifest, in a temporary
+//! directory renamed into place only when everything is written.
+
+use crate::error::{Error, Result};
+use crate::format::{Encoding, Layout, Writer};
+use crate::manifest::{Manifest, Skipped, SplitInfo};
+use crate::recipe::{self, Recipe};
+use crate::source::{self, Pixels, Sample, SourceData};
+use crate::split::{self, Compat, Profile};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// How samples are stored in the split files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// Decoded uint8 HWC pixels (needs one shape for the whole split).
+    Raw,
+    /// Re-encoded JPEG at the given quality.
+    Jpeg,
+}
+
+impl std::str::FromStr for Store {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "raw" => Ok(Store::Raw),
+            "jpeg" | "jpg" => Ok(Store::Jpeg),
+            _ => Err(Error::invalid(format!("unknown --store '{s}' (raw or jpeg)"))),
+        }
+    }
+}
+
+/// Everything `lt-data build` can be asked.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    pub dataset: String,
+    /// Source directory; the recipe's default when `None`.
+    pub src: Option<PathBuf>,
+    pub out: PathBuf,
+    /// Imbalance factor; the recipe's default when `None`.
+    pub imbalance: Option<f64>,
+    pub seed: u64,
+    pub profile: Option<Profile>,
+    pub compat: Compat,
+    /// Official training list (ImageNet-LT, Places-LT, iNaturalist); replaces the recipe's.
+    pub split_file: Option<PathBuf>,
+    pub test_file: Option<PathBuf>,
+    pub val_file: Option<PathBuf>,
+    /// Longest side after resizing, for image sources.
+    pub max_side: Option<u32>,
+    /// Storage; raw for pixel sources and JPEG for image sources when `None`.
+    pub store: Option<Store>,
+    pub quality: u8,
+    pub skip_bad: bool,
+    pub progress: bool,
+}
+
+impl BuildOptions {
+    /// Options with the recipe's defaults for `dataset`, written to `out`.
+    pub fn new(dataset: &str, out: &Path) -> Self {
+        BuildOptions {
+            dataset: dataset.to_string(),
+            src: None,
+            out: out.to_path_buf(),
+            imbalance: None,
+            seed: 0,
+            profile: None,
+            compat: Compat::Native,
+            split_file: None,
+            test_file: None,
+            val_file: None,
+            max_side: None,
+            store: None,
+            quality: 90,
+            skip_bad: false,
+            progress: false,
+        }
+    }
+}
+
+/// Builds the dataset described by `opts` and returns its manifest.
+pub fn build(opts: &BuildOptions) -> Result<Manifest> {
+    let recipe = recipe::by_name(&opts.dataset)?;
+    if let Some(f) = opts.imbalance {
+        if !f.is_finite() || f < 1.0 {
+            return Err(Error::invalid(format!("--imbalance must be a number >= 1, got {f}")));
+        }
+    }
+    if !(1..=100).contains(&opts.quality) {
+        return Err(Error::invalid(format!("--quality must be in 1..=100, got {}", opts.quality)));
+    }
+    let src = match (&opts.src, &recipe.default_src) {
+        (Some(s), _) => s.clone(),
+        (None, Some(d)) => PathBuf::from(d),
+        (None, None) => return Err(Error::invalid(format!("--src is required for dataset '{}'", recipe.name))),
+    };
+    std::fs::read_dir(&src).map_err(|e| Error::io(&src, e))?;
+
+    let mut data = read_source(&recipe, &src, opts)?;
+    if let Some(names) = &recipe.class_names {
+        if names.len() == data.class_names.len() {
+            data.class_names = names.clone();
+        }
+    }
+    let k = data.class_names.len();
+    if k == 0 || data.train.is_empty() {
+        return Err(Error::format(&src, "source holds no training images"));
+    }
+
+    // Carve the long-tailed training split unless the source's own distribution is kept.
+    let imbalance = opts.imbalance.or(recipe.imbalance);
+    let profile = match (&opts.profile, &recipe.profile) {
+        (Some(p), _) => Some(*p),
+        (None, Some(p)) => Some(p.parse()?),
+        (None, None) => None,
+    };
+    let (train_idx, profile_used): (Vec<usize>, Option<Profile>) = match imbalance {
+        Some(f) => {
+            let profile = profile.unwrap_or(Profile::Exp);
+            let labels: Vec<u32> = data.train.iter().map(|s| s.label).collect();
+            let mut available = vec![0usize; k];
+            for &l in &labels {
+                available[l as usize] += 1;
+            }
+            let counts = split::class_counts(profile, &available, f)?;
+            (split::select(&labels, k, &counts, opts.seed, opts.compat)?, Some(profile))
+        }
+        None => ((0..data.train.len()).collect(), None),
+    };
+
+    let out = &opts.out;
+    let staging = StagingDir::new(out)?;
+    let total = train_idx.len() + data.test.len() + data.val.as_ref().map_or(0, |v| v.len());
+    let bar = progress_bar(total as u64, opts.progress);
+    let mut splits = BTreeMap::new();
+    let mut skipped = Vec::new();
+    let train: Vec<&Sample> = train_idx.iter().map(|&i| &data.train[i]).collect();
+    let test: Vec<&Sample> = data.test.iter().collect();
+    let val: Option<Vec<&Sample>> = data.val.as_ref().map(|v| v.iter().collect());
+    let mut parts = vec![("train", train), ("test", test)];
+    if let Some(v) = val {
+        parts.push(("val", v));
+    }
+    for (name, samples) in parts {
+        if samples.is_empty() {
+            continue;
+        }
+        bar.set_prefix(name);
+        let (info, mut bad) = write_split(&staging.path, name, &samples, k as u32, opts, &bar)?;
+        skipped.append(&mut bad);
+        splits.insert(name.to_string(), info);
+    }
+    bar.finish_and_clear();
+
+    let train_counts = &splits["train"].counts;
+    let manifest = Manifest {
+        format_version: crate::format::VERSION,
+        created_by: format!("lt-data {}", env!("CARGO_PKG_VERSION")),
+        dataset: recipe.name.clone(),
+        source_dir: src.display().to_string(),
+        num_classes: k,
+        class_names: data.class_names.clone(),
+        profile: profile_used.map(|p| format!("{p:?}").to_lowercase()),
+        imbalance: profile_used.and(imbalance),
+        seed: opts.seed,
+        compat: match opts.compat {
+            Compat::Native => "native".into(),
+            Compat::Ldam => "ldam".into(),
+        },
+        mean: recipe.mean.clone(),
+        std: recipe.std.clone(),
+        augment: recipe.augment.clone(),
+        model: recipe.model.clone(),
+        groups: recipe.groups.assign(train_counts),
+        group_rule: recipe.groups.clone(),
+        splits,
+        coarse_of_class: data.coarse_of_class.clone(),
+        coarse_names: data.coarse_names.clone(),
+        source_checksums: data.checksums.iter().cloned().collect(),
+        skipped,
+    };
+    manifest.save(&staging.path)?;
+    staging.commit(out)?;
+    Ok(manifest)
+}
+
+fn read_source(recipe: &Recipe, src: &Path, opts: &BuildOptions) -> Result<SourceData> {
+    let named = |given: &Option<PathBuf>, default: &Option<String>| -> Option<PathBuf> {
+        given.clone().or_else(|| default.as_ref().map(|d| src.join(d)))
+    };
+    let lists = |train: Option<PathBuf>| -> Result<SourceData> {
+        let train = train.ok_or_else(|| Error::invalid("--split-file is required for this dataset"))?;
+        let test = named(&opts.test_file, &recipe.test_list)
+            .ok_or_else(|| Error::invalid("--test-file is required with --split-file for this dataset"))?;
+        let val = named(&opts.val_file, &recipe.val_list).filter(|p| opts.val_file.is_some() || p.exists());
+        source::listfile::read(src, &train, &test, val.as_deref())
+    };
+    match recipe.source.as_str() {
+        "cifar10" => source::cifar::read(src, source::cifar::Variant::Cifar10),
+        "cifar100" => source::cifar::read(src, source::cifar::Variant::Cifar100),
+        "idx" => source::idx::read(src),
+        "folder" => source::folder::read(src),
+        "list" => lists(named(&opts.split_file, &recipe.train_list)),
+        "inat" if opts.split_file.is_some() => lists(opts.split_file.clone()),
+        "inat" => {
+            let train = named(&None, &recipe.train_json).expect("inat recipe names its train json");
+            let test = named(&opts.test_file, &recipe.test_json).expect("inat recipe names its test json");
+            source::inat::read(src, &train, &test)
+        }
+        other => Err(Error::invalid(format!("recipe '{}' names unknown source '{other}'", recipe.name))),
+    }
+}
+
+/// Samples of one split, encoded in parallel and streamed in order to `dir/<name>.ltd`.
+fn write_split(
+    dir: &Path,
+    name: &str,
+    samples: &[&Sample],
+    k: u32,
+    opts: &BuildOptions,
+    bar: &ProgressBar,
+) -> Result<(SplitInfo, Vec<Skipped>)> {
+    let file = format!("{name}.ltd");
+    let path = dir.join(&file);
+    let from_files = matches!(samples[0].pixels, Pixels::File(_));
+    let store = opts.store.unwrap_or(if from_files { Store::Jpeg } else { Store::Raw });
+    let max_side = opts.max_side;
+    let mut writer: Option<Writer> = None;
+    let mut layout = None;
+    let mut skipped = Vec::new();
+    let chunk = 64 * rayon::current_num_threads().max(1);
+    for part in samples.chunks(chunk) {
+        let encoded: Vec<Result<Prepared>> =
+            part.par_iter().map(|s| prepare(s, store, max_side, opts.quality)).collect();
+        for (s, enc) in part.iter().zip(encoded) {
+            bar.inc(1);
+            let p = match enc {
+                Ok(p) => p,
+                Err(e) if opts.skip_bad => {
+                    let path = match &s.pixels {
+                        Pixels::File(p) => p.display().to_string(),
+                        Pixels::Raw { .. } => String::new(),
+                    };
+                    skipped.push(Skipped { split: name.into(), path, error: e.to_string() });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if writer.is_none() {
+                layout = Some(p.layout);
+                writer = Some(Writer::create(&path, p.layout, k)?);
+            }
+            if layout != Some(p.layout) {
+                return Err(Error::invalid(format!(
+                    "{}: raw storage needs one image shape per split, found {:?} and {:?}; use --store jpeg or --max-side",
+                    source_name(s),
+                    layout.unwrap(),
+                    p.layout
+                )));
+            }
+            writer.as_mut().unwrap().push(s.label, &p.bytes)?;
+        }
+    }
+    let writer = writer.ok_or_else(|| Error::invalid(format!("split '{name}': every image failed to decode")))?;
+    let checksum = writer.finish()?;
+    let reader = crate::format::Reader::open(&path)?;
+    let (storage, shape) = match reader.layout() {
+        Layout::Raw { height, width, channels } => ("raw", Some([height, width, channels])),
+        Layout::Encoded(Encoding::Jpeg) => ("jpeg", None),
+        Layout::Encoded(Encoding::Png) => ("png", None),
+    };
+    let info = SplitInfo {
+        file,
+        total: reader.len(),
+        counts: reader.counts().to_vec(),
+        checksum: format!("{checksum:08x}"),
+        storage: storage.into(),
+        shape,
+    };
+    Ok((info, skipped))
+}
+
+fn source_name(s: &Sample) -> String {
+    match &s.pixels {
+        Pixels::File(p) => p.display().to_string(),
+        Pixels::Raw { .. } => "source".into(),
+    }
+}
+
+struct Prepared {
+    layout: Layout,
+    bytes: Vec<u8>,
+}
+
+/// Decodes, resizes and encodes one sample as `store` asks.
+fn prepare(s: &Sample, store: Store, max_side: Option<u32>, quality: u8) -> Result<Prepared> {
+    let img: image::RgbImage = match &s.pixels {
+        Pixels::Raw { height, width, channels, data } if store == Store::Raw && max_side.is_none_or(|m| *height.max(width) <= m) => {
+            return Ok(Prepared {
+                layout: Layout::Raw { height: *height, width: *width, channels: *channels },
+                bytes: data.clone(),
+            });
+        }
+        Pixels::Raw { height, width, channels, data } => {
+            let dynimg = match channels {
+                1 => image::GrayImage::from_raw(*width, *height, data.clone()).map(image::DynamicImage::ImageLuma8),
+                3 => image::RgbImage::from_raw(*width, *height, data.clone()).map(image::DynamicImage::ImageRgb8),
+                _ => None,
+            };
+            dynimg.ok_or_else(|| Error::invalid(format!("raw sample of {channels} channels cannot be re-encoded")))?.to_rgb8()
+        }
+        Pixels::File(path) => {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            image::load_from_memory(&bytes)
+                .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?
+                .to_rgb8()
+        }
+    };
+    let img = match max_side {
+        Some(m) if img.width().max(img.height()) > m => {
+            let scale = m as f64 / img.width().max(img.height()) as f64;
+            let w = ((img.width() as f64 * scale).round() as u32).max(1);
+            let h = ((img.height() as f64 * scale).round() as u32).max(1);
+            image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle)
+        }
+        _ => img,
+    };
+    match store {
+        Store::Raw => Ok(Prepared {
+            layout: Layout::Raw { height: img.height(), width: img.width(), channels: 3 },
+            bytes: img.into_raw(),
+        }),
+        Store::Jpeg => {
+            let mut bytes = Vec::with_capacity(img.as_raw().len() / 8);
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+                .encode_image(&img)
+                .map_err(|e| Error::invalid(format!("{}: JPEG encoding failed: {e}", source_name(s))))?;
+            Ok(Prepared { layout: Layout::Encoded(Encoding::Jpeg), bytes })
+        }
+    }
+}
+
+fn progress_bar(len: u64, visible: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(len),
+        if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>5} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// A sibling directory that becomes the output only on `commit`; removed otherwise.
+struct StagingDir {
+    path: PathBuf,
+    done: bool,
+}
+
+impl StagingDir {
+    fn new(out: &Path) -> Result<Self> {
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        if out.exists() && !is_replaceable(out) {
+            return Err(Error::invalid(format!(
+                "{}: exists and is not a dataset directory; refusing to overwrite",
+                out.display()
+            )));
+        }
+        let name = out.file_name().ok_or_else(|| Error::invalid(format!("{}: not a directory name", out.display())))?;
+        let path = parent.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(StagingDir { path, done: false })
+    }
+
+    fn commit(mut self, out: &Path) -> Result<()> {
+        if out.exists() {
+            let old = self.path.with_extension("old");
+            std::fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
+            std::fs::rename(&self.path, out).map_err(|e| Error::io(out, e))?;
+            let _ = std::fs::remove_dir_all(&old);
+        } else {
+            std::fs::rename(&self.path, out).map_err(|e| Error::io(out, e))?;
+        }
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// An existing output may be replaced if it is an empty directory or a previous dataset.
+fn is_replaceable(out: &Path) -> bool {
+    out.is_dir()
+        && (out.join(crate::manifest::FILE).exists()
+            || std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false))
+}

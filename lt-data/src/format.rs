@@ -1,0 +1,430 @@
+//! The split file (`*.ltd`): one split of a dataset, memory-mappable, readable with numpy alone.
+//!
+//! Layout (all integers little-endian, every section 64-byte aligned):
+//!
+//! | bytes | field |
+//! | --- | --- |
+//! | 0..8 | magic `b"LTDSPLT\0"` |
+//! | 8..12 | version (u32, currently 1) |
+//! | 12..16 | kind: 0 = raw uint8 HWC of fixed shape, 1 = encoded image bytes |
+//! | 16..24 | number of samples N (u64) |
+//! | 24..28 | number of classes K (u32) |
+//! | 28..40 | height, width, channels (u32 each; 0 for encoded splits) |
+//! | 40..80 | byte positions of offsets, labels, counts, data, then data length (u64 each) |
+//! | 80..84 | CRC-32 (zlib polynomial) of every byte from 128 to the end of the file |
+//! | 84..88 | encoding: 0 none, 1 JPEG, 2 PNG |
+//! | 88..128 | reserved, zero |
+//! | data | the samples, back to back, from byte 128 |
+//! | offsets | N+1 u64: sample i is `data[offsets[i]..offsets[i+1]]` |
+//! | labels | N u32 |
+//! | counts | K u32, samples per class |
+//!
+//! The data comes first so a writer can stream samples without knowing their number in
+//! advance (`--skip-bad` drops samples as it goes); the small index follows.
+//!
+//! Files are written under a temporary name and renamed once complete, so a file with the
+//! final name is always whole; `Reader::open` still checks every size against the file length.
+
+use crate::error::{Error, Result};
+use memmap2::Mmap;
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+pub const MAGIC: &[u8; 8] = b"LTDSPLT\0";
+pub const VERSION: u32 = 1;
+pub const HEADER_LEN: u64 = 128;
+const ALIGN: u64 = 64;
+
+/// How samples are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Fixed-shape uint8 pixels, height x width x channels.
+    Raw { height: u32, width: u32, channels: u32 },
+    /// Variable-length encoded images.
+    Encoded(Encoding),
+}
+
+/// Codec of encoded samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    Jpeg,
+    Png,
+}
+
+impl Layout {
+    fn code(self) -> (u32, [u32; 3], u32) {
+        match self {
+            Layout::Raw { height, width, channels } => (0, [height, width, channels], 0),
+            Layout::Encoded(Encoding::Jpeg) => (1, [0; 3], 1),
+            Layout::Encoded(Encoding::Png) => (1, [0; 3], 2),
+        }
+    }
+    /// Bytes of one raw sample, `None` for encoded layouts.
+    pub fn raw_len(self) -> Option<usize> {
+        match self {
+            Layout::Raw { height, width, channels } => Some(height as usize * width as usize * channels as usize),
+            Layout::Encoded(_) => None,
+        }
+    }
+}
+
+fn align(x: u64) -> u64 {
+    x.div_ceil(ALIGN) * ALIGN
+}
+
+struct Positions {
+    offsets: u64,
+    labels: u64,
+    counts: u64,
+    data: u64,
+}
+
+fn positions(n: u64, data_len: u64) -> Positions {
+    let data = HEADER_LEN;
+    let offsets = align(data + data_len);
+    let labels = align(offsets + 8 * (n + 1));
+    let counts = align(labels + 4 * n);
+    Positions { offsets, labels, counts, data }
+}
+
+impl Positions {
+    fn end(&self, k: u64) -> u64 {
+        self.counts + 4 * k
+    }
+}
+
+/// Path of the temporary file a writer fills before renaming it to `path`.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Streams samples, in order, into a new split file.
+pub struct Writer {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: BufWriter<File>,
+    layout: Layout,
+    k: u32,
+    offsets: Vec<u64>,
+    labels: Vec<u32>,
+    data_crc: crc32fast::Hasher,
+    finished: bool,
+}
+
+impl Writer {
+    /// Starts a split over `k` classes; it becomes visible under `path` only on `finish`.
+    pub fn create(path: &Path, layout: Layout, k: u32) -> Result<Self> {
+        let tmp = temp_path(path);
+        let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut file = BufWriter::with_capacity(1 << 20, f);
+        file.seek(SeekFrom::Start(HEADER_LEN)).map_err(|e| Error::io(&tmp, e))?;
+        Ok(Writer {
+            path: path.to_path_buf(),
+            tmp,
+            file,
+            layout,
+            k,
+            offsets: vec![0],
+            labels: Vec::new(),
+            data_crc: crc32fast::Hasher::new(),
+            finished: false,
+        })
+    }
+
+    /// Appends one sample.
+    pub fn push(&mut self, label: u32, bytes: &[u8]) -> Result<()> {
+        if label >= self.k {
+            return Err(Error::format(&self.path, format!("label {label} out of range for {} classes", self.k)));
+        }
+        if let Some(len) = self.layout.raw_len() {
+            if bytes.len() != len {
+                return Err(Error::format(&self.path, format!("raw sample of {} bytes, expected {len}", bytes.len())));
+            }
+        }
+        self.file.write_all(bytes).map_err(|e| Error::io(&self.tmp, e))?;
+        self.data_crc.update(bytes);
+        let last = *self.offsets.last().unwrap();
+        self.offsets.push(last + bytes.len() as u64);
+        self.labels.push(label);
+        Ok(())
+    }
+
+    /// Samples written so far.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Writes the index sections and header, syncs, and renames into place.
+    /// Returns the CRC-32 stored in the header.
+    pub fn finish(mut self) -> Result<u32> {
+        let n = self.labels.len() as u64;
+        let data_len = *self.offsets.last().unwrap();
+        let pos = positions(n, data_len);
+        let mut counts = vec![0u32; self.k as usize];
+        for &l in &self.labels {
+            counts[l as usize] += 1;
+        }
+        let meta_start = pos.data + data_len;
+        let mut meta = vec![0u8; (pos.end(self.k as u64) - meta_start) as usize];
+        let mut put = |at: u64, bytes: Vec<u8>| {
+            let at = (at - meta_start) as usize;
+            meta[at..at + bytes.len()].copy_from_slice(&bytes);
+        };
+        put(pos.offsets, self.offsets.iter().flat_map(|o| o.to_le_bytes()).collect());
+        put(pos.labels, self.labels.iter().flat_map(|o| o.to_le_bytes()).collect());
+        put(pos.counts, counts.iter().flat_map(|o| o.to_le_bytes()).collect());
+        let mut crc = self.data_crc.clone();
+        crc.update(&meta);
+        let checksum = crc.finalize();
+
+        let (kind, shape, encoding) = self.layout.code();
+        let mut header = Vec::with_capacity(HEADER_LEN as usize);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&VERSION.to_le_bytes());
+        header.extend_from_slice(&kind.to_le_bytes());
+        header.extend_from_slice(&n.to_le_bytes());
+        header.extend_from_slice(&self.k.to_le_bytes());
+        for s in shape {
+            header.extend_from_slice(&s.to_le_bytes());
+        }
+        for p in [pos.offsets, pos.labels, pos.counts, pos.data, data_len] {
+            header.extend_from_slice(&p.to_le_bytes());
+        }
+        header.extend_from_slice(&checksum.to_le_bytes());
+        header.extend_from_slice(&encoding.to_le_bytes());
+        header.resize(HEADER_LEN as usize, 0);
+
+        let tmp = self.tmp.clone();
+        let io = |e| Error::io(&tmp, e);
+        self.file.write_all(&meta).map_err(io)?;
+        self.file.seek(SeekFrom::Start(0)).map_err(io)?;
+        self.file.write_all(&header).map_err(io)?;
+        self.file.flush().map_err(io)?;
+        self.file.get_ref().sync_all().map_err(io)?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        self.finished = true;
+        Ok(checksum)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// A memory-mapped split file. Pixel bytes are never copied out of the map.
+pub struct Reader {
+    path: PathBuf,
+    map: Mmap,
+    layout: Layout,
+    num_classes: u32,
+    offsets: Vec<u64>,
+    labels: Vec<u32>,
+    counts: Vec<u32>,
+    data_pos: usize,
+    checksum: u32,
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+impl Reader {
+    /// Maps `path` and checks its header and index against the file length.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: split files are immutable once renamed into place; nobody writes to them.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let bad = |msg: String| Error::format(path, msg);
+        let len = map.len() as u64;
+        if len < HEADER_LEN {
+            return Err(bad(format!("truncated: {len} bytes, shorter than the {HEADER_LEN}-byte header")));
+        }
+        if &map[0..8] != MAGIC {
+            return Err(bad("not a split file (bad magic)".into()));
+        }
+        let version = u32_at(&map, 8);
+        if version != VERSION {
+            return Err(bad(format!("unsupported format version {version} (this build reads {VERSION})")));
+        }
+        let kind = u32_at(&map, 12);
+        let n = u64_at(&map, 16);
+        let k = u32_at(&map, 24);
+        let (h, w, c) = (u32_at(&map, 28), u32_at(&map, 32), u32_at(&map, 36));
+        let stored = [u64_at(&map, 40), u64_at(&map, 48), u64_at(&map, 56), u64_at(&map, 64)];
+        let data_len = u64_at(&map, 72);
+        let checksum = u32_at(&map, 80);
+        let encoding = u32_at(&map, 84);
+        let layout = match (kind, encoding) {
+            (0, _) => Layout::Raw { height: h, width: w, channels: c },
+            (1, 1) => Layout::Encoded(Encoding::Jpeg),
+            (1, 2) => Layout::Encoded(Encoding::Png),
+            _ => return Err(bad(format!("unknown sample kind {kind} / encoding {encoding}"))),
+        };
+        if k == 0 || n > len || k as u64 > len {
+            return Err(bad(format!("implausible header: {n} samples, {k} classes")));
+        }
+        if data_len > len {
+            return Err(bad(format!("truncated: data section of {data_len} bytes, file has {len}")));
+        }
+        let pos = positions(n, data_len);
+        if stored != [pos.offsets, pos.labels, pos.counts, pos.data] {
+            return Err(bad("section positions do not match the sample and class counts".into()));
+        }
+        let end = pos.end(k as u64);
+        if end != len {
+            return Err(bad(format!("truncated or padded: header promises {end} bytes, file has {len}")));
+        }
+        let n_us = n as usize;
+        let offsets: Vec<u64> = (0..=n_us).map(|i| u64_at(&map, (pos.offsets as usize) + 8 * i)).collect();
+        let labels: Vec<u32> = (0..n_us).map(|i| u32_at(&map, (pos.labels as usize) + 4 * i)).collect();
+        let counts: Vec<u32> = (0..k as usize).map(|i| u32_at(&map, (pos.counts as usize) + 4 * i)).collect();
+        if offsets[0] != 0 || offsets[n_us] != data_len || offsets.windows(2).any(|w| w[0] > w[1]) {
+            return Err(bad("sample offsets are not increasing within the data section".into()));
+        }
+        if let Some(raw) = layout.raw_len() {
+            if raw == 0 || offsets.windows(2).any(|w| w[1] - w[0] != raw as u64) {
+                return Err(bad(format!("raw samples must all be {raw} bytes ({h}x{w}x{c})")));
+            }
+        }
+        let mut tally = vec![0u32; k as usize];
+        for (i, &l) in labels.iter().enumerate() {
+            if l >= k {
+                return Err(bad(format!("label {l} of sample {i} out of range for {k} classes")));
+            }
+            tally[l as usize] += 1;
+        }
+        if tally != counts {
+            return Err(bad("class counts do not match the labels".into()));
+        }
+        Ok(Reader {
+            path: path.to_path_buf(),
+            map,
+            layout,
+            num_classes: k,
+            offsets,
+            labels,
+            counts,
+            data_pos: pos.data as usize,
+            checksum,
+        })
+    }
+
+    /// Recomputes the CRC-32 of the whole file body and compares it with the header.
+    pub fn verify_checksum(&self) -> Result<()> {
+        let got = crc32fast::hash(&self.map[HEADER_LEN as usize..]);
+        if got != self.checksum {
+            return Err(Error::format(
+                &self.path,
+                format!("checksum mismatch: header {:08x}, data {got:08x} (file corrupted)", self.checksum),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+    pub fn num_classes(&self) -> usize {
+        self.num_classes as usize
+    }
+    pub fn labels(&self) -> &[u32] {
+        &self.labels
+    }
+    pub fn counts(&self) -> &[u32] {
+        &self.counts
+    }
+    pub fn checksum(&self) -> u32 {
+        self.checksum
+    }
+    /// Bytes of sample `i`: raw pixels or an encoded image, borrowed from the map.
+    pub fn sample(&self, i: usize) -> &[u8] {
+        let (a, b) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
+        &self.map[self.data_pos + a..self.data_pos + b]
+    }
+    /// The whole data section (for raw splits, an N x H x W x C array).
+    pub fn data(&self) -> &[u8] {
+        &self.map[self.data_pos..self.data_pos + *self.offsets.last().unwrap() as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_small(dir: &Path) -> PathBuf {
+        let p = dir.join("s.ltd");
+        let mut w = Writer::create(&p, Layout::Raw { height: 2, width: 2, channels: 1 }, 2).unwrap();
+        w.push(0, &[1, 2, 3, 4]).unwrap();
+        w.push(1, &[5, 6, 7, 8]).unwrap();
+        w.push(1, &[9, 10, 11, 12]).unwrap();
+        w.finish().unwrap();
+        p
+    }
+
+    #[test]
+    fn round_trip_and_checksum() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write_small(d.path());
+        let r = Reader::open(&p).unwrap();
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.counts(), &[1, 2]);
+        assert_eq!(r.sample(2), &[9, 10, 11, 12]);
+        r.verify_checksum().unwrap();
+        assert!(!temp_path(&p).exists());
+    }
+
+    #[test]
+    fn corrupt_and_truncated_files_are_rejected() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write_small(d.path());
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes[HEADER_LEN as usize + 5] ^= 0xff; // a pixel byte
+        std::fs::write(&p, &bytes).unwrap();
+        let err = Reader::open(&p).unwrap().verify_checksum().unwrap_err().to_string();
+        assert!(err.contains("checksum mismatch") && err.contains("s.ltd"), "{err}");
+        std::fs::write(&p, &bytes[..bytes.len() - 2]).unwrap();
+        let err = Reader::open(&p).err().unwrap().to_string();
+        assert!(err.contains("truncated"), "{err}");
+        bytes[0] = b'X';
+        std::fs::write(&p, &bytes).unwrap();
+        assert!(Reader::open(&p).err().unwrap().to_string().contains("bad magic"));
+        bytes[0] = b'L';
+        bytes[8] = 9;
+        std::fs::write(&p, &bytes).unwrap();
+        assert!(Reader::open(&p).err().unwrap().to_string().contains("version 9"));
+    }
+
+    #[test]
+    fn unfinished_writer_leaves_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.ltd");
+        let mut w = Writer::create(&p, Layout::Encoded(Encoding::Jpeg), 2).unwrap();
+        w.push(0, b"abc").unwrap();
+        assert!(w.push(5, b"abc").is_err());
+        drop(w);
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,23 @@
+//! Long-tailed datasets: read public raw formats, carve long-tailed splits, store them as
+//! memory-mapped split files, and load batches from them.
+//!
+//! Data flows one way: `source` -> `split` -> `builder` (with `format::Writer`) -> split files
+//! -> `format::Reader` -> `sampler` -> `loader` -> batches.
+
+pub mod builder;
+pub mod error;
+pub mod format;
+pub mod inspect;
+pub mod manifest;
+pub mod numpy_rng;
+pub mod plot;
+pub mod recipe;
+pub mod source;
+pub mod sampler;
+pub mod augment;
+pub mod loader;
+pub mod bench;
+pub mod split;
+pub mod stats;
+
+pub use error::{Error, Result};

@@ -1,0 +1,338 @@
+//! IDX files (MNIST, Fashion-MNIST): a big-endian header `0 0 TYPE NDIMS`, NDIMS u32 sizes,
+//! then the values. Read gzip-compressed or plain, whichever is on disk.
+
+use super::{Pixels, Sample, SourceData};
+use crate::error::{Error, Result};
+use flate2::read::GzDecoder;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Reads `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`
+/// and `t10k-labels-idx1-ubyte` (each optionally `.gz`) from `dir` or its `raw/` folder.
+pub fn read(dir: &Path) -> Result<SourceData> {
+    if !dir.is_dir() {
+        return Err(Error::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+        ));
+    }
+    let mut checksums = Vec::new();
+    let train = read_pair(dir, "train", &mut checksums)?;
+    let test = read_pair(dir, "t10k", &mut checksums)?;
+    let k = train
+        .iter()
+        .chain(&test)
+        .map(|s| s.label)
+        .max()
+        .map_or(0, |m| m as usize + 1);
+    Ok(SourceData {
+        class_names: (0..k.max(10)).map(|c| c.to_string()).collect(),
+        train,
+        test,
+        val: None,
+        coarse_of_class: None,
+        coarse_names: None,
+        checksums,
+    })
+}
+
+/// Finds `prefix-kind-idxN-ubyte[.gz]` (also the `prefix-kind.idxN-ubyte` spelling).
+fn find(dir: &Path, prefix: &str, kind: &str, n: u8) -> Result<PathBuf> {
+    let names = [
+        format!("{prefix}-{kind}-idx{n}-ubyte"),
+        format!("{prefix}-{kind}.idx{n}-ubyte"),
+    ];
+    for d in [dir.to_path_buf(), dir.join("raw")] {
+        for name in &names {
+            for cand in [d.join(name), d.join(format!("{name}.gz"))] {
+                if cand.is_file() {
+                    return Ok(cand);
+                }
+            }
+        }
+    }
+    let want = dir.join(format!("{}[.gz]", names[0]));
+    Err(Error::io(
+        want,
+        std::io::Error::new(std::io::ErrorKind::NotFound, "IDX file not found"),
+    ))
+}
+
+/// Whole file content, gunzipped when it starts with the gzip magic; plus the raw CRC-32.
+fn load(path: &Path) -> Result<(Vec<u8>, u32)> {
+    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let crc = crc32fast::hash(&raw);
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| Error::format(path, format!("bad gzip stream: {e}")))?;
+        Ok((out, crc))
+    } else {
+        Ok((raw, crc))
+    }
+}
+
+/// Checks the header of an unsigned-byte IDX file of `ndims` dimensions and returns the
+/// dimensions and the data that follows.
+fn header<'a>(path: &Path, b: &'a [u8], ndims: u8) -> Result<(Vec<usize>, &'a [u8])> {
+    if b.len() < 4 || b[0] != 0 || b[1] != 0 {
+        let got = b
+            .iter()
+            .take(4)
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>();
+        return Err(Error::format(
+            path,
+            format!("bad IDX magic {got:?} (expected 0000 08 {ndims:02x})"),
+        ));
+    }
+    if b[2] != 0x08 {
+        return Err(Error::format(
+            path,
+            format!(
+                "IDX element type 0x{:02x} is not unsigned byte (0x08)",
+                b[2]
+            ),
+        ));
+    }
+    if b[3] != ndims {
+        return Err(Error::format(
+            path,
+            format!("IDX file has {} dimensions, expected {ndims}", b[3]),
+        ));
+    }
+    let hlen = 4 + 4 * ndims as usize;
+    if b.len() < hlen {
+        return Err(Error::format(path, "truncated IDX header"));
+    }
+    let dims: Vec<usize> = (0..ndims as usize)
+        .map(|i| u32::from_be_bytes(b[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
+        .collect();
+    let need: usize = dims.iter().product();
+    let data = &b[hlen..];
+    if data.len() != need {
+        return Err(Error::format(
+            path,
+            format!(
+                "IDX dimensions {dims:?} need {need} bytes of data, the file has {}",
+                data.len()
+            ),
+        ));
+    }
+    Ok((dims, data))
+}
+
+fn read_pair(
+    dir: &Path,
+    prefix: &str,
+    checksums: &mut Vec<(String, String)>,
+) -> Result<Vec<Sample>> {
+    let ipath = find(dir, prefix, "images", 3)?;
+    let lpath = find(dir, prefix, "labels", 1)?;
+    let (ibytes, icrc) = load(&ipath)?;
+    let (lbytes, lcrc) = load(&lpath)?;
+    let (idims, pixels) = header(&ipath, &ibytes, 3)?;
+    let (ldims, labels) = header(&lpath, &lbytes, 1)?;
+    if idims[0] != ldims[0] {
+        return Err(Error::format(
+            &lpath,
+            format!(
+                "{} labels for {} images in {}",
+                ldims[0],
+                idims[0],
+                ipath.display()
+            ),
+        ));
+    }
+    let (h, w) = (idims[1], idims[2]);
+    if h == 0 || w == 0 {
+        return Err(Error::format(&ipath, format!("empty image size {h}x{w}")));
+    }
+    for (p, c) in [(&ipath, icrc), (&lpath, lcrc)] {
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        checksums.push((name, format!("{c:08x}")));
+    }
+    Ok(pixels
+        .chunks_exact(h * w)
+        .zip(labels)
+        .map(|(px, &l)| Sample {
+            label: l as u32,
+            pixels: Pixels::Raw {
+                height: h as u32,
+                width: w as u32,
+                channels: 1,
+                data: px.to_vec(),
+            },
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+
+    const FASHION: &str = "/usr/share/datasets/fashion-mnist";
+
+    #[test]
+    fn reads_real_fashion_mnist() {
+        let d = read(Path::new(FASHION)).unwrap();
+        assert_eq!((d.train.len(), d.test.len()), (60_000, 10_000));
+        assert_eq!(
+            d.class_names,
+            (0..10).map(|c| c.to_string()).collect::<Vec<_>>()
+        );
+        let mut counts = [0usize; 10];
+        for s in &d.train {
+            counts[s.label as usize] += 1;
+        }
+        assert_eq!(counts, [6000; 10]);
+        let mut counts = [0usize; 10];
+        for s in &d.test {
+            counts[s.label as usize] += 1;
+        }
+        assert_eq!(counts, [1000; 10]);
+        // The first training image is an ankle boot (9) with dark borders.
+        assert_eq!(d.train[0].label, 9);
+        let Pixels::Raw {
+            height: 28,
+            width: 28,
+            channels: 1,
+            data,
+        } = &d.train[0].pixels
+        else {
+            panic!()
+        };
+        assert_eq!(data.len(), 784);
+        assert_eq!(data[0], 0);
+        assert!(data.iter().any(|&p| p > 200));
+        assert_eq!(d.checksums.len(), 4);
+        assert!(d
+            .checksums
+            .iter()
+            .any(|(n, _)| n == "train-images-idx3-ubyte.gz"));
+    }
+
+    fn idx(ndims: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut v = vec![0, 0, 8, ndims];
+        for d in dims {
+            v.extend(d.to_be_bytes());
+        }
+        v.extend_from_slice(data);
+        v
+    }
+
+    fn gz(b: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// Two 2x3 training images and one test image, plain or gzipped.
+    fn write_tree(dir: &Path, gzip: bool) {
+        let files = [
+            (
+                "train-images-idx3-ubyte",
+                idx(3, &[2, 2, 3], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+            ),
+            ("train-labels-idx1-ubyte", idx(1, &[2], &[4, 7])),
+            (
+                "t10k-images-idx3-ubyte",
+                idx(3, &[1, 2, 3], &[0, 0, 0, 255, 255, 255]),
+            ),
+            ("t10k-labels-idx1-ubyte", idx(1, &[1], &[2])),
+        ];
+        for (name, bytes) in files {
+            if gzip {
+                std::fs::write(dir.join(format!("{name}.gz")), gz(&bytes)).unwrap();
+            } else {
+                std::fs::write(dir.join(name), bytes).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn plain_and_gzip_files() {
+        for gzip in [false, true] {
+            let t = tempfile::tempdir().unwrap();
+            write_tree(t.path(), gzip);
+            let d = read(t.path()).unwrap();
+            assert_eq!(d.train.len(), 2);
+            assert_eq!(d.train[1].label, 7);
+            assert_eq!(
+                d.train[1].pixels,
+                Pixels::Raw {
+                    height: 2,
+                    width: 3,
+                    channels: 1,
+                    data: vec![7, 8, 9, 10, 11, 12]
+                }
+            );
+            assert_eq!(d.test[0].label, 2);
+            assert_eq!(d.class_names.len(), 10);
+        }
+    }
+
+    #[test]
+    fn bad_files_are_named_errors() {
+        let t = tempfile::tempdir().unwrap();
+        write_tree(t.path(), false);
+        let f = t.path().join("train-images-idx3-ubyte");
+        let mut b = std::fs::read(&f).unwrap();
+        b[2] = 0x0d; // float elements
+        std::fs::write(&f, &b).unwrap();
+        let e = read(t.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("train-images-idx3-ubyte") && e.contains("not unsigned byte"),
+            "{e}"
+        );
+        b[2] = 8;
+        b[0] = 0x1a;
+        std::fs::write(&f, &b).unwrap();
+        let e = read(t.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("train-images-idx3-ubyte") && e.contains("bad IDX magic"),
+            "{e}"
+        );
+        b[0] = 0;
+        b.pop();
+        std::fs::write(&f, &b).unwrap();
+        let e = read(t.path()).unwrap_err().to_string();
+        assert!(e.contains("need 12 bytes of data, the file has 11"), "{e}");
+        b.push(0);
+        std::fs::write(&f, &b).unwrap();
+        std::fs::write(
+            t.path().join("t10k-labels-idx1-ubyte"),
+            idx(1, &[2], &[1, 2]),
+        )
+        .unwrap();
+        let e = read(t.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("t10k-labels-idx1-ubyte") && e.contains("2 labels for 1 images"),
+            "{e}"
+        );
+        std::fs::remove_file(t.path().join("t10k-labels-idx1-ubyte")).unwrap();
+        let e = read(t.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("t10k-labels-idx1-ubyte") && e.contains("not found"),
+            "{e}"
+        );
+        // A corrupt gzip stream.
+        std::fs::write(
+            t.path().join("t10k-labels-idx1-ubyte.gz"),
+            [0x1f, 0x8b, 8, 0, 1, 2],
+        )
+        .unwrap();
+        let e = read(t.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("t10k-labels-idx1-ubyte.gz") && e.contains("gzip"),
+            "{e}"
+        );
+    }
+}

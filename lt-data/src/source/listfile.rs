@@ -1,0 +1,300 @@
+//! Split lists in the ImageNet-LT / Places-LT / iNaturalist format: one `relative/path.jpg
+//! LABEL` a line, paths relative to the image root. These lists *are* the official
+//! long-tailed splits, so the reader keeps their order and checks every image exists.
+
+use super::{Pixels, Sample, SourceData};
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Parses a split list into (relative path, label) pairs; blank lines are skipped and a
+/// malformed line is an error naming the file and the line number.
+pub fn parse(path: &Path) -> Result<Vec<(String, u32)>> {
+    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = String::from_utf8(text).map_err(|e| {
+        Error::format(
+            path,
+            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        )
+    })?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        // The label is the last field; the path is everything before it (it may hold spaces).
+        let bad = || {
+            Error::format(
+                path,
+                format!("line {}: expected 'PATH LABEL', got {line:?}", i + 1),
+            )
+        };
+        let (rel, label) = line.rsplit_once(char::is_whitespace).ok_or_else(bad)?;
+        let rel = rel.trim_end();
+        let label: u32 = label.parse().map_err(|_| bad())?;
+        if rel.is_empty() {
+            return Err(bad());
+        }
+        out.push((rel.to_string(), label));
+    }
+    Ok(out)
+}
+
+/// Reads train/test(/val) lists of images under `root`. Every listed image must exist; the
+/// class count is the largest label + 1 and class names come from the image folders.
+pub fn read(root: &Path, train: &Path, test: &Path, val: Option<&Path>) -> Result<SourceData> {
+    let mut lists = vec![(train, parse(train)?), (test, parse(test)?)];
+    if let Some(v) = val {
+        lists.push((v, parse(v)?));
+    }
+    for (list, entries) in &lists {
+        check_exist(root, list, entries)?;
+    }
+    let k = lists
+        .iter()
+        .flat_map(|(_, e)| e.iter().map(|(_, l)| *l))
+        .max()
+        .map_or(0, |m| m as usize + 1);
+    if lists[0].1.is_empty() {
+        return Err(Error::format(train, "the training list is empty"));
+    }
+    let class_names = class_names(k, lists.iter().flat_map(|(_, e)| e.iter()));
+    let mut checksums = Vec::new();
+    for (list, _) in &lists {
+        let bytes = std::fs::read(list).map_err(|e| Error::io(list, e))?;
+        let name = list.file_name().map_or_else(
+            || list.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        checksums.push((name, format!("{:08x}", crc32fast::hash(&bytes))));
+    }
+    let samples = |e: &[(String, u32)]| -> Vec<Sample> {
+        e.iter()
+            .map(|(rel, l)| Sample {
+                label: *l,
+                pixels: Pixels::File(root.join(rel)),
+            })
+            .collect()
+    };
+    Ok(SourceData {
+        class_names,
+        train: samples(&lists[0].1),
+        test: samples(&lists[1].1),
+        val: lists.get(2).map(|(_, e)| samples(e)),
+        coarse_of_class: None,
+        coarse_names: None,
+        checksums,
+    })
+}
+
+/// Fails on the first listed image (in list order) that is not a file under `root`.
+pub(crate) fn check_exist(root: &Path, list: &Path, entries: &[(String, u32)]) -> Result<()> {
+    if !root.is_dir() {
+        return Err(Error::io(
+            root,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "image root is not a directory",
+            ),
+        ));
+    }
+    let missing = entries
+        .par_iter()
+        .position_first(|(rel, _)| !root.join(rel).is_file());
+    match missing {
+        None => Ok(()),
+        Some(i) => {
+            let rel = &entries[i].0;
+            Err(Error::format(
+                list,
+                format!(
+                    "entry {} names a missing image: {}",
+                    i + 1,
+                    root.join(rel).display()
+                ),
+            ))
+        }
+    }
+}
+
+/// Names classes by the folder holding their images when that folder is the same for every
+/// image of a class and differs between classes; otherwise by the label number.
+pub(crate) fn class_names<'a>(
+    k: usize,
+    entries: impl Iterator<Item = &'a (String, u32)>,
+) -> Vec<String> {
+    let numbers = || (0..k).map(|c| c.to_string()).collect();
+    let mut names: Vec<Option<&str>> = vec![None; k];
+    for (rel, label) in entries {
+        let folder = match rel
+            .rsplit_once('/')
+            .and_then(|(dir, _)| dir.rsplit('/').next())
+        {
+            Some(f) if !f.is_empty() => f,
+            _ => return numbers(),
+        };
+        match names[*label as usize] {
+            None => names[*label as usize] = Some(folder),
+            Some(n) if n == folder => {}
+            Some(_) => return numbers(),
+        }
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(k);
+    for (c, n) in names.iter().enumerate() {
+        match n {
+            // A label absent from every list keeps its number.
+            None => out.push(c.to_string()),
+            Some(n) => {
+                if seen.insert(n, c).is_some() {
+                    return numbers();
+                }
+                out.push(n.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPLITS: &str = "../../shared/splits";
+
+    fn splits(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(SPLITS)
+            .join(name)
+    }
+
+    /// (lines, classes, max per class, min per class) of a list.
+    fn stats(e: &[(String, u32)]) -> (usize, usize, usize, usize) {
+        let k = e.iter().map(|(_, l)| *l as usize + 1).max().unwrap();
+        let mut c = vec![0usize; k];
+        for (_, l) in e {
+            c[*l as usize] += 1;
+        }
+        (
+            e.len(),
+            k,
+            *c.iter().max().unwrap(),
+            *c.iter().min().unwrap(),
+        )
+    }
+
+    #[test]
+    fn parses_the_official_lists() {
+        let want = [
+            ("Places_LT_train.txt", (62_500, 365, 4_980, 5)),
+            ("Places_LT_val.txt", (7_300, 365, 20, 20)),
+            ("Places_LT_test.txt", (36_500, 365, 100, 100)),
+            ("ImageNet_LT_val.txt", (20_000, 1_000, 20, 20)),
+            ("ImageNet_LT_test.txt", (50_000, 1_000, 50, 50)),
+            ("iNaturalist18_val.txt", (24_426, 8_142, 3, 3)),
+        ];
+        for (name, s) in want {
+            let e = parse(&splits(name)).unwrap();
+            assert_eq!(stats(&e), s, "{name}");
+        }
+        let e = parse(&splits("ImageNet_LT_test.txt")).unwrap();
+        assert_eq!(
+            e[0],
+            ("val/n01440764/ILSVRC2012_val_00029930.JPEG".to_string(), 0)
+        );
+        // Class names from the folders: WordNet ids, Places scene names, iNat ids.
+        let names = class_names(1000, e.iter());
+        assert_eq!(names[0], "n01440764");
+        let p = parse(&splits("Places_LT_test.txt")).unwrap();
+        assert_eq!(class_names(365, p.iter())[0], "airfield");
+        let i = parse(&splits("iNaturalist18_val.txt")).unwrap();
+        assert_eq!(class_names(8142, i.iter())[7291], "7291");
+    }
+
+    #[test]
+    fn malformed_lines_name_file_and_line() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("list.txt");
+        std::fs::write(&f, "a/x.jpg 0\n\n  \nb/y z.jpg 1\r\n").unwrap();
+        assert_eq!(
+            parse(&f).unwrap(),
+            vec![("a/x.jpg".into(), 0), ("b/y z.jpg".into(), 1)]
+        );
+        for (text, line) in [
+            ("a/x.jpg 0\nb/y.jpg\n", 2),
+            ("a/x.jpg 0\n\nb/y.jpg -1\n", 3),
+            ("a.jpg x\n", 1),
+        ] {
+            std::fs::write(&f, text).unwrap();
+            let e = parse(&f).unwrap_err().to_string();
+            assert!(
+                e.contains("list.txt") && e.contains(&format!("line {line}:")),
+                "{e}"
+            );
+        }
+    }
+
+    fn tree(t: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+        let root = t.join("images");
+        for p in [
+            "train/cat/1.jpg",
+            "train/cat/2.jpg",
+            "train/dog/3.jpg",
+            "val/cat/4.jpg",
+            "val/dog/5.jpg",
+        ] {
+            std::fs::create_dir_all(root.join(p).parent().unwrap()).unwrap();
+            std::fs::write(root.join(p), b"jpeg").unwrap();
+        }
+        let (tr, te, va) = (t.join("train.txt"), t.join("test.txt"), t.join("val.txt"));
+        std::fs::write(
+            &tr,
+            "train/cat/1.jpg 0\ntrain/dog/3.jpg 1\ntrain/cat/2.jpg 0\n",
+        )
+        .unwrap();
+        std::fs::write(&te, "val/cat/4.jpg 0\nval/dog/5.jpg 1\n").unwrap();
+        std::fs::write(&va, "train/dog/3.jpg 1\n").unwrap();
+        (root, tr, te)
+    }
+
+    #[test]
+    fn reads_an_image_tree_with_lists() {
+        let t = tempfile::tempdir().unwrap();
+        let (root, tr, te) = tree(t.path());
+        let va = t.path().join("val.txt");
+        let d = read(&root, &tr, &te, Some(&va)).unwrap();
+        assert_eq!(d.class_names, ["cat", "dog"]);
+        assert_eq!(
+            d.train.iter().map(|s| s.label).collect::<Vec<_>>(),
+            [0, 1, 0]
+        );
+        assert_eq!(
+            d.train[1].pixels,
+            Pixels::File(root.join("train/dog/3.jpg"))
+        );
+        assert_eq!(d.test.len(), 2);
+        assert_eq!(d.val.as_ref().unwrap().len(), 1);
+        assert_eq!(d.checksums.len(), 3);
+        // A folder shared by two labels: names fall back to numbers.
+        std::fs::write(&te, "val/cat/4.jpg 0\nval/cat/4.jpg 1\n").unwrap();
+        assert_eq!(read(&root, &tr, &te, None).unwrap().class_names, ["0", "1"]);
+    }
+
+    #[test]
+    fn missing_image_is_an_error() {
+        let t = tempfile::tempdir().unwrap();
+        let (root, tr, te) = tree(t.path());
+        std::fs::write(&te, "val/cat/4.jpg 0\n\nval/dog/6.jpg 1\nval/dog/7.jpg 1\n").unwrap();
+        let e = read(&root, &tr, &te, None).unwrap_err().to_string();
+        assert!(
+            e.contains("test.txt") && e.contains("entry 2") && e.contains("val/dog/6.jpg"),
+            "{e}"
+        );
+        let e = read(&t.path().join("nope"), &tr, &te, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope"), "{e}");
+    }
+}

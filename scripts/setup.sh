@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what is missing on a fresh machine, then builds everything in release mode.
+#   - Debian packages: dataset-fashion-mnist (the embedded default data), libgloo-dev (c10d headers)
+#   - .venv with torch==2.11.0 from PyPI (libtorch for tch 0.24), numpy and pillow (comparisons)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need_apt+=(dataset-fashion-mnist)
+[ -e /usr/include/gloo/config.h ] || need_apt+=(libgloo-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq || true
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+if ! .venv/bin/python -c 'import torch, numpy, PIL; assert torch.__version__.startswith("2.11.0")' 2>/dev/null; then
+    python3 -m venv .venv
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q torch==2.11.0 numpy pillow
+fi
+ln -sfn "$(.venv/bin/python -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')" .venv/torch-lib
+
+source scripts/env.sh
+cargo build --release --workspace
