@@ -147,7 +147,12 @@ fn main() {
         .collect();
     let mut nccl_includes: Vec<PathBuf> = Vec::new();
     let mut missing: Vec<&str> = Vec::new();
-    for header in ["nccl.h", "cuda_runtime_api.h", "crt/host_config.h", "nv/target"] {
+    for header in [
+        "nccl.h",
+        "cuda_runtime_api.h",
+        "crt/host_config.h",
+        "nv/target",
+    ] {
         match find_header(&cuda_dirs, header) {
             Some(d) if !nccl_includes.contains(&d) && !is_system_dir(&d) => nccl_includes.push(d),
             Some(_) => {}
@@ -195,10 +200,7 @@ fn main() {
     }
     build.compile("lt_dist");
 
-    println!(
-        "cargo:rustc-link-search=native={}",
-        torch.lib_dir.display()
-    );
+    println!("cargo:rustc-link-search=native={}", torch.lib_dir.display());
     if use_nccl {
         println!("cargo:rustc-link-lib=dylib=torch_cuda");
         println!("cargo:rustc-link-lib=dylib=c10_cuda");

@@ -24,14 +24,23 @@ fn example_plugin() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .args(["build", "--quiet", "-p", "lt-plugin-example-loss", "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "lt-plugin-example-loss",
+            "--target-dir",
+        ])
         .arg(dir.parent().unwrap());
     if profile == "release" {
         cmd.arg("--release");
     } else if profile != "debug" {
         cmd.args(["--profile", &profile]);
     }
-    assert!(cmd.status().unwrap().success(), "building the example plugin failed");
+    assert!(
+        cmd.status().unwrap().success(),
+        "building the example plugin failed"
+    );
     dir.join("liblt_plugin_example_loss.so")
 }
 
@@ -60,7 +69,9 @@ fn resnet32_step_seconds(k: i64) -> f64 {
     let x = Tensor::randn([128, 3, 32, 32], (Kind::Float, Device::Cpu));
     let y = Tensor::randint(k, [128], (Kind::Int64, Device::Cpu));
     median_per_call(9, 2, || {
-        vs.zero_grad();
+        for mut t in vs.trainable_variables() {
+            t.zero_grad();
+        }
         let logits = head.forward(&backbone.forward_features(&x, true));
         logits.cross_entropy_for_logits(&y).backward();
     })
@@ -87,7 +98,7 @@ fn main() {
         let logits = Tensor::randn([b, k], (Kind::Float, Device::Cpu)).set_requires_grad(true);
         let targets = Tensor::randint(k, [b], (Kind::Int64, Device::Cpu));
         let ctx = StepCtx::default();
-        let (rounds, n) = (15, 2000);
+        let (rounds, n) = (7, 300);
         // Interleave the two to share any drift in machine load.
         let mut d = Vec::new();
         let mut a = Vec::new();
@@ -102,7 +113,7 @@ fn main() {
         d.sort_by(|x, y| x.partial_cmp(y).unwrap());
         a.sort_by(|x, y| x.partial_cmp(y).unwrap());
         let (d, a) = (d[1], a[1]);
-        let bare = median_per_call(rounds, 20000, || {
+        let bare = median_per_call(rounds, 3000, || {
             let _ = via_abi.adjust_logits(&logits).unwrap();
         });
         worst_overhead = worst_overhead.max(a - d).max(bare);
@@ -115,7 +126,10 @@ fn main() {
         );
     }
     let step = resnet32_step_seconds(10);
-    println!("resnet32 forward+backward, batch 128, K=10: {:.1} ms", step * 1e3);
+    println!(
+        "resnet32 forward+backward, batch 128, K=10: {:.1} ms",
+        step * 1e3
+    );
     println!(
         "dispatch overhead per step (one loss call): {:.2} us = {:.4} % of a step",
         worst_overhead.max(0.0) * 1e6,

@@ -112,20 +112,27 @@ c10::intrusive_ptr<c10d::Backend> backend_for(lt_dist_group* g, const std::vecto
   return g->gloo;
 }
 
+std::string secs(std::chrono::milliseconds t) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g s", static_cast<double>(t.count()) / 1000.0);
+  return b;
+}
+
+// Waits for every work item; a failure names the operation and the timeout in force, since
+// Gloo's own messages ("Operation timed out!", "Connection reset by peer") do not.
 void wait_all(std::vector<c10::intrusive_ptr<c10d::Work>>& works, std::chrono::milliseconds t,
               const char* what) {
+  std::string head = std::string(what) + " failed (timeout " + secs(t) + "): ";
   for (auto& w : works) {
     bool done = false;
     try {
       done = w->wait(t);
     } catch (const c10::Error& e) {
-      throw std::runtime_error(std::string(what) + " failed: " + e.what_without_backtrace());
+      throw std::runtime_error(head + e.what_without_backtrace());
     } catch (const std::exception& e) {
-      throw std::runtime_error(std::string(what) + " failed: " + e.what());
+      throw std::runtime_error(head + e.what());
     }
-    if (!done)
-      throw std::runtime_error(std::string(what) + " timed out after " +
-                               std::to_string(t.count() / 1000) + " s");
+    if (!done) throw std::runtime_error(head + "no completion within the timeout");
   }
 }
 

@@ -70,9 +70,9 @@ pub struct Checkpoint {
 }
 
 fn to_cpu(t: &Tensor) -> Result<Tensor> {
-    Ok(tch::no_grad(|| -> Result<Tensor> {
+    tch::no_grad(|| -> Result<Tensor> {
         Ok(t.f_detach()?.f_to_device(Device::Cpu)?.f_contiguous()?)
-    })?)
+    })
 }
 
 /// Saves `vs`, `extra` and `optim` tensors and `meta` to `path` (atomically).

@@ -152,7 +152,9 @@ pub struct Builder {
 
 impl Default for Builder {
     fn default() -> Self {
-        Builder { table: toml::from_str(DEFAULTS).expect("built-in defaults parse") }
+        Builder {
+            table: toml::from_str(DEFAULTS).expect("built-in defaults parse"),
+        }
     }
 }
 
@@ -161,7 +163,9 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
         match (into.get_mut(&k), v) {
             // Component configs are replaced whole: a recipe's loss_config must not inherit keys
             // of another loss.
-            (Some(toml::Value::Table(a)), toml::Value::Table(b)) if !k.ends_with("_config") => merge(a, b),
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) if !k.ends_with("_config") => {
+                merge(a, b)
+            }
             (_, v) => {
                 into.insert(k, v);
             }
@@ -172,11 +176,15 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
 impl Builder {
     /// Merges a TOML document (a recipe or a config file); `origin` names it in errors.
     pub fn layer(&mut self, text: &str, origin: &str) -> Result<&mut Self> {
-        let mut t: toml::Table = toml::from_str(text).with_context(|| format!("{origin}: invalid TOML"))?;
+        let mut t: toml::Table =
+            toml::from_str(text).with_context(|| format!("{origin}: invalid TOML"))?;
         // A plugin recipe may describe its method in a `[method]` table; it is documentation.
         t.remove("method");
         if t.contains_key("stage2") && !self.table.contains_key("stage2") {
-            self.table.insert("stage2".into(), toml::Value::Table(toml::from_str(STAGE2_DEFAULTS).expect("parse")));
+            self.table.insert(
+                "stage2".into(),
+                toml::Value::Table(toml::from_str(STAGE2_DEFAULTS).expect("parse")),
+            );
         }
         merge(&mut self.table, t);
         Ok(self)
@@ -194,11 +202,17 @@ impl Builder {
             .unwrap_or_else(|| toml::Value::String(value.to_string()));
         let parts: Vec<&str> = key.trim().split('.').collect();
         if parts[0] == "stage2" && !self.table.contains_key("stage2") {
-            self.table.insert("stage2".into(), toml::Value::Table(toml::from_str(STAGE2_DEFAULTS).expect("parse")));
+            self.table.insert(
+                "stage2".into(),
+                toml::Value::Table(toml::from_str(STAGE2_DEFAULTS).expect("parse")),
+            );
         }
         let mut t = &mut self.table;
         for p in &parts[..parts.len() - 1] {
-            t = match t.entry(p.to_string()).or_insert_with(|| toml::Value::Table(Default::default())) {
+            t = match t
+                .entry(p.to_string())
+                .or_insert_with(|| toml::Value::Table(Default::default()))
+            {
                 toml::Value::Table(t) => t,
                 _ => bail!("--set {assignment}: '{p}' is not a table"),
             };
@@ -215,7 +229,9 @@ impl Builder {
 
     /// The resolved, validated configuration.
     pub fn build(&self) -> Result<Config> {
-        let c: Config = toml::Value::Table(self.table.clone()).try_into().context("configuration")?;
+        let c: Config = toml::Value::Table(self.table.clone())
+            .try_into()
+            .context("configuration")?;
         c.validate()?;
         Ok(c)
     }
@@ -230,7 +246,10 @@ impl StageConfig {
             bail!("{name}.lr must be a non-negative number");
         }
         if !["step", "cosine", "constant"].contains(&self.schedule.as_str()) {
-            bail!("{name}.schedule must be step, cosine or constant, got '{}'", self.schedule);
+            bail!(
+                "{name}.schedule must be step, cosine or constant, got '{}'",
+                self.schedule
+            );
         }
         if self.milestones.iter().any(|m| !(0.0..=1.0).contains(m)) {
             bail!("{name}.milestones are fractions of the stage, in [0, 1]");
@@ -271,13 +290,25 @@ mod tests {
     fn layers_and_overrides_resolve() {
         let mut b = Builder::default();
         b.set("dataset=data/x").unwrap();
-        b.layer("[stage2]\nloss = \"las\"\nloss_config = { smooth_head = 0.3 }\n", "recipe").unwrap();
-        b.set("stage1.epochs=30").unwrap().set("stage2.head=lws").unwrap().set("stage1.loss_config.gamma=2.0").unwrap();
+        b.layer(
+            "[stage2]\nloss = \"las\"\nloss_config = { smooth_head = 0.3 }\n",
+            "recipe",
+        )
+        .unwrap();
+        b.set("stage1.epochs=30")
+            .unwrap()
+            .set("stage2.head=lws")
+            .unwrap()
+            .set("stage1.loss_config.gamma=2.0")
+            .unwrap();
         let c = b.build().unwrap();
         assert_eq!(c.stage1.epochs, 30);
         assert_eq!(c.stage1.loss_config["gamma"].as_float(), Some(2.0));
         let s2 = c.stage2.as_ref().unwrap();
-        assert_eq!((s2.loss.as_str(), s2.head.as_str(), s2.epochs), ("las", "lws", 10));
+        assert_eq!(
+            (s2.loss.as_str(), s2.head.as_str(), s2.epochs),
+            ("las", "lws", 10)
+        );
         assert!(s2.freeze_backbone);
         let again: Config = toml::from_str(&c.to_toml()).unwrap();
         assert_eq!(again, c);
@@ -290,8 +321,15 @@ mod tests {
         b.set("stage1.epocs=3").unwrap();
         assert!(format!("{:#}", b.build().unwrap_err()).contains("epocs"));
         let mut b = Builder::default();
-        b.set("dataset=d").unwrap().set("stage1.schedule=linear").unwrap();
+        b.set("dataset=d")
+            .unwrap()
+            .set("stage1.schedule=linear")
+            .unwrap();
         assert!(b.build().unwrap_err().to_string().contains("schedule"));
-        assert!(Builder::default().build().unwrap_err().to_string().contains("no dataset"));
+        assert!(Builder::default()
+            .build()
+            .unwrap_err()
+            .to_string()
+            .contains("no dataset"));
     }
 }

@@ -148,7 +148,11 @@ impl DistConfig {
         get: impl Fn(&str) -> Option<String>,
         timeout: Option<Duration>,
     ) -> Result<Option<DistConfig>> {
-        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let timeout = match timeout {
             Some(t) => t,
             None => match get("LT_DIST_TIMEOUT") {
@@ -156,14 +160,13 @@ impl DistConfig {
                 None => DEFAULT_TIMEOUT,
             },
         };
-        let master_port = match get("MASTER_PORT") {
-            Some(v) => v
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| DistError::Env(format!("MASTER_PORT={v} is not a port number")))?,
-            None => DEFAULT_MASTER_PORT,
-        };
+        let master_port =
+            match get("MASTER_PORT") {
+                Some(v) => v.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                    DistError::Env(format!("MASTER_PORT={v} is not a port number"))
+                })?,
+                None => DEFAULT_MASTER_PORT,
+            };
         let (rank, world_size, local_rank, master_addr) = if let Some(rank) = get("RANK") {
             let rank = parse_count("RANK", &rank)?;
             let world = get("WORLD_SIZE")
@@ -193,16 +196,20 @@ impl DistConfig {
             let addr = match get("MASTER_ADDR") {
                 Some(a) => a,
                 None => {
-                    let (var, list) = ["SLURM_STEP_NODELIST", "SLURM_JOB_NODELIST", "SLURM_NODELIST"]
-                        .iter()
-                        .find_map(|k| get(k).map(|v| (*k, v)))
-                        .ok_or_else(|| {
-                            DistError::Env(
-                                "SLURM_PROCID is set but neither MASTER_ADDR nor a SLURM node \
+                    let (var, list) = [
+                        "SLURM_STEP_NODELIST",
+                        "SLURM_JOB_NODELIST",
+                        "SLURM_NODELIST",
+                    ]
+                    .iter()
+                    .find_map(|k| get(k).map(|v| (*k, v)))
+                    .ok_or_else(|| {
+                        DistError::Env(
+                            "SLURM_PROCID is set but neither MASTER_ADDR nor a SLURM node \
                                  list (SLURM_JOB_NODELIST) is"
-                                    .into(),
-                            )
-                        })?;
+                                .into(),
+                        )
+                    })?;
                     let hosts = expand_nodelist(&list)
                         .map_err(|e| DistError::Env(format!("{var}={list}: {e}")))?;
                     hosts.into_iter().next().ok_or_else(|| {
@@ -240,7 +247,11 @@ fn parse_timeout(v: &str) -> Result<Duration> {
         .ok()
         .filter(|s| s.is_finite() && *s > 0.0)
         .map(Duration::from_secs_f64)
-        .ok_or_else(|| DistError::Env(format!("LT_DIST_TIMEOUT={v} is not a positive number of seconds")))
+        .ok_or_else(|| {
+            DistError::Env(format!(
+                "LT_DIST_TIMEOUT={v} is not a positive number of seconds"
+            ))
+        })
 }
 
 /// Expands a SLURM host list such as `node[01-04,07],gpu7` into host names, keeping the zero
@@ -284,7 +295,11 @@ fn expand_host(pattern: &str, out: &mut Vec<String>) -> std::result::Result<(), 
         .find(']')
         .map(|c| open + c)
         .ok_or_else(|| format!("unbalanced '[' in {pattern}"))?;
-    let (prefix, body, rest) = (&pattern[..open], &pattern[open + 1..close], &pattern[close + 1..]);
+    let (prefix, body, rest) = (
+        &pattern[..open],
+        &pattern[open + 1..close],
+        &pattern[close + 1..],
+    );
     for item in body.split(',') {
         let item = item.trim();
         let (lo, hi) = item.split_once('-').unwrap_or((item, item));
@@ -322,7 +337,9 @@ unsafe impl Send for ProcessGroup {}
 
 impl std::fmt::Debug for ProcessGroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcessGroup").field("cfg", &self.cfg).finish()
+        f.debug_struct("ProcessGroup")
+            .field("cfg", &self.cfg)
+            .finish()
     }
 }
 
@@ -357,8 +374,13 @@ impl ProcessGroup {
         let to_int = |v: usize, what: &str| {
             c_int::try_from(v).map_err(|_| DistError::Env(format!("{what} {v} is too large")))
         };
-        let (rank, world) = (to_int(cfg.rank, "rank")?, to_int(cfg.world_size, "world size")?);
-        let timeout_ms = i64::try_from(cfg.timeout.as_millis()).unwrap_or(i64::MAX).max(1);
+        let (rank, world) = (
+            to_int(cfg.rank, "rank")?,
+            to_int(cfg.world_size, "world size")?,
+        );
+        let timeout_ms = i64::try_from(cfg.timeout.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
         let mut raw: *mut ffi::Group = std::ptr::null_mut();
         call("init", |err, len| unsafe {
             ffi::lt_dist_init(
@@ -428,10 +450,11 @@ impl ProcessGroup {
         }
     }
 
-    fn wrap(&self, what: &str, e: DistError) -> DistError {
+    /// Adds who failed; the shim's message already names the operation.
+    fn wrap(&self, e: DistError) -> DistError {
         match e {
             DistError::Comm(m) => DistError::Comm(format!(
-                "{what} on rank {} of {}: {m}",
+                "rank {} of {}: {m}",
                 self.cfg.rank, self.cfg.world_size
             )),
             e => e,
@@ -458,7 +481,7 @@ impl ProcessGroup {
         call("all_reduce", |err, len| unsafe {
             ffi::lt_dist_allreduce_sum(self.raw.as_ptr(), ptrs.as_ptr(), ptrs.len(), err, len)
         })
-        .map_err(|e| self.wrap("all_reduce", e))
+        .map_err(|e| self.wrap(e))
     }
 
     /// Averages each floating-point tensor over all ranks, in place.
@@ -500,7 +523,7 @@ impl ProcessGroup {
                 len,
             )
         })
-        .map_err(|e| self.wrap("broadcast", e))
+        .map_err(|e| self.wrap(e))
     }
 
     /// Returns once every rank has called it (or fails after the timeout).
@@ -509,7 +532,7 @@ impl ProcessGroup {
         call("barrier", |err, len| unsafe {
             ffi::lt_dist_barrier(self.raw.as_ptr(), dev, err, len)
         })
-        .map_err(|e| self.wrap("barrier", e))
+        .map_err(|e| self.wrap(e))
     }
 }
 
@@ -636,7 +659,8 @@ impl GradSync {
         self.buckets.len()
     }
 
-    /// Replaces every parameter's gradient by its mean over all ranks.
+    /// Replaces every parameter's gradient by its mean over all ranks. All buckets go to c10d
+    /// in one call, so Gloo's worker threads reduce several of them at once.
     pub fn sync(&mut self, pg: &ProcessGroup) -> Result<()> {
         let world = pg.world_size() as f64;
         let params = &self.params;
@@ -651,7 +675,14 @@ impl GradSync {
                         let _ = slot.f_zero_()?;
                     }
                 }
-                pg.all_reduce_sum(std::slice::from_mut(&mut b.buffer))?;
+            }
+            let mut buffers: Vec<Tensor> = self
+                .buckets
+                .iter()
+                .map(|b| b.buffer.shallow_clone())
+                .collect();
+            pg.all_reduce_sum(&mut buffers)?;
+            for b in self.buckets.iter_mut() {
                 let _ = b.buffer.f_div_scalar_(world)?;
                 for &(i, off, n) in &b.members {
                     let mut g = params[i].f_grad()?;
@@ -679,7 +710,11 @@ pub fn broadcast_parameters(pg: &ProcessGroup, params: &[Tensor]) -> Result<()> 
     broadcast_in_buckets(pg, params, &mut buckets)
 }
 
-fn broadcast_in_buckets(pg: &ProcessGroup, params: &[Tensor], buckets: &mut [Bucket]) -> Result<()> {
+fn broadcast_in_buckets(
+    pg: &ProcessGroup,
+    params: &[Tensor],
+    buckets: &mut [Bucket],
+) -> Result<()> {
     tch::no_grad(|| -> Result<()> {
         for b in buckets.iter_mut() {
             if pg.rank() == 0 {
@@ -763,8 +798,13 @@ mod tests {
         assert!(e.to_string().contains("outside"), "{e}");
         let e = cfg(&[("RANK", "x"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "h")]).unwrap_err();
         assert!(e.to_string().contains("RANK=x"), "{e}");
-        let e = cfg(&[("RANK", "0"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "h"), ("LT_DIST_TIMEOUT", "-1")])
-            .unwrap_err();
+        let e = cfg(&[
+            ("RANK", "0"),
+            ("WORLD_SIZE", "2"),
+            ("MASTER_ADDR", "h"),
+            ("LT_DIST_TIMEOUT", "-1"),
+        ])
+        .unwrap_err();
         assert!(e.to_string().contains("LT_DIST_TIMEOUT"), "{e}");
     }
 
@@ -794,7 +834,9 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((c.rank, c.world_size, c.master_addr.as_str()), (1, 4, "m"));
-        assert!(cfg(&[("SLURM_PROCID", "0"), ("SLURM_NTASKS", "1")]).unwrap().is_none());
+        assert!(cfg(&[("SLURM_PROCID", "0"), ("SLURM_NTASKS", "1")])
+            .unwrap()
+            .is_none());
         let e = cfg(&[("SLURM_PROCID", "0"), ("SLURM_NTASKS", "2")]).unwrap_err();
         assert!(e.to_string().contains("node list"), "{e}");
     }

@@ -173,12 +173,9 @@ impl fmt::Display for PluginInfo {
 /// The directories searched for plugins, in order.
 #[derive(Debug, Clone, Default)]
 pub struct PluginSearch {
-    /// Directories that hold only plugins (every `lib*.so` is considered by `discover`).
-    pub dedicated: Vec<PathBuf>,
-    /// Directories that hold other files too (only `liblt_plugin_*.so` is discovered there).
-    pub shared: Vec<PathBuf>,
-    /// Search order over both lists (true = dedicated index, false = shared index).
-    order: Vec<(bool, usize)>,
+    /// (directory, dedicated): a dedicated directory holds only plugins, so `discover` considers
+    /// every `lib*.so` there; elsewhere only `liblt_plugin_*.so`.
+    dirs: Vec<(PathBuf, bool)>,
 }
 
 impl PluginSearch {
@@ -189,15 +186,13 @@ impl PluginSearch {
 
     /// Appends a directory that holds only plugins.
     pub fn dedicated_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.order.push((true, self.dedicated.len()));
-        self.dedicated.push(dir.into());
+        self.dirs.push((dir.into(), true));
         self
     }
 
     /// Appends a directory that may hold other libraries too.
     pub fn shared_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.order.push((false, self.shared.len()));
-        self.shared.push(dir.into());
+        self.dirs.push((dir.into(), false));
         self
     }
 
@@ -222,15 +217,9 @@ impl PluginSearch {
 
     /// Directories in search order, with whether each is dedicated.
     pub fn dirs(&self) -> Vec<(&Path, bool)> {
-        self.order
+        self.dirs
             .iter()
-            .map(|&(ded, i)| {
-                if ded {
-                    (self.dedicated[i].as_path(), true)
-                } else {
-                    (self.shared[i].as_path(), false)
-                }
-            })
+            .map(|(d, ded)| (d.as_path(), *ded))
             .collect()
     }
 
@@ -251,7 +240,7 @@ impl PluginSearch {
         Err(PluginError::NotFound {
             name: spec.to_string(),
             files: files.join(" or "),
-            dirs: if self.order.is_empty() {
+            dirs: if self.dirs.is_empty() {
                 "no directories; set LT_PLUGIN_PATH".to_string()
             } else {
                 self.dirs()
@@ -281,7 +270,8 @@ impl PluginSearch {
                 .filter(|p| p.is_file())
                 .filter(|p| {
                     let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    n.ends_with(".so") && (n.starts_with("liblt_plugin_") || (dedicated && n.starts_with("lib")))
+                    n.ends_with(".so")
+                        && (n.starts_with("liblt_plugin_") || (dedicated && n.starts_with("lib")))
                 })
                 .collect();
             files.sort();
@@ -360,7 +350,9 @@ pub struct Plugin {
 
 impl fmt::Debug for Plugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Plugin").field("info", &self.lib.info).finish()
+        f.debug_struct("Plugin")
+            .field("info", &self.lib.info)
+            .finish()
     }
 }
 
@@ -438,7 +430,8 @@ impl Plugin {
         };
         // SAFETY: checked non-null; the ABI version says it is a PluginV1 of at least the size
         // below, which is checked before any field after `size` is read.
-        let t = unsafe { table.as_ref() }.ok_or_else(|| bad("lt_plugin_v1 returned null".into()))?;
+        let t =
+            unsafe { table.as_ref() }.ok_or_else(|| bad("lt_plugin_v1 returned null".into()))?;
         if t.abi_version != abi::ABI_VERSION {
             return Err(PluginError::AbiMismatch {
                 path,
@@ -514,7 +507,11 @@ impl Plugin {
 
     fn check_component(&self, kind: ComponentKind, name: &str) -> Result<()> {
         let info = &self.lib.info;
-        if info.components.iter().any(|c| c.kind == kind && c.name == name) {
+        if info
+            .components
+            .iter()
+            .any(|c| c.kind == kind && c.name == name)
+        {
             return Ok(());
         }
         let names = info.names(kind);
@@ -540,7 +537,12 @@ impl Plugin {
     }
 
     /// Creates the loss `name` with a JSON config object (`Value::Null` = defaults).
-    pub fn loss(&self, name: &str, config: &serde_json::Value, data: &DatasetInfo) -> Result<PluginLoss> {
+    pub fn loss(
+        &self,
+        name: &str,
+        config: &serde_json::Value,
+        data: &DatasetInfo,
+    ) -> Result<PluginLoss> {
         self.check_component(ComponentKind::Loss, name)?;
         let cx = self.ctx(ComponentKind::Loss, name);
         let h = cx.create(config, data, |n, c, i, out, err| unsafe {
@@ -550,7 +552,12 @@ impl Plugin {
     }
 
     /// Creates the classifier head `name`; `data.feature_dim` must be set.
-    pub fn head(&self, name: &str, config: &serde_json::Value, data: &DatasetInfo) -> Result<PluginHead> {
+    pub fn head(
+        &self,
+        name: &str,
+        config: &serde_json::Value,
+        data: &DatasetInfo,
+    ) -> Result<PluginHead> {
         self.check_component(ComponentKind::Head, name)?;
         let cx = self.ctx(ComponentKind::Head, name);
         let h = cx.create(config, data, |n, c, i, out, err| unsafe {
@@ -588,7 +595,9 @@ unsafe extern "C" fn set_error(ctx: *mut c_void, msg: LtStr) {
     let s = &mut *(ctx as *mut String);
     *s = match msg.get() {
         Some(Ok(m)) => m.to_string(),
-        Some(Err(_)) => String::from_utf8_lossy(std::slice::from_raw_parts(msg.ptr, msg.len)).into_owned(),
+        Some(Err(_)) => {
+            String::from_utf8_lossy(std::slice::from_raw_parts(msg.ptr, msg.len)).into_owned()
+        }
         None => String::new(),
     };
 }
@@ -599,7 +608,12 @@ unsafe extern "C" fn push_u32(ctx: *mut c_void, data: *const u32, len: usize) {
     }
 }
 
-unsafe extern "C" fn push_tensor(ctx: *mut c_void, name: LtStr, tensor: *mut c_void, trainable: u8) {
+unsafe extern "C" fn push_tensor(
+    ctx: *mut c_void,
+    name: LtStr,
+    tensor: *mut c_void,
+    trainable: u8,
+) {
     let v = &mut *(ctx as *mut Vec<(String, *mut c_void, bool)>);
     let name = if name.ptr.is_null() {
         String::new()
@@ -687,8 +701,10 @@ impl CallCtx {
         let device = device_code(data.device)
             .ok_or_else(|| self.bad_arg(format!("unsupported device {:?}", data.device)))?;
         let info = LtDatasetInfo {
-            num_classes: u32::try_from(data.num_classes).map_err(|_| self.bad_arg("too many classes".into()))?,
-            feature_dim: u32::try_from(data.feature_dim).map_err(|_| self.bad_arg("feature_dim too large".into()))?,
+            num_classes: u32::try_from(data.num_classes)
+                .map_err(|_| self.bad_arg("too many classes".into()))?,
+            feature_dim: u32::try_from(data.feature_dim)
+                .map_err(|_| self.bad_arg("feature_dim too large".into()))?,
             class_counts: data.class_counts.as_ptr(),
             class_counts_len: data.class_counts.len(),
             seed: data.seed,
@@ -696,7 +712,13 @@ impl CallCtx {
         };
         let mut h: abi::Handle = std::ptr::null_mut();
         self.call("create", |err| {
-            f(LtStr::new(&self.component), LtStr::new(&config), &info, &mut h, err)
+            f(
+                LtStr::new(&self.component),
+                LtStr::new(&config),
+                &info,
+                &mut h,
+                err,
+            )
         })?;
         if h.is_null() {
             return Err(self.err("create", abi::LT_ERR, "returned a null handle".into()));
@@ -747,8 +769,9 @@ impl PluginLoss {
     /// Call at the start of every epoch, before the epoch's first `forward`.
     pub fn on_epoch(&mut self, ctx: &StepCtx) -> Result<()> {
         let t = self.cx.lib.table();
-        self.cx
-            .call("on_epoch", |err| unsafe { (t.loss.on_epoch)(self.h, ctx, err) })
+        self.cx.call("on_epoch", |err| unsafe {
+            (t.loss.on_epoch)(self.h, ctx, err)
+        })
     }
 }
 
@@ -791,9 +814,9 @@ impl PluginHead {
             push: push_tensor,
         };
         let t = self.cx.lib.table();
-        let status = self
-            .cx
-            .call("named_tensors", |err| unsafe { (t.head.named_tensors)(self.h, &mut sink, err) });
+        let status = self.cx.call("named_tensors", |err| unsafe {
+            (t.head.named_tensors)(self.h, &mut sink, err)
+        });
         // Take ownership of whatever was pushed, even on error, so nothing leaks.
         let mut out = Vec::with_capacity(raw.len());
         let mut null = false;
@@ -811,7 +834,9 @@ impl PluginHead {
         }
         status?;
         if null {
-            return Err(self.cx.err("named_tensors", abi::LT_ERR, "pushed a null tensor".into()));
+            return Err(self
+                .cx
+                .err("named_tensors", abi::LT_ERR, "pushed a null tensor".into()));
         }
         Ok(out)
     }
@@ -838,8 +863,9 @@ impl PluginHead {
     /// Fit non-gradient state on training `features` [N,D] and int64 `labels` [N].
     pub fn fit(&mut self, features: &Tensor, labels: &Tensor) -> Result<()> {
         let t = self.cx.lib.table();
-        self.cx
-            .call("fit", |err| unsafe { (t.head.fit)(self.h, arg(features), arg(labels), err) })
+        self.cx.call("fit", |err| unsafe {
+            (t.head.fit)(self.h, arg(features), arg(labels), err)
+        })
     }
 }
 
@@ -897,7 +923,10 @@ mod tests {
                 "libexample-loss.so"
             ]
         );
-        assert_eq!(candidate_files("mislas"), vec!["liblt_plugin_mislas.so", "libmislas.so"]);
+        assert_eq!(
+            candidate_files("mislas"),
+            vec!["liblt_plugin_mislas.so", "libmislas.so"]
+        );
         assert!(is_path_spec("./x.so") && is_path_spec("a/b") && !is_path_spec("mislas"));
     }
 
@@ -906,6 +935,9 @@ mod tests {
         let s = PluginSearch::new().dedicated_dir("/nonexistent/plugins");
         let e = s.load("nope").unwrap_err().to_string();
         assert!(e.contains("plugin `nope` not found"), "{e}");
-        assert!(e.contains("liblt_plugin_nope.so") && e.contains("/nonexistent/plugins"), "{e}");
+        assert!(
+            e.contains("liblt_plugin_nope.so") && e.contains("/nonexistent/plugins"),
+            "{e}"
+        );
     }
 }

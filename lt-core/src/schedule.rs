@@ -99,7 +99,7 @@ impl Schedule {
                     .iter()
                     .filter(|(e, _)| epoch >= *e)
                     .map(|(_, f)| *f)
-                    .last()
+                    .next_back()
                     .unwrap_or(1.0);
                 self.base_lr * factor
             }

@@ -18,13 +18,25 @@ fn posthoc_adjustment_and_epoch_hook() {
     let data = dataset(3, vec![6, 3, 1], 0);
     let mut la = p.loss("posthoc-la", &json!({"tau": 1.0}), &data).unwrap();
     let logits = Tensor::from_slice(&[1.0f32, 2.0, 3.0]).reshape([1, 3]);
-    let adj = la.adjust_logits(&logits).unwrap().expect("posthoc-la adjusts logits");
-    let want = [1.0 - (0.6f64).ln(), 2.0 - (0.3f64).ln(), 3.0 - (0.1f64).ln()];
+    let adj = la
+        .adjust_logits(&logits)
+        .unwrap()
+        .expect("posthoc-la adjusts logits");
+    let want = [
+        1.0 - (0.6f64).ln(),
+        2.0 - (0.3f64).ln(),
+        3.0 - (0.1f64).ln(),
+    ];
     for (k, w) in want.iter().enumerate() {
         assert!((adj.double_value(&[0, k as i64]) - w).abs() < 1e-5);
     }
     let targets = Tensor::from_slice(&[2i64]);
-    let ctx = StepCtx { epoch: 4, total_epochs: 10, stage: 1, step: 40 };
+    let ctx = StepCtx {
+        epoch: 4,
+        total_epochs: 10,
+        stage: 1,
+        step: 40,
+    };
     // The fixture refuses forward until on_epoch saw this epoch: proves the hook reached it.
     let e = la.forward(&logits, &targets, &ctx).unwrap_err();
     assert!(e.to_string().contains("on_epoch(4) was not called"), "{e}");
@@ -37,17 +49,25 @@ fn posthoc_adjustment_and_epoch_hook() {
 #[test]
 fn linear_head_init_params_and_optimiser_updates() {
     let p = plugin();
-    let mut head = p.head("linear", &json!({}), &dataset(3, vec![1, 1, 1], 2)).unwrap();
+    let mut head = p
+        .head("linear", &json!({}), &dataset(3, vec![1, 1, 1], 2))
+        .unwrap();
     assert!(head.wants_linear_init() && !head.needs_fit());
     let w = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0]).reshape([3, 2]);
     let b = Tensor::from_slice(&[0.5f32, -0.5, 0.0]);
     head.init_from_linear(&w, Some(&b)).unwrap();
     let f = Tensor::from_slice(&[2.0f32, 3.0]).reshape([1, 2]);
     let out = head.forward(&f, false).unwrap();
-    assert_eq!(Vec::<f32>::try_from(out.reshape([-1])).unwrap(), vec![2.5, 2.5, 5.0]);
+    assert_eq!(
+        Vec::<f32>::try_from(out.reshape([-1])).unwrap(),
+        vec![2.5, 2.5, 5.0]
+    );
 
     let params = head.named_tensors().unwrap();
-    let names: Vec<_> = params.iter().map(|t| (t.name.as_str(), t.trainable)).collect();
+    let names: Vec<_> = params
+        .iter()
+        .map(|t| (t.name.as_str(), t.trainable))
+        .collect();
     assert_eq!(names, vec![("weight", true), ("bias", true)]);
     // A host-side SGD step on the shared tensors changes what the plugin computes.
     let loss = head.forward(&f, true).unwrap().sum(Kind::Float);
@@ -69,15 +89,21 @@ fn linear_head_init_params_and_optimiser_updates() {
 #[test]
 fn ncm_head_fit() {
     let p = plugin();
-    let mut head = p.head("ncm", &json!({}), &dataset(2, vec![2, 2], 2)).unwrap();
+    let mut head = p
+        .head("ncm", &json!({}), &dataset(2, vec![2, 2], 2))
+        .unwrap();
     assert!(head.needs_fit() && !head.wants_linear_init());
-    let feats = Tensor::from_slice(&[0.0f32, 0.0, 0.0, 2.0, 10.0, 10.0, 10.0, 12.0]).reshape([4, 2]);
+    let feats =
+        Tensor::from_slice(&[0.0f32, 0.0, 0.0, 2.0, 10.0, 10.0, 10.0, 12.0]).reshape([4, 2]);
     let labels = Tensor::from_slice(&[0i64, 0, 1, 1]);
     head.fit(&feats, &labels).unwrap();
     let means = head.named_tensors().unwrap();
     assert_eq!(means[0].name, "means");
     assert!(!means[0].trainable);
-    assert_eq!(Vec::<f32>::try_from(means[0].tensor.reshape([-1])).unwrap(), vec![0.0, 1.0, 10.0, 11.0]);
+    assert_eq!(
+        Vec::<f32>::try_from(means[0].tensor.reshape([-1])).unwrap(),
+        vec![0.0, 1.0, 10.0, 11.0]
+    );
     let q = Tensor::from_slice(&[1.0f32, 1.0, 9.0, 9.0]).reshape([2, 2]);
     let pred = head.forward(&q, false).unwrap().argmax(-1, false);
     assert_eq!(Vec::<i64>::try_from(pred).unwrap(), vec![0, 1]);
@@ -87,7 +113,14 @@ fn ncm_head_fit() {
 fn sampler_fills_the_host_buffer() {
     let p = plugin();
     let labels = [2u32, 0, 1, 0, 2];
-    let mut s = p.sampler("by-class", &json!({}), &dataset(3, vec![2, 1, 2], 0), &labels).unwrap();
+    let mut s = p
+        .sampler(
+            "by-class",
+            &json!({}),
+            &dataset(3, vec![2, 1, 2], 0),
+            &labels,
+        )
+        .unwrap();
     assert_eq!(s.epoch_indices(0).unwrap(), vec![1, 3, 2, 0, 4]);
     // Epoch 1 starts with class 1.
     assert_eq!(s.epoch_indices(1).unwrap(), vec![2, 0, 4, 1, 3]);

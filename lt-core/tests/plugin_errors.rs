@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use tch::Tensor;
 
 fn logits_targets() -> (Tensor, Tensor) {
-    (Tensor::zeros([4, 3], (tch::Kind::Float, tch::Device::Cpu)), Tensor::from_slice(&[0i64, 1, 2, 0]))
+    (
+        Tensor::zeros([4, 3], (tch::Kind::Float, tch::Device::Cpu)),
+        Tensor::from_slice(&[0i64, 1, 2, 0]),
+    )
 }
 
 #[test]
@@ -18,9 +21,22 @@ fn abi_version_mismatch_names_both_versions() {
     let tmp = tempfile::tempdir().unwrap();
     let so = compile_fixture("abi_v999", tmp.path());
     let e = Plugin::open(&so).unwrap_err();
-    assert!(matches!(e, PluginError::AbiMismatch { found: 999, expected: 1, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            PluginError::AbiMismatch {
+                found: 999,
+                expected: 1,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let msg = e.to_string();
-    assert!(msg.contains("ABI version 999") && msg.contains("ABI version 1"), "{msg}");
+    assert!(
+        msg.contains("ABI version 999") && msg.contains("ABI version 1"),
+        "{msg}"
+    );
     assert!(msg.starts_with(&so.display().to_string()), "{msg}");
 }
 
@@ -29,8 +45,14 @@ fn missing_table_symbol_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let so = compile_fixture("no_table", tmp.path());
     let e = Plugin::open(&so).unwrap_err();
-    assert!(matches!(&e, PluginError::MissingSymbol { symbol, .. } if symbol == "lt_plugin_v1"), "{e:?}");
-    assert!(e.to_string().contains("missing symbol `lt_plugin_v1`"), "{e}");
+    assert!(
+        matches!(&e, PluginError::MissingSymbol { symbol, .. } if symbol == "lt_plugin_v1"),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().contains("missing symbol `lt_plugin_v1`"),
+        "{e}"
+    );
 }
 
 /// Path of a library this process has loaded, from /proc/self/maps.
@@ -54,7 +76,10 @@ fn libc_and_libc10_are_not_plugins() {
             lib.display()
         );
         let msg = e.to_string();
-        assert!(msg.contains("not an lt-train plugin") && msg.contains(&lib.display().to_string()), "{msg}");
+        assert!(
+            msg.contains("not an lt-train plugin") && msg.contains(&lib.display().to_string()),
+            "{msg}"
+        );
     }
 }
 
@@ -65,7 +90,10 @@ fn a_file_that_is_not_a_shared_library() {
     std::fs::write(&fake, "this is not ELF\n").unwrap();
     let e = Plugin::open(&fake).unwrap_err();
     assert!(matches!(e, PluginError::NotALibrary { .. }), "{e:?}");
-    assert!(e.to_string().contains("not a loadable shared library"), "{e}");
+    assert!(
+        e.to_string().contains("not a loadable shared library"),
+        "{e}"
+    );
     let e = Plugin::open(&tmp.path().join("libabsent.so")).unwrap_err();
     assert!(e.to_string().contains("no such file"), "{e}");
 }
@@ -76,28 +104,65 @@ fn panic_inside_a_plugin_becomes_an_error() {
     let data = dataset(3, vec![2, 1, 1], 0);
     let (logits, targets) = logits_targets();
     let mut l = p.loss("panics", &json!({}), &data).unwrap();
-    let ctx = StepCtx { step: 7, ..Default::default() };
+    let ctx = StepCtx {
+        step: 7,
+        ..Default::default()
+    };
     let e = l.forward(&logits, &targets, &ctx).unwrap_err();
-    assert!(matches!(e, PluginError::Call { panicked: true, op: "forward", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            PluginError::Call {
+                panicked: true,
+                op: "forward",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let msg = e.to_string();
     assert!(msg.contains("deliberate panic at step 7"), "{msg}");
-    assert!(msg.contains("loss `panics`") && msg.contains("liblt_testdata_misbehaving.so"), "{msg}");
+    assert!(
+        msg.contains("loss `panics`") && msg.contains("liblt_testdata_misbehaving.so"),
+        "{msg}"
+    );
     // The process and the plugin are still usable afterwards.
     let e = l.forward(&logits, &targets, &ctx).unwrap_err();
     assert!(e.to_string().contains("panicked"));
 
     let e = p.loss("panics-on-create", &json!({}), &data).err().unwrap();
-    assert!(e.to_string().contains("create panicked: deliberate panic in constructor"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("create panicked: deliberate panic in constructor"),
+        "{e}"
+    );
 }
 
 #[test]
 fn an_error_returned_by_a_plugin_is_reported() {
     let p = Plugin::open(&misbehaving_plugin()).unwrap();
     let (logits, targets) = logits_targets();
-    let mut l = p.loss("fails", &json!(null), &dataset(3, vec![2, 1, 1], 0)).unwrap();
-    let e = l.forward(&logits, &targets, &StepCtx::default()).unwrap_err();
-    assert!(matches!(e, PluginError::Call { panicked: false, .. }), "{e:?}");
-    assert!(e.to_string().ends_with("loss `fails`: forward failed: deliberate error"), "{e}");
+    let mut l = p
+        .loss("fails", &json!(null), &dataset(3, vec![2, 1, 1], 0))
+        .unwrap();
+    let e = l
+        .forward(&logits, &targets, &StepCtx::default())
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PluginError::Call {
+                panicked: false,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .ends_with("loss `fails`: forward failed: deliberate error"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -105,35 +170,70 @@ fn unknown_component_lists_the_available_ones() {
     let p = Plugin::open(&example_plugin()).unwrap();
     let data = dataset(3, vec![2, 1, 1], 0);
     let e = p.loss("nope", &json!({}), &data).err().unwrap();
-    assert!(matches!(&e, PluginError::UnknownComponent { kind: ComponentKind::Loss, .. }), "{e:?}");
-    assert!(e.to_string().contains("plugin `example-loss` has no loss named `nope` (available: focal)"), "{e}");
+    assert!(
+        matches!(
+            &e,
+            PluginError::UnknownComponent {
+                kind: ComponentKind::Loss,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .contains("plugin `example-loss` has no loss named `nope` (available: focal)"),
+        "{e}"
+    );
     // A loss name asked for as a head is unknown too.
     let e = p.head("focal", &json!({}), &data).err().unwrap();
-    assert!(e.to_string().contains("no head named `focal` (available: none)"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("no head named `focal` (available: none)"),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_configs_are_rejected_by_the_plugin() {
     let p = Plugin::open(&example_plugin()).unwrap();
     let data = dataset(3, vec![2, 1, 1], 0);
-    let e = p.loss("focal", &json!({"gamma": -1.0}), &data).err().unwrap();
-    assert!(e.to_string().contains("create failed: gamma must be >= 0, got -1"), "{e}");
+    let e = p
+        .loss("focal", &json!({"gamma": -1.0}), &data)
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string()
+            .contains("create failed: gamma must be >= 0, got -1"),
+        "{e}"
+    );
     let e = p.loss("focal", &json!({"gama": 1.0}), &data).err().unwrap();
     assert!(e.to_string().contains("unknown field `gama`"), "{e}");
     let e = p.loss("focal", &json!([1, 2]), &data).err().unwrap();
     assert!(matches!(e, PluginError::BadArgument { .. }), "{e:?}");
     // Wrong shapes are an error from the plugin, not a crash.
     let mut l = p.loss("focal", &json!({}), &data).unwrap();
-    let e = l.forward(&Tensor::zeros([4, 5], (tch::Kind::Float, tch::Device::Cpu)), &Tensor::from_slice(&[0i64; 4]), &StepCtx::default());
+    let e = l.forward(
+        &Tensor::zeros([4, 5], (tch::Kind::Float, tch::Device::Cpu)),
+        &Tensor::from_slice(&[0i64; 4]),
+        &StepCtx::default(),
+    );
     assert!(e.unwrap_err().to_string().contains("expected logits [B,3]"));
 }
 
 #[test]
 fn plugin_not_found_by_name() {
     let tmp = tempfile::tempdir().unwrap();
-    let e = PluginSearch::new().dedicated_dir(tmp.path()).load("mislas").unwrap_err();
+    let e = PluginSearch::new()
+        .dedicated_dir(tmp.path())
+        .load("mislas")
+        .unwrap_err();
     assert!(matches!(e, PluginError::NotFound { .. }), "{e:?}");
-    assert!(e.to_string().contains("liblt_plugin_mislas.so or libmislas.so"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("liblt_plugin_mislas.so or libmislas.so"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -143,12 +243,26 @@ fn discover_lists_plugins_and_reports_broken_candidates() {
     std::fs::write(tmp.path().join("libjunk.so"), "junk").unwrap();
     std::fs::write(tmp.path().join("README"), "not considered").unwrap();
     // Shared dir: only liblt_plugin_* files count, so the fixture plugin there is not listed.
-    let found = PluginSearch::new().dedicated_dir(tmp.path()).shared_dir(plugins_dir()).discover();
+    let found = PluginSearch::new()
+        .dedicated_dir(tmp.path())
+        .shared_dir(plugins_dir())
+        .discover();
     let names: Vec<&str> = found.plugins.iter().map(|p| p.name.as_str()).collect();
-    assert!(names.contains(&"misbehaving") && names.contains(&"example-loss"), "{names:?}");
+    assert!(
+        names.contains(&"misbehaving") && names.contains(&"example-loss"),
+        "{names:?}"
+    );
     assert_eq!(names.iter().filter(|n| **n == "misbehaving").count(), 1);
     assert_eq!(found.problems.len(), 1, "{:?}", found.problems);
     assert!(found.problems[0].to_string().contains("libjunk.so"));
-    let line = found.plugins.iter().find(|p| p.name == "misbehaving").unwrap().to_string();
-    assert!(line.starts_with("misbehaving 0.0.1 [sampler:by-class, loss:panics,"), "{line}");
+    let line = found
+        .plugins
+        .iter()
+        .find(|p| p.name == "misbehaving")
+        .unwrap()
+        .to_string();
+    assert!(
+        line.starts_with("misbehaving 0.0.1 [sampler:by-class, loss:panics,"),
+        "{line}"
+    );
 }

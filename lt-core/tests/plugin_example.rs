@@ -23,12 +23,18 @@ fn declares_itself() {
     assert!(info.names(ComponentKind::Head).is_empty());
     assert!(p.recipe().unwrap().contains("loss = \"focal\""));
     let line = info.to_string();
-    assert!(line.starts_with("example-loss 0.1.0 [loss:focal] +recipe - "), "{line}");
+    assert!(
+        line.starts_with("example-loss 0.1.0 [loss:focal] +recipe - "),
+        "{line}"
+    );
 }
 
 #[test]
 fn found_by_name_in_a_search_directory() {
-    let p = PluginSearch::new().shared_dir(plugins_dir()).load("example-loss").unwrap();
+    let p = PluginSearch::new()
+        .shared_dir(plugins_dir())
+        .load("example-loss")
+        .unwrap();
     assert_eq!(p.info().path, example_plugin());
 }
 
@@ -41,7 +47,9 @@ fn focal_matches_the_formula_and_backpropagates() {
         .reshape([2, 3])
         .set_requires_grad(true);
     let targets = Tensor::from_slice(&[0i64, 2]);
-    let loss = focal.forward(&logits, &targets, &StepCtx::default()).unwrap();
+    let loss = focal
+        .forward(&logits, &targets, &StepCtx::default())
+        .unwrap();
     // By hand: p_t = softmax(row)[target]; FL = mean(-(1-p_t)^2 ln p_t).
     let fl = |row: [f64; 3], t: usize| {
         let z: f64 = row.iter().map(|v| v.exp()).sum();
@@ -49,10 +57,17 @@ fn focal_matches_the_formula_and_backpropagates() {
         -(1.0 - pt).powi(2) * pt.ln()
     };
     let want = (fl([2.0, 0.5, -1.0], 0) + fl([0.1, 0.2, 0.3], 2)) / 2.0;
-    assert!((loss.double_value(&[]) - want).abs() < 1e-6, "{} vs {want}", loss.double_value(&[]));
+    assert!(
+        (loss.double_value(&[]) - want).abs() < 1e-6,
+        "{} vs {want}",
+        loss.double_value(&[])
+    );
     loss.backward();
     let g = logits.grad();
-    assert!(g.abs().sum(Kind::Float).double_value(&[]) > 1e-3, "no gradient reached the logits");
+    assert!(
+        g.abs().sum(Kind::Float).double_value(&[]) > 1e-3,
+        "no gradient reached the logits"
+    );
 
     // gamma = 0 is cross-entropy.
     let mut ce = p.loss("focal", &json!({"gamma": 0.0}), &data).unwrap();
@@ -85,14 +100,24 @@ fn trains_a_small_model_with_the_plugin_loss() {
         .add(nn::linear(vs.root() / "l1", 2, 16, Default::default()))
         .add_fn(|t| t.relu())
         .add(nn::linear(vs.root() / "l2", 16, 3, Default::default()));
-    let mut opt = nn::Sgd { momentum: 0.9, ..Default::default() }.build(&vs, 0.1).unwrap();
+    let mut opt = nn::Sgd {
+        momentum: 0.9,
+        ..Default::default()
+    }
+    .build(&vs, 0.1)
+    .unwrap();
 
     let p = load();
     let data = dataset(3, counts.iter().map(|&c| c as u64).collect(), 0);
     let mut loss_fn = p.loss("focal", &json!({"gamma": 1.0}), &data).unwrap();
     let mut losses = Vec::new();
     for step in 0..60u64 {
-        let ctx = StepCtx { epoch: 0, total_epochs: 1, stage: 1, step };
+        let ctx = StepCtx {
+            epoch: 0,
+            total_epochs: 1,
+            stage: 1,
+            step,
+        };
         let loss = loss_fn.forward(&net.forward(&x), &y, &ctx).unwrap();
         losses.push(loss.double_value(&[]));
         opt.backward_step(&loss);

@@ -31,7 +31,13 @@ pub enum Kind {
     Cifar { pad: usize },
     /// Random-resized-crop to `size` (train) or resize shorter side to `resize` then centre
     /// crop `size` (eval).
-    ImageNet { size: usize, resize: usize, scale: (f64, f64), ratio: (f64, f64), jitter: f32 },
+    ImageNet {
+        size: usize,
+        resize: usize,
+        scale: (f64, f64),
+        ratio: (f64, f64),
+        jitter: f32,
+    },
 }
 
 /// What a batch slot receives.
@@ -86,7 +92,14 @@ pub enum Params {
     Cifar { oy: usize, ox: usize, flip: bool },
     /// Output pixel i reads around source x `x0 + (i + 0.5) * sx` (same for y), in
     /// full-resolution source coordinates.
-    ImageNet { x0: f64, y0: f64, sx: f64, sy: f64, flip: bool, jitter: Option<Jitter> },
+    ImageNet {
+        x0: f64,
+        y0: f64,
+        sx: f64,
+        sy: f64,
+        flip: bool,
+        jitter: Option<Jitter>,
+    },
 }
 
 /// Destination of one sample.
@@ -108,14 +121,27 @@ pub struct Scratch {
 impl Augment {
     /// CIFAR recipe with the given per-channel mean and std (in [0, 1] units).
     pub fn cifar(train: bool, mean: [f32; 3], std: [f32; 3]) -> Self {
-        Augment { kind: Kind::Cifar { pad: 4 }, train, output: Output::Normalized { mean, std } }
+        Augment {
+            kind: Kind::Cifar { pad: 4 },
+            train,
+            output: Output::Normalized { mean, std },
+        }
     }
     /// ImageNet recipe at 224 with the ImageNet statistics.
     pub fn imagenet(train: bool) -> Self {
         Augment {
-            kind: Kind::ImageNet { size: 224, resize: 256, scale: (0.08, 1.0), ratio: (3.0 / 4.0, 4.0 / 3.0), jitter: 0.4 },
+            kind: Kind::ImageNet {
+                size: 224,
+                resize: 256,
+                scale: (0.08, 1.0),
+                ratio: (3.0 / 4.0, 4.0 / 3.0),
+                jitter: 0.4,
+            },
             train,
-            output: Output::Normalized { mean: IMAGENET_MEAN, std: IMAGENET_STD },
+            output: Output::Normalized {
+                mean: IMAGENET_MEAN,
+                std: IMAGENET_STD,
+            },
         }
     }
     /// `cifar` (CIFAR-10 statistics) or `imagenet`.
@@ -123,7 +149,9 @@ impl Augment {
         match name {
             "cifar" => Ok(Augment::cifar(train, CIFAR10_MEAN, CIFAR10_STD)),
             "imagenet" => Ok(Augment::imagenet(train)),
-            _ => Err(Error::invalid(format!("unknown augmentation {name:?} (known: cifar, imagenet)"))),
+            _ => Err(Error::invalid(format!(
+                "unknown augmentation {name:?} (known: cifar, imagenet)"
+            ))),
         }
     }
     /// The same augmentation writing uint8 HWC without normalising.
@@ -142,7 +170,9 @@ impl Augment {
         match (&self.kind, layout) {
             (Kind::Cifar { .. }, Layout::Raw { height, width, channels }) => {
                 if channels != 1 && channels != 3 {
-                    return Err(Error::invalid(format!("cifar augmentation needs 1 or 3 channels, split has {channels}")));
+                    return Err(Error::invalid(format!(
+                        "cifar augmentation needs 1 or 3 channels, split has {channels}"
+                    )));
                 }
                 Ok((height as usize, width as usize, channels as usize))
             }
@@ -168,7 +198,14 @@ impl Augment {
                 lut.extend((0..256).map(|v| (v as f32 / 255.0 - mean[c]) / std[c]));
             }
         }
-        Scratch { lut, decoded: Vec::new(), tmp: Vec::new(), img: Vec::new(), htaps: Taps::default(), vtaps: Taps::default() }
+        Scratch {
+            lut,
+            decoded: Vec::new(),
+            tmp: Vec::new(),
+            img: Vec::new(),
+            htaps: Taps::default(),
+            vtaps: Taps::default(),
+        }
     }
 
     /// Draws the random parameters for a source image of `width` x `height`.
@@ -178,24 +215,53 @@ impl Augment {
                 if self.train {
                     let oy = rng.below(2 * pad + 1);
                     let ox = rng.below(2 * pad + 1);
-                    Params::Cifar { oy, ox, flip: rng.unit() < 0.5 }
+                    Params::Cifar {
+                        oy,
+                        ox,
+                        flip: rng.unit() < 0.5,
+                    }
                 } else {
-                    Params::Cifar { oy: *pad, ox: *pad, flip: false }
+                    Params::Cifar {
+                        oy: *pad,
+                        ox: *pad,
+                        flip: false,
+                    }
                 }
             }
-            Kind::ImageNet { size, resize, scale, ratio, jitter } => {
+            Kind::ImageNet {
+                size,
+                resize,
+                scale,
+                ratio,
+                jitter,
+            } => {
                 let s = *size as f64;
                 if self.train {
-                    let (left, top, cw, ch) = random_resized_crop_box(rng, width, height, *scale, *ratio);
+                    let (left, top, cw, ch) =
+                        random_resized_crop_box(rng, width, height, *scale, *ratio);
                     let flip = rng.unit() < 0.5;
                     let jitter = (*jitter > 0.0).then(|| draw_jitter(rng, *jitter));
-                    Params::ImageNet { x0: left as f64, y0: top as f64, sx: cw as f64 / s, sy: ch as f64 / s, flip, jitter }
+                    Params::ImageNet {
+                        x0: left as f64,
+                        y0: top as f64,
+                        sx: cw as f64 / s,
+                        sy: ch as f64 / s,
+                        flip,
+                        jitter,
+                    }
                 } else {
                     let (nw, nh) = resized_shorter(width, height, *resize);
                     let left = round_half_even((nw as f64 - s) / 2.0).max(0.0);
                     let top = round_half_even((nh as f64 - s) / 2.0).max(0.0);
                     let (sx, sy) = (width as f64 / nw as f64, height as f64 / nh as f64);
-                    Params::ImageNet { x0: left * sx, y0: top * sy, sx, sy, flip: false, jitter: None }
+                    Params::ImageNet {
+                        x0: left * sx,
+                        y0: top * sy,
+                        sx,
+                        sy,
+                        flip: false,
+                        jitter: None,
+                    }
                 }
             }
         }
@@ -203,7 +269,14 @@ impl Augment {
 
     /// Draws parameters and augments `sample` (stored as `layout`) into `out`.
     /// Errors are one line describing the sample's problem (the loader adds file and index).
-    pub fn apply(&self, sample: &[u8], layout: Layout, rng: &mut Rng, scratch: &mut Scratch, out: OutSlice) -> Result<(), String> {
+    pub fn apply(
+        &self,
+        sample: &[u8],
+        layout: Layout,
+        rng: &mut Rng,
+        scratch: &mut Scratch,
+        out: OutSlice,
+    ) -> Result<(), String> {
         let (w, h) = source_dims(sample, layout)?;
         let p = self.params(rng, w, h);
         self.apply_params(sample, layout, &p, scratch, out)
@@ -220,28 +293,67 @@ impl Augment {
     ) -> Result<(), String> {
         match (&self.kind, *p) {
             (Kind::Cifar { pad }, Params::Cifar { oy, ox, flip }) => {
-                let Layout::Raw { height, width, channels } = layout else {
+                let Layout::Raw {
+                    height,
+                    width,
+                    channels,
+                } = layout
+                else {
                     return Err("cifar augmentation needs a raw split".into());
                 };
                 let (h, w, c) = (height as usize, width as usize, channels as usize);
                 if sample.len() != h * w * c {
-                    return Err(format!("raw sample has {} bytes, expected {}", sample.len(), h * w * c));
+                    return Err(format!(
+                        "raw sample has {} bytes, expected {}",
+                        sample.len(),
+                        h * w * c
+                    ));
                 }
-                let geo = CropFlip { pad: *pad, oy, ox, flip };
+                let geo = CropFlip {
+                    pad: *pad,
+                    oy,
+                    ox,
+                    flip,
+                };
                 match out {
                     OutSlice::F32(o) => crop_flip_f32(sample, h, w, c, &geo, &scratch.lut, o),
                     OutSlice::U8(o) => crop_flip_u8(sample, h, w, c, &geo, o),
                 }
                 Ok(())
             }
-            (Kind::ImageNet { size, .. }, Params::ImageNet { x0, y0, sx, sy, flip, jitter }) => {
+            (
+                Kind::ImageNet { size, .. },
+                Params::ImageNet {
+                    x0,
+                    y0,
+                    sx,
+                    sy,
+                    flip,
+                    jitter,
+                },
+            ) => {
                 let size = *size;
-                let Scratch { decoded, tmp, img, htaps, vtaps, .. } = scratch;
+                let Scratch {
+                    decoded,
+                    tmp,
+                    img,
+                    htaps,
+                    vtaps,
+                    ..
+                } = scratch;
                 let (src, fw, fh, c, geo) = match layout {
-                    Layout::Raw { height, width, channels } => {
+                    Layout::Raw {
+                        height,
+                        width,
+                        channels,
+                    } => {
                         let (h, w, c) = (height as usize, width as usize, channels as usize);
                         if sample.len() != h * w * c {
-                            return Err(format!("raw sample has {} bytes, expected {}", sample.len(), h * w * c));
+                            return Err(format!(
+                                "raw sample has {} bytes, expected {}",
+                                sample.len(),
+                                h * w * c
+                            ));
                         }
                         (sample, w, h, c, (x0, y0, sx, sy))
                     }
@@ -249,7 +361,13 @@ impl Augment {
                         let reduce = reduction(sx.min(sy));
                         let (dw, dh, c, fw, fh) = decode_jpeg(sample, reduce, decoded)?;
                         let (fx, fy) = (dw as f64 / fw as f64, dh as f64 / fh as f64);
-                        (&decoded[..], dw, dh, c, (x0 * fx, y0 * fy, sx * fx, sy * fy))
+                        (
+                            &decoded[..],
+                            dw,
+                            dh,
+                            c,
+                            (x0 * fx, y0 * fy, sx * fx, sy * fy),
+                        )
                     }
                     Layout::Encoded(Encoding::Png) => {
                         let (w, h) = decode_png(sample, decoded)?;
@@ -279,12 +397,19 @@ pub fn source_dims(sample: &[u8], layout: Layout) -> Result<(usize, usize), Stri
         Layout::Raw { height, width, .. } => Ok((width as usize, height as usize)),
         Layout::Encoded(Encoding::Jpeg) => {
             let mut d = zune_jpeg::JpegDecoder::new(zune_core::bytestream::ZCursor::new(sample));
-            d.decode_headers().map_err(|e| format!("corrupt JPEG: {e:?}"))?;
-            d.dimensions().ok_or_else(|| "corrupt JPEG: no frame header".to_string())
+            d.decode_headers()
+                .map_err(|e| format!("corrupt JPEG: {e:?}"))?;
+            d.dimensions()
+                .ok_or_else(|| "corrupt JPEG: no frame header".to_string())
         }
         Layout::Encoded(Encoding::Png) => {
-            let r = image::ImageReader::with_format(std::io::Cursor::new(sample), image::ImageFormat::Png);
-            r.into_dimensions().map(|(w, h)| (w as usize, h as usize)).map_err(|e| format!("corrupt PNG: {e}"))
+            let r = image::ImageReader::with_format(
+                std::io::Cursor::new(sample),
+                image::ImageFormat::Png,
+            );
+            r.into_dimensions()
+                .map(|(w, h)| (w as usize, h as usize))
+                .map_err(|e| format!("corrupt PNG: {e}"))
         }
     }
 }
@@ -326,9 +451,15 @@ pub fn random_resized_crop_box(
     }
     let in_ratio = width as f64 / height as f64;
     let (w, h) = if in_ratio < ratio.0 {
-        (width, (round_half_even(width as f64 / ratio.0) as usize).clamp(1, height))
+        (
+            width,
+            (round_half_even(width as f64 / ratio.0) as usize).clamp(1, height),
+        )
     } else if in_ratio > ratio.1 {
-        ((round_half_even(height as f64 * ratio.1) as usize).clamp(1, width), height)
+        (
+            (round_half_even(height as f64 * ratio.1) as usize).clamp(1, width),
+            height,
+        )
     } else {
         (width, height)
     };
@@ -364,9 +495,11 @@ pub fn color_jitter(img: &mut [f32], j: &Jitter) {
             }
             1 => {
                 let n = img.len() / 3;
-                let mean = (img.chunks_exact(3).map(|p| gray(p) as f64).sum::<f64>() / n as f64) as f32;
+                let mean =
+                    (img.chunks_exact(3).map(|p| gray(p) as f64).sum::<f64>() / n as f64) as f32;
                 let (c, off) = (j.contrast, (1.0 - j.contrast) * mean);
-                img.iter_mut().for_each(|x| *x = (c * *x + off).clamp(0.0, 255.0));
+                img.iter_mut()
+                    .for_each(|x| *x = (c * *x + off).clamp(0.0, 255.0));
             }
             _ => {
                 let s = j.saturation;
@@ -397,7 +530,15 @@ impl CropFlip {
     }
 }
 
-fn crop_flip_f32(src: &[u8], h: usize, w: usize, c: usize, g: &CropFlip, lut: &[f32], out: &mut [f32]) {
+fn crop_flip_f32(
+    src: &[u8],
+    h: usize,
+    w: usize,
+    c: usize,
+    g: &CropFlip,
+    lut: &[f32],
+    out: &mut [f32],
+) {
     for ch in 0..c {
         let lut = &lut[ch * 256..ch * 256 + 256];
         let plane = &mut out[ch * h * w..(ch + 1) * h * w];
@@ -481,8 +622,11 @@ impl Taps {
         for i in 0..out_len {
             let oi = if flip { out_len - 1 - i } else { i };
             let center = x0 + (oi as f64 + 0.5) * scale;
-            let lo = ((center - support + 0.5).floor().max(0.0) as usize).min(in_len.saturating_sub(1));
-            let hi = ((center + support + 0.5).floor() as usize).clamp(lo + 1, in_len).min(lo + self.stride);
+            let lo =
+                ((center - support + 0.5).floor().max(0.0) as usize).min(in_len.saturating_sub(1));
+            let hi = ((center + support + 0.5).floor() as usize)
+                .clamp(lo + 1, in_len)
+                .min(lo + self.stride);
             let ws = &mut self.weights[i * self.stride..i * self.stride + (hi - lo)];
             let mut sum = 0.0;
             for (k, w) in ws.iter_mut().enumerate() {
@@ -503,48 +647,121 @@ impl Taps {
             self.len.push(hi - lo);
         }
     }
+    /// Source range `[lo, hi)` any output pixel reads.
+    fn span(&self) -> (usize, usize) {
+        let lo = self.start.iter().copied().min().unwrap_or(0);
+        let hi = self
+            .start
+            .iter()
+            .zip(&self.len)
+            .map(|(s, l)| s + l)
+            .max()
+            .unwrap_or(lo);
+        (lo, hi)
+    }
     fn tap(&self, i: usize) -> (usize, &[f32]) {
-        (self.start[i], &self.weights[i * self.stride..i * self.stride + self.len[i]])
+        (
+            self.start[i],
+            &self.weights[i * self.stride..i * self.stride + self.len[i]],
+        )
     }
 }
 
-/// Separable resample of an HWC image (1 or 3 channels, row length `sw`) to RGB HWC floats:
-/// horizontal pass over the rows the vertical taps need, then the vertical pass.
-pub fn resample(src: &[u8], sw: usize, c: usize, h: &Taps, v: &Taps, tmp: &mut Vec<f32>, out: &mut Vec<f32>) {
-    let ow = h.start.len();
-    let oh = v.start.len();
-    let rlo = v.start.iter().copied().min().unwrap_or(0);
-    let rhi = (0..oh).map(|i| v.start[i] + v.len[i]).max().unwrap_or(0);
-    tmp.clear();
-    tmp.resize((rhi - rlo) * ow * 3, 0.0);
-    for (r, trow) in (rlo..rhi).zip(tmp.chunks_exact_mut(ow * 3)) {
-        let srow = &src[r * sw * c..(r + 1) * sw * c];
-        for (i, t) in trow.chunks_exact_mut(3).enumerate() {
-            let (s, ws) = h.tap(i);
-            if c == 3 {
-                let px = &srow[s * 3..(s + ws.len()) * 3];
-                let (mut a, mut b, mut d) = (0.0f32, 0.0f32, 0.0f32);
-                for (p, &w) in px.chunks_exact(3).zip(ws) {
-                    a += w * p[0] as f32;
-                    b += w * p[1] as f32;
-                    d += w * p[2] as f32;
-                }
-                t.copy_from_slice(&[a, b, d]);
-            } else {
-                let g: f32 = srow[s..s + ws.len()].iter().zip(ws).map(|(&p, &w)| w * p as f32).sum();
-                t.fill(g);
+/// Separable resample of an HWC image (1 or 3 channels, row length `sw`) to RGB HWC floats.
+/// The vectorisable vertical pass runs over whichever side is larger (source rows when
+/// shrinking, output rows when enlarging) and the gathering horizontal pass over the smaller.
+pub fn resample(
+    src: &[u8],
+    sw: usize,
+    c: usize,
+    h: &Taps,
+    v: &Taps,
+    tmp: &mut Vec<f32>,
+    out: &mut Vec<f32>,
+) {
+    let rows = v.span().1 - v.span().0;
+    resample_ordered(src, sw, c, h, v, tmp, out, rows > v.start.len());
+}
+
+/// [`resample`] with the pass order chosen by the caller (both orders agree to rounding).
+#[allow(clippy::too_many_arguments)]
+pub fn resample_ordered(
+    src: &[u8],
+    sw: usize,
+    c: usize,
+    h: &Taps,
+    v: &Taps,
+    tmp: &mut Vec<f32>,
+    out: &mut Vec<f32>,
+    vertical_first: bool,
+) {
+    let (ow, oh) = (h.start.len(), v.start.len());
+    out.clear();
+    out.resize(oh * ow * 3, 0.0);
+    if vertical_first {
+        let (clo, chi) = h.span();
+        let tw = (chi - clo) * c;
+        tmp.clear();
+        tmp.resize(oh * tw, 0.0);
+        for (y, trow) in tmp.chunks_exact_mut(tw).enumerate() {
+            let (s, ws) = v.tap(y);
+            for (k, &w) in ws.iter().enumerate() {
+                let r = (s + k) * sw * c;
+                vaccumulate(trow, &src[r + clo * c..r + chi * c], w);
+            }
+        }
+        for (trow, orow) in tmp.chunks_exact(tw).zip(out.chunks_exact_mut(ow * 3)) {
+            hpass(trow, c, clo, h, orow);
+        }
+    } else {
+        let (rlo, rhi) = v.span();
+        tmp.clear();
+        tmp.resize((rhi - rlo) * ow * 3, 0.0);
+        for (r, trow) in (rlo..rhi).zip(tmp.chunks_exact_mut(ow * 3)) {
+            hpass(&src[r * sw * c..(r + 1) * sw * c], c, 0, h, trow);
+        }
+        for (y, orow) in out.chunks_exact_mut(ow * 3).enumerate() {
+            let (s, ws) = v.tap(y);
+            for (k, &w) in ws.iter().enumerate() {
+                vaccumulate(
+                    orow,
+                    &tmp[(s + k - rlo) * ow * 3..(s + k - rlo + 1) * ow * 3],
+                    w,
+                );
             }
         }
     }
-    out.clear();
-    out.resize(oh * ow * 3, 0.0);
-    for (y, orow) in out.chunks_exact_mut(ow * 3).enumerate() {
-        let (s, ws) = v.tap(y);
-        for (k, &w) in ws.iter().enumerate() {
-            let trow = &tmp[(s + k - rlo) * ow * 3..(s + k - rlo + 1) * ow * 3];
-            for (o, &t) in orow.iter_mut().zip(trow) {
-                *o += w * t;
+}
+
+/// `acc += w * row`, element-wise (auto-vectorised).
+#[inline]
+fn vaccumulate<T: Copy + Into<f32>>(acc: &mut [f32], row: &[T], w: f32) {
+    for (o, &t) in acc.iter_mut().zip(row) {
+        *o += w * t.into();
+    }
+}
+
+/// Horizontal filtering of one row (its first pixel is source column `first`) into RGB.
+#[inline]
+fn hpass<T: Copy + Into<f32>>(row: &[T], c: usize, first: usize, h: &Taps, out: &mut [f32]) {
+    for (i, t) in out.chunks_exact_mut(3).enumerate() {
+        let (s, ws) = h.tap(i);
+        let s = s - first;
+        if c == 3 {
+            let (mut a, mut b, mut d) = (0.0f32, 0.0f32, 0.0f32);
+            for (p, &w) in row[s * 3..(s + ws.len()) * 3].chunks_exact(3).zip(ws) {
+                a += w * p[0].into();
+                b += w * p[1].into();
+                d += w * p[2].into();
             }
+            t.copy_from_slice(&[a, b, d]);
+        } else {
+            let g: f32 = row[s..s + ws.len()]
+                .iter()
+                .zip(ws)
+                .map(|(&p, &w)| w * p.into())
+                .sum();
+            t.fill(g);
         }
     }
 }
@@ -554,20 +771,31 @@ fn reduction(ratio: f64) -> usize {
     if ratio < DCT_REDUCE_MIN {
         return 1;
     }
-    [8, 4, 2].into_iter().find(|&k| ratio >= k as f64).unwrap_or(1)
+    [8, 4, 2]
+        .into_iter()
+        .find(|&k| ratio >= k as f64)
+        .unwrap_or(1)
 }
 
 /// Decodes a JPEG into `buf`, reduced by `reduce` when > 1; returns decoded width, height,
 /// channels and the full-resolution width and height.
-fn decode_jpeg(bytes: &[u8], reduce: usize, buf: &mut Vec<u8>) -> Result<(usize, usize, usize, usize, usize), String> {
+fn decode_jpeg(
+    bytes: &[u8],
+    reduce: usize,
+    buf: &mut Vec<u8>,
+) -> Result<(usize, usize, usize, usize, usize), String> {
     use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
     let bad = |e: &dyn std::fmt::Debug| format!("corrupt JPEG: {e:?}");
     if reduce > 1 {
         let mut d = jpeg_decoder::Decoder::new(bytes);
         d.read_info().map_err(|e| bad(&e))?;
-        let info = d.info().ok_or_else(|| "corrupt JPEG: no frame header".to_string())?;
+        let info = d
+            .info()
+            .ok_or_else(|| "corrupt JPEG: no frame header".to_string())?;
         let (fw, fh) = (info.width as usize, info.height as usize);
-        let (dw, dh) = d.scale(fw.div_ceil(reduce) as u16, fh.div_ceil(reduce) as u16).map_err(|e| bad(&e))?;
+        let (dw, dh) = d
+            .scale(fw.div_ceil(reduce) as u16, fh.div_ceil(reduce) as u16)
+            .map_err(|e| bad(&e))?;
         let pixels = d.decode().map_err(|e| bad(&e))?;
         let c = match d.info().map(|i| i.pixel_format) {
             Some(jpeg_decoder::PixelFormat::RGB24) => 3,
@@ -583,8 +811,12 @@ fn decode_jpeg(bytes: &[u8], reduce: usize, buf: &mut Vec<u8>) -> Result<(usize,
     let opts = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
     let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), opts);
     d.decode_headers().map_err(|e| bad(&e))?;
-    let (w, h) = d.dimensions().ok_or_else(|| "corrupt JPEG: no frame header".to_string())?;
-    let n = d.output_buffer_size().ok_or_else(|| "corrupt JPEG: image too large".to_string())?;
+    let (w, h) = d
+        .dimensions()
+        .ok_or_else(|| "corrupt JPEG: no frame header".to_string())?;
+    let n = d
+        .output_buffer_size()
+        .ok_or_else(|| "corrupt JPEG: image too large".to_string())?;
     let c = n / (w * h).max(1);
     buf.resize(n, 0);
     d.decode_into(&mut buf[..n]).map_err(|e| bad(&e))?;
@@ -592,7 +824,8 @@ fn decode_jpeg(bytes: &[u8], reduce: usize, buf: &mut Vec<u8>) -> Result<(usize,
 }
 
 fn decode_png(bytes: &[u8], buf: &mut Vec<u8>) -> Result<(usize, usize), String> {
-    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png).map_err(|e| format!("corrupt PNG: {e}"))?;
+    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
+        .map_err(|e| format!("corrupt PNG: {e}"))?;
     let rgb = img.into_rgb8();
     let (w, h) = rgb.dimensions();
     *buf = rgb.into_raw();
@@ -604,7 +837,11 @@ mod tests {
     use super::*;
 
     fn raw(h: u32, w: u32, c: u32) -> Layout {
-        Layout::Raw { height: h, width: w, channels: c }
+        Layout::Raw {
+            height: h,
+            width: w,
+            channels: c,
+        }
     }
 
     /// A 32x32x3 image whose every byte differs from its neighbours'.
@@ -619,13 +856,21 @@ mod tests {
         let mut seen = [[false; 9]; 2];
         let mut flips = 0;
         for _ in 0..2000 {
-            let Params::Cifar { oy, ox, flip } = aug.params(&mut rng, 32, 32) else { panic!() };
-            assert!(oy <= 8 && ox <= 8, "offset ({oy}, {ox}) outside the padded image");
+            let Params::Cifar { oy, ox, flip } = aug.params(&mut rng, 32, 32) else {
+                panic!()
+            };
+            assert!(
+                oy <= 8 && ox <= 8,
+                "offset ({oy}, {ox}) outside the padded image"
+            );
             seen[0][oy] = true;
             seen[1][ox] = true;
             flips += flip as usize;
         }
-        assert!(seen.iter().flatten().all(|&s| s), "not every offset 0..=8 drawn");
+        assert!(
+            seen.iter().flatten().all(|&s| s),
+            "not every offset 0..=8 drawn"
+        );
         assert!((850..1150).contains(&flips), "flip frequency {flips}/2000");
 
         // The real output is exactly the source shifted by one of the 9x9x2 possible draws.
@@ -633,7 +878,14 @@ mod tests {
         let mut scratch = aug.scratch();
         let mut out = vec![0u8; 32 * 32 * 3];
         for s in 0..20 {
-            aug.apply(&src, raw(32, 32, 3), &mut Rng::new(s), &mut scratch, OutSlice::U8(&mut out)).unwrap();
+            aug.apply(
+                &src,
+                raw(32, 32, 3),
+                &mut Rng::new(s),
+                &mut scratch,
+                OutSlice::U8(&mut out),
+            )
+            .unwrap();
             let found = (0..9).any(|oy| {
                 (0..9).any(|ox| {
                     [false, true].into_iter().any(|flip| {
@@ -643,8 +895,11 @@ mod tests {
                                 let (sy, sx) = (y as isize + oy - 4, xx as isize + ox - 4);
                                 let inside = (0..32).contains(&sy) && (0..32).contains(&sx);
                                 (0..3).all(|c| {
-                                    let want =
-                                        if inside { src[(sy as usize * 32 + sx as usize) * 3 + c] } else { 0 };
+                                    let want = if inside {
+                                        src[(sy as usize * 32 + sx as usize) * 3 + c]
+                                    } else {
+                                        0
+                                    };
                                     out[(y * 32 + x) * 3 + c] == want
                                 })
                             })
@@ -662,13 +917,23 @@ mod tests {
         let mut scratch = aug.scratch();
         let src = pattern(32, 32, 3);
         let l = raw(32, 32, 3);
-        let flip = Params::Cifar { oy: 4, ox: 4, flip: true };
+        let flip = Params::Cifar {
+            oy: 4,
+            ox: 4,
+            flip: true,
+        };
         let mut once = vec![0u8; 3072];
         let mut twice = vec![0u8; 3072];
-        aug.apply_params(&src, l, &flip, &mut scratch, OutSlice::U8(&mut once)).unwrap();
+        aug.apply_params(&src, l, &flip, &mut scratch, OutSlice::U8(&mut once))
+            .unwrap();
         assert_ne!(once, src);
-        assert_eq!(&once[..3], &src[31 * 3..32 * 3], "first pixel is the last of the row");
-        aug.apply_params(&once, l, &flip, &mut scratch, OutSlice::U8(&mut twice)).unwrap();
+        assert_eq!(
+            &once[..3],
+            &src[31 * 3..32 * 3],
+            "first pixel is the last of the row"
+        );
+        aug.apply_params(&once, l, &flip, &mut scratch, OutSlice::U8(&mut twice))
+            .unwrap();
         assert_eq!(twice, src);
 
         // ImageNet geometry: a 1:1 resample of a 224x224 image, mirrored twice.
@@ -676,12 +941,21 @@ mod tests {
         let mut scratch = inet.scratch();
         let src = pattern(224, 224, 3);
         let l = raw(224, 224, 3);
-        let p = Params::ImageNet { x0: 0.0, y0: 0.0, sx: 1.0, sy: 1.0, flip: true, jitter: None };
+        let p = Params::ImageNet {
+            x0: 0.0,
+            y0: 0.0,
+            sx: 1.0,
+            sy: 1.0,
+            flip: true,
+            jitter: None,
+        };
         let mut once = vec![0u8; 224 * 224 * 3];
         let mut twice = once.clone();
-        inet.apply_params(&src, l, &p, &mut scratch, OutSlice::U8(&mut once)).unwrap();
+        inet.apply_params(&src, l, &p, &mut scratch, OutSlice::U8(&mut once))
+            .unwrap();
         assert_eq!(&once[..3], &src[223 * 3..224 * 3]);
-        inet.apply_params(&once, l, &p, &mut scratch, OutSlice::U8(&mut twice)).unwrap();
+        inet.apply_params(&once, l, &p, &mut scratch, OutSlice::U8(&mut twice))
+            .unwrap();
         assert_eq!(twice, src);
     }
 
@@ -692,7 +966,14 @@ mod tests {
         // 1x2 image, 3 channels: pixels (255, 51, 0) and (0, 255, 102).
         let src = [255u8, 51, 0, 0, 255, 102];
         let mut out = [0f32; 6];
-        aug.apply(&src, raw(1, 2, 3), &mut Rng::new(0), &mut scratch, OutSlice::F32(&mut out)).unwrap();
+        aug.apply(
+            &src,
+            raw(1, 2, 3),
+            &mut Rng::new(0),
+            &mut scratch,
+            OutSlice::F32(&mut out),
+        )
+        .unwrap();
         // CHW: R = (1-0.5)/0.25, (0-0.5)/0.25; G = (0.2-0.25)/0.5, (1-0.25)/0.5; B = 0, 0.4.
         let want = [2.0, -2.0, -0.1, 1.5, 0.0, 0.4];
         for (o, w) in out.iter().zip(want) {
@@ -702,10 +983,22 @@ mod tests {
         let inet = Augment::imagenet(false);
         let src = vec![128u8; 300 * 260 * 3];
         let mut out = vec![0f32; 3 * 224 * 224];
-        inet.apply(&src, raw(300, 260, 3), &mut Rng::new(0), &mut inet.scratch(), OutSlice::F32(&mut out)).unwrap();
+        inet.apply(
+            &src,
+            raw(300, 260, 3),
+            &mut Rng::new(0),
+            &mut inet.scratch(),
+            OutSlice::F32(&mut out),
+        )
+        .unwrap();
         for c in 0..3 {
             let want = (128.0 / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
-            assert!(out[c * 50176..(c + 1) * 50176].iter().all(|x| (x - want).abs() < 1e-4), "channel {c}");
+            assert!(
+                out[c * 50176..(c + 1) * 50176]
+                    .iter()
+                    .all(|x| (x - want).abs() < 1e-4),
+                "channel {c}"
+            );
         }
     }
 
@@ -717,8 +1010,22 @@ mod tests {
         let (mut sf, mut su) = (f.scratch(), u.scratch());
         let mut of = vec![0f32; 3072];
         let mut ou = vec![0u8; 3072];
-        f.apply(&src, raw(32, 32, 3), &mut Rng::new(9), &mut sf, OutSlice::F32(&mut of)).unwrap();
-        u.apply(&src, raw(32, 32, 3), &mut Rng::new(9), &mut su, OutSlice::U8(&mut ou)).unwrap();
+        f.apply(
+            &src,
+            raw(32, 32, 3),
+            &mut Rng::new(9),
+            &mut sf,
+            OutSlice::F32(&mut of),
+        )
+        .unwrap();
+        u.apply(
+            &src,
+            raw(32, 32, 3),
+            &mut Rng::new(9),
+            &mut su,
+            OutSlice::U8(&mut ou),
+        )
+        .unwrap();
         for c in 0..3 {
             for i in 0..1024 {
                 let want = (ou[i * 3 + c] as f32 / 255.0 - CIFAR10_MEAN[c]) / CIFAR10_STD[c];
@@ -732,7 +1039,8 @@ mod tests {
         let mut rng = Rng::new(1);
         let (w, h) = (400usize, 350usize);
         for _ in 0..5000 {
-            let (l, t, cw, ch) = random_resized_crop_box(&mut rng, w, h, (0.08, 1.0), (0.75, 4.0 / 3.0));
+            let (l, t, cw, ch) =
+                random_resized_crop_box(&mut rng, w, h, (0.08, 1.0), (0.75, 4.0 / 3.0));
             assert!(l + cw <= w && t + ch <= h && cw > 0 && ch > 0);
             let frac = (cw * ch) as f64 / (w * h) as f64;
             assert!((0.075..=1.0).contains(&frac), "area fraction {frac}");
@@ -740,7 +1048,10 @@ mod tests {
             assert!((0.70..=1.43).contains(&r), "ratio {r}");
         }
         // No try can fit a 1000x10 strip: centre fallback at the widest allowed ratio.
-        assert_eq!(random_resized_crop_box(&mut rng, 1000, 10, (0.08, 1.0), (0.75, 4.0 / 3.0)), (493, 0, 13, 10));
+        assert_eq!(
+            random_resized_crop_box(&mut rng, 1000, 10, (0.08, 1.0), (0.75, 4.0 / 3.0)),
+            (493, 0, 13, 10)
+        );
     }
 
     #[test]
@@ -748,7 +1059,17 @@ mod tests {
         assert_eq!(resized_shorter(512, 384, 256), (341, 256));
         assert_eq!(resized_shorter(300, 600, 256), (256, 512));
         let aug = Augment::imagenet(false);
-        let Params::ImageNet { x0, y0, sx, sy, flip, jitter } = aug.params(&mut Rng::new(0), 512, 384) else { panic!() };
+        let Params::ImageNet {
+            x0,
+            y0,
+            sx,
+            sy,
+            flip,
+            jitter,
+        } = aug.params(&mut Rng::new(0), 512, 384)
+        else {
+            panic!()
+        };
         // Left = round_half_even((341 - 224) / 2) = 58, top = 16, in resized pixels.
         assert!((x0 - 58.0 * 512.0 / 341.0).abs() < 1e-9 && (y0 - 16.0 * 1.5).abs() < 1e-9);
         assert!((sx - 512.0 / 341.0).abs() < 1e-12 && (sy - 1.5).abs() < 1e-12);
@@ -763,14 +1084,47 @@ mod tests {
         let (s, w) = t.tap(0);
         assert_eq!(s, 0);
         let want = [0.75 / 1.75, 0.75 / 1.75, 0.25 / 1.75];
-        assert!(w.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{w:?}");
+        assert!(
+            w.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{w:?}"
+        );
         let src = [0u8, 100, 200, 255];
         let mut v = Taps::default();
         v.build(1, 1, 0.0, 1.0, false);
         let (mut tmp, mut out) = (Vec::new(), Vec::new());
         resample(&src, 4, 1, &t, &v, &mut tmp, &mut out);
         assert!((out[0] - 125.0 / 1.75).abs() < 1e-3, "{out:?}");
-        assert!((out[3] - (100.0 * 0.25 + 200.0 * 0.75 + 255.0 * 0.75) / 1.75).abs() < 1e-3, "{out:?}");
+        assert!(
+            (out[3] - (100.0 * 0.25 + 200.0 * 0.75 + 255.0 * 0.75) / 1.75).abs() < 1e-3,
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn both_resampling_orders_agree() {
+        let (w, h) = (97usize, 83usize);
+        for c in [1usize, 3] {
+            let src: Vec<u8> = (0..w * h * c).map(|i| (i * 13 % 256) as u8).collect();
+            for (x0, y0, sx, sy, flip) in [
+                (3.0, 5.0, 0.3, 0.25, false),
+                (1.0, 0.0, 0.4, 0.35, true),
+                (0.5, 2.0, 0.1, 0.12, true),
+            ] {
+                let (mut ht, mut vt) = (Taps::default(), Taps::default());
+                ht.build(224, w, x0, sx, flip);
+                vt.build(224, h, y0, sy, false);
+                let (mut tmp, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+                resample_ordered(&src, w, c, &ht, &vt, &mut tmp, &mut a, true);
+                resample_ordered(&src, w, c, &ht, &vt, &mut tmp, &mut b, false);
+                let worst = a
+                    .iter()
+                    .zip(&b)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0f32, f32::max);
+                assert!(worst < 1e-3, "c {c}: orders differ by {worst}");
+                assert!(a.iter().all(|&x| (0.0..=255.001).contains(&x)));
+            }
+        }
     }
 
     #[test]
@@ -778,11 +1132,22 @@ mod tests {
         let px = [200.0f32, 100.0, 50.0, 0.0, 0.0, 0.0];
         let only = |order: [u8; 3], b, c, s| {
             let mut img = px;
-            color_jitter(&mut img, &Jitter { order, brightness: b, contrast: c, saturation: s });
+            color_jitter(
+                &mut img,
+                &Jitter {
+                    order,
+                    brightness: b,
+                    contrast: c,
+                    saturation: s,
+                },
+            );
             img
         };
         // Brightness 1.4 alone (others at 1): scaled and clamped.
-        assert_eq!(only([0, 1, 2], 1.4, 1.0, 1.0), [255.0, 140.0, 70.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            only([0, 1, 2], 1.4, 1.0, 1.0),
+            [255.0, 140.0, 70.0, 0.0, 0.0, 0.0]
+        );
         // Saturation 0: every pixel becomes its luma.
         let g = 0.299 * 200.0 + 0.587 * 100.0 + 0.114 * 50.0;
         let s0 = only([2, 0, 1], 1.0, 1.0, 0.0);
@@ -805,10 +1170,16 @@ mod tests {
 
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
         let img = image::RgbImage::from_fn(w, h, |x, y| {
-            image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, ((x + y) * 127 / (w + h)) as u8])
+            image::Rgb([
+                (x * 255 / w) as u8,
+                (y * 255 / h) as u8,
+                ((x + y) * 127 / (w + h)) as u8,
+            ])
         });
         let mut out = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95).encode_image(&img).unwrap();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95)
+            .encode_image(&img)
+            .unwrap();
         out
     }
 
@@ -819,25 +1190,68 @@ mod tests {
         let l = Layout::Encoded(Encoding::Jpeg);
         assert_eq!(source_dims(&bytes, l).unwrap(), (1024, 896));
         let p = aug.params(&mut Rng::new(0), 1024, 896);
-        let Params::ImageNet { sx, sy, .. } = p else { panic!() };
-        assert_eq!(reduction(sx.min(sy)), 2, "eval at 896 -> 256 decodes at half size");
+        let Params::ImageNet { sx, sy, .. } = p else {
+            panic!()
+        };
+        assert_eq!(
+            reduction(sx.min(sy)),
+            2,
+            "eval at 896 -> 256 decodes at half size"
+        );
         let mut reduced = vec![0u8; 224 * 224 * 3];
-        aug.apply_params(&bytes, l, &p, &mut aug.scratch(), OutSlice::U8(&mut reduced)).unwrap();
+        aug.apply_params(
+            &bytes,
+            l,
+            &p,
+            &mut aug.scratch(),
+            OutSlice::U8(&mut reduced),
+        )
+        .unwrap();
         // Reference: full decode through the image crate, the same geometry on raw pixels.
-        let full = image::load_from_memory(&bytes).unwrap().into_rgb8().into_raw();
+        let full = image::load_from_memory(&bytes)
+            .unwrap()
+            .into_rgb8()
+            .into_raw();
         let mut want = vec![0u8; 224 * 224 * 3];
-        aug.apply_params(&full, raw(896, 1024, 3), &p, &mut aug.scratch(), OutSlice::U8(&mut want)).unwrap();
-        let mad: f64 =
-            reduced.iter().zip(&want).map(|(&a, &b)| (a as f64 - b as f64).abs()).sum::<f64>() / want.len() as f64;
+        aug.apply_params(
+            &full,
+            raw(896, 1024, 3),
+            &p,
+            &mut aug.scratch(),
+            OutSlice::U8(&mut want),
+        )
+        .unwrap();
+        let mad: f64 = reduced
+            .iter()
+            .zip(&want)
+            .map(|(&a, &b)| (a as f64 - b as f64).abs())
+            .sum::<f64>()
+            / want.len() as f64;
         assert!(mad < 2.0, "mean abs difference {mad}");
         // Full-scale path (no reduction) against the same reference on a small image.
         let bytes = jpeg(300, 260);
-        let full = image::load_from_memory(&bytes).unwrap().into_rgb8().into_raw();
+        let full = image::load_from_memory(&bytes)
+            .unwrap()
+            .into_rgb8()
+            .into_raw();
         let p = aug.params(&mut Rng::new(0), 300, 260);
         let mut got = vec![0u8; 224 * 224 * 3];
-        aug.apply_params(&bytes, l, &p, &mut aug.scratch(), OutSlice::U8(&mut got)).unwrap();
-        aug.apply_params(&full, raw(260, 300, 3), &p, &mut aug.scratch(), OutSlice::U8(&mut want)).unwrap();
-        let mad: f64 = got.iter().zip(&want).map(|(&a, &b)| (a as f64 - b as f64).abs()).sum::<f64>() / want.len() as f64;
+        aug.apply_params(&bytes, l, &p, &mut aug.scratch(), OutSlice::U8(&mut got))
+            .unwrap();
+        aug.apply_params(
+            &full,
+            raw(260, 300, 3),
+            &p,
+            &mut aug.scratch(),
+            OutSlice::U8(&mut want),
+        )
+        .unwrap();
+        let mad: f64 = got
+            .iter()
+            .zip(&want)
+            .map(|(&a, &b)| (a as f64 - b as f64).abs())
+            .sum::<f64>()
+            / want.len() as f64;
         assert!(mad < 1.0, "mean abs difference {mad}");
     }
 
@@ -847,15 +1261,31 @@ mod tests {
         let aug = Augment::imagenet(true);
         let l = Layout::Encoded(Encoding::Jpeg);
         let mut out = vec![0f32; 3 * 224 * 224];
-        let e = aug.apply(b"not a jpeg", l, &mut Rng::new(0), &mut aug.scratch(), OutSlice::F32(&mut out)).unwrap_err();
+        let e = aug
+            .apply(
+                b"not a jpeg",
+                l,
+                &mut Rng::new(0),
+                &mut aug.scratch(),
+                OutSlice::F32(&mut out),
+            )
+            .unwrap_err();
         assert!(e.contains("corrupt JPEG"), "{e}");
         bytes.truncate(bytes.len() / 3);
-        let r = aug.apply(&bytes, l, &mut Rng::new(0), &mut aug.scratch(), OutSlice::F32(&mut out));
+        let r = aug.apply(
+            &bytes,
+            l,
+            &mut Rng::new(0),
+            &mut aug.scratch(),
+            OutSlice::F32(&mut out),
+        );
         // A truncated stream is either rejected or decoded with grey fill; it must not panic.
         if let Err(e) = r {
             assert!(e.contains("JPEG"), "{e}");
         }
         assert!(Augment::by_name("autoaugment", true).is_err());
-        assert!(Augment::cifar(true, CIFAR10_MEAN, CIFAR10_STD).out_shape(l).is_err());
+        assert!(Augment::cifar(true, CIFAR10_MEAN, CIFAR10_STD)
+            .out_shape(l)
+            .is_err());
     }
 }

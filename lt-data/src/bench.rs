@@ -43,7 +43,9 @@ pub struct BenchReport {
 
 /// A field of /proc/self/status in bytes (0 where unavailable, e.g. not Linux).
 pub fn proc_status_bytes(field: &str) -> u64 {
-    let Ok(s) = std::fs::read_to_string("/proc/self/status") else { return 0 };
+    let Ok(s) = std::fs::read_to_string("/proc/self/status") else {
+        return 0;
+    };
     s.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
@@ -53,13 +55,21 @@ pub fn proc_status_bytes(field: &str) -> u64 {
 /// Runs the loader over `opts.epochs` epochs of the split with instance-balanced sampling and
 /// train-time augmentation, consuming (and recycling) every batch.
 pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
-    let path = if opts.path.is_dir() { opts.path.join("train.ltd") } else { opts.path.clone() };
+    let path = if opts.path.is_dir() {
+        opts.path.join("train.ltd")
+    } else {
+        opts.path.clone()
+    };
     if opts.batch == 0 || opts.threads == 0 || opts.epochs == 0 {
-        return Err(Error::invalid("bench needs --batch, --threads and --epochs of at least 1"));
+        return Err(Error::invalid(
+            "bench needs --batch, --threads and --epochs of at least 1",
+        ));
     }
     let aug = Augment::by_name(&opts.aug, true)?;
     let reader = Arc::new(Reader::open(&path)?);
-    let file_bytes = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+    let file_bytes = std::fs::metadata(&path)
+        .map_err(|e| Error::io(&path, e))?
+        .len();
     let sampler = Box::new(InstanceBalanced::new(reader.len(), 0));
     let cfg = LoaderConfig {
         batch_size: opts.batch,
@@ -100,8 +110,17 @@ fn mib(b: u64) -> f64 {
 impl std::fmt::Display for BenchReport {
     /// Ends with the line `images/s N`, which scripts parse.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "split {} ({:.1} MiB)", self.path.display(), mib(self.file_bytes))?;
-        writeln!(f, "aug {}  batch {}  threads {}  epochs {}", self.aug, self.batch, self.threads, self.epochs)?;
+        writeln!(
+            f,
+            "split {} ({:.1} MiB)",
+            self.path.display(),
+            mib(self.file_bytes)
+        )?;
+        writeln!(
+            f,
+            "aug {}  batch {}  threads {}  epochs {}",
+            self.aug, self.batch, self.threads, self.epochs
+        )?;
         writeln!(f, "images {} in {:.3} s", self.images, self.seconds)?;
         writeln!(
             f,
@@ -122,21 +141,48 @@ mod tests {
     fn bench_counts_every_image_and_prints_images_per_sec_last() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("train.ltd");
-        let mut w = Writer::create(&p, Layout::Raw { height: 32, width: 32, channels: 3 }, 2).unwrap();
+        let mut w = Writer::create(
+            &p,
+            Layout::Raw {
+                height: 32,
+                width: 32,
+                channels: 3,
+            },
+            2,
+        )
+        .unwrap();
         for i in 0..300u32 {
             w.push(i % 2, &vec![(i % 256) as u8; 3072]).unwrap();
         }
         w.finish().unwrap();
-        let opts = BenchOptions { path: d.path().to_path_buf(), aug: "cifar".into(), batch: 64, threads: 2, epochs: 3 };
+        let opts = BenchOptions {
+            path: d.path().to_path_buf(),
+            aug: "cifar".into(),
+            batch: 64,
+            threads: 2,
+            epochs: 3,
+        };
         let r = run(&opts).unwrap();
         assert_eq!(r.images, 900);
         assert!(r.images_per_sec > 0.0 && r.peak_rss_bytes > 0);
         let text = r.to_string();
         let last = text.lines().last().unwrap();
-        assert!(last.starts_with("images/s ") && last[9..].parse::<f64>().is_ok(), "{text}");
-        let bad = BenchOptions { aug: "autoaugment".into(), ..opts.clone() };
-        assert!(run(&bad).unwrap_err().to_string().contains("unknown augmentation"));
-        let missing = BenchOptions { path: d.path().join("nope.ltd"), ..opts };
+        assert!(
+            last.starts_with("images/s ") && last[9..].parse::<f64>().is_ok(),
+            "{text}"
+        );
+        let bad = BenchOptions {
+            aug: "autoaugment".into(),
+            ..opts.clone()
+        };
+        assert!(run(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown augmentation"));
+        let missing = BenchOptions {
+            path: d.path().join("nope.ltd"),
+            ..opts
+        };
         assert!(run(&missing).unwrap_err().to_string().contains("nope.ltd"));
     }
 }

@@ -27,7 +27,9 @@ impl std::str::FromStr for Store {
         match s {
             "raw" => Ok(Store::Raw),
             "jpeg" | "jpg" => Ok(Store::Jpeg),
-            _ => Err(Error::invalid(format!("unknown --store '{s}' (raw or jpeg)"))),
+            _ => Err(Error::invalid(format!(
+                "unknown --store '{s}' (raw or jpeg)"
+            ))),
         }
     }
 }
@@ -85,16 +87,26 @@ pub fn build(opts: &BuildOptions) -> Result<Manifest> {
     let recipe = recipe::by_name(&opts.dataset)?;
     if let Some(f) = opts.imbalance {
         if !f.is_finite() || f < 1.0 {
-            return Err(Error::invalid(format!("--imbalance must be a number >= 1, got {f}")));
+            return Err(Error::invalid(format!(
+                "--imbalance must be a number >= 1, got {f}"
+            )));
         }
     }
     if !(1..=100).contains(&opts.quality) {
-        return Err(Error::invalid(format!("--quality must be in 1..=100, got {}", opts.quality)));
+        return Err(Error::invalid(format!(
+            "--quality must be in 1..=100, got {}",
+            opts.quality
+        )));
     }
     let src = match (&opts.src, &recipe.default_src) {
         (Some(s), _) => s.clone(),
         (None, Some(d)) => PathBuf::from(d),
-        (None, None) => return Err(Error::invalid(format!("--src is required for dataset '{}'", recipe.name))),
+        (None, None) => {
+            return Err(Error::invalid(format!(
+                "--src is required for dataset '{}'",
+                recipe.name
+            )))
+        }
     };
     std::fs::read_dir(&src).map_err(|e| Error::io(&src, e))?;
 
@@ -125,7 +137,10 @@ pub fn build(opts: &BuildOptions) -> Result<Manifest> {
                 available[l as usize] += 1;
             }
             let counts = split::class_counts(profile, &available, f)?;
-            (split::select(&labels, k, &counts, opts.seed, opts.compat)?, Some(profile))
+            (
+                split::select(&labels, k, &counts, opts.seed, opts.compat)?,
+                Some(profile),
+            )
         }
         None => ((0..data.train.len()).collect(), None),
     };
@@ -188,13 +203,18 @@ pub fn build(opts: &BuildOptions) -> Result<Manifest> {
 
 fn read_source(recipe: &Recipe, src: &Path, opts: &BuildOptions) -> Result<SourceData> {
     let named = |given: &Option<PathBuf>, default: &Option<String>| -> Option<PathBuf> {
-        given.clone().or_else(|| default.as_ref().map(|d| src.join(d)))
+        given
+            .clone()
+            .or_else(|| default.as_ref().map(|d| src.join(d)))
     };
     let lists = |train: Option<PathBuf>| -> Result<SourceData> {
-        let train = train.ok_or_else(|| Error::invalid("--split-file is required for this dataset"))?;
-        let test = named(&opts.test_file, &recipe.test_list)
-            .ok_or_else(|| Error::invalid("--test-file is required with --split-file for this dataset"))?;
-        let val = named(&opts.val_file, &recipe.val_list).filter(|p| opts.val_file.is_some() || p.exists());
+        let train =
+            train.ok_or_else(|| Error::invalid("--split-file is required for this dataset"))?;
+        let test = named(&opts.test_file, &recipe.test_list).ok_or_else(|| {
+            Error::invalid("--test-file is required with --split-file for this dataset")
+        })?;
+        let val = named(&opts.val_file, &recipe.val_list)
+            .filter(|p| opts.val_file.is_some() || p.exists());
         source::listfile::read(src, &train, &test, val.as_deref())
     };
     match recipe.source.as_str() {
@@ -206,10 +226,14 @@ fn read_source(recipe: &Recipe, src: &Path, opts: &BuildOptions) -> Result<Sourc
         "inat" if opts.split_file.is_some() => lists(opts.split_file.clone()),
         "inat" => {
             let train = named(&None, &recipe.train_json).expect("inat recipe names its train json");
-            let test = named(&opts.test_file, &recipe.test_json).expect("inat recipe names its test json");
+            let test =
+                named(&opts.test_file, &recipe.test_json).expect("inat recipe names its test json");
             source::inat::read(src, &train, &test)
         }
-        other => Err(Error::invalid(format!("recipe '{}' names unknown source '{other}'", recipe.name))),
+        other => Err(Error::invalid(format!(
+            "recipe '{}' names unknown source '{other}'",
+            recipe.name
+        ))),
     }
 }
 
@@ -225,15 +249,19 @@ fn write_split(
     let file = format!("{name}.ltd");
     let path = dir.join(&file);
     let from_files = matches!(samples[0].pixels, Pixels::File(_));
-    let store = opts.store.unwrap_or(if from_files { Store::Jpeg } else { Store::Raw });
+    let store = opts
+        .store
+        .unwrap_or(if from_files { Store::Jpeg } else { Store::Raw });
     let max_side = opts.max_side;
     let mut writer: Option<Writer> = None;
     let mut layout = None;
     let mut skipped = Vec::new();
     let chunk = 64 * rayon::current_num_threads().max(1);
     for part in samples.chunks(chunk) {
-        let encoded: Vec<Result<Prepared>> =
-            part.par_iter().map(|s| prepare(s, store, max_side, opts.quality)).collect();
+        let encoded: Vec<Result<Prepared>> = part
+            .par_iter()
+            .map(|s| prepare(s, store, max_side, opts.quality))
+            .collect();
         for (s, enc) in part.iter().zip(encoded) {
             bar.inc(1);
             let p = match enc {
@@ -243,7 +271,11 @@ fn write_split(
                         Pixels::File(p) => p.display().to_string(),
                         Pixels::Raw { .. } => String::new(),
                     };
-                    skipped.push(Skipped { split: name.into(), path, error: e.to_string() });
+                    skipped.push(Skipped {
+                        split: name.into(),
+                        path,
+                        error: e.to_string(),
+                    });
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -263,11 +295,16 @@ fn write_split(
             writer.as_mut().unwrap().push(s.label, &p.bytes)?;
         }
     }
-    let writer = writer.ok_or_else(|| Error::invalid(format!("split '{name}': every image failed to decode")))?;
+    let writer = writer
+        .ok_or_else(|| Error::invalid(format!("split '{name}': every image failed to decode")))?;
     let checksum = writer.finish()?;
     let reader = crate::format::Reader::open(&path)?;
     let (storage, shape) = match reader.layout() {
-        Layout::Raw { height, width, channels } => ("raw", Some([height, width, channels])),
+        Layout::Raw {
+            height,
+            width,
+            channels,
+        } => ("raw", Some([height, width, channels])),
         Layout::Encoded(Encoding::Jpeg) => ("jpeg", None),
         Layout::Encoded(Encoding::Png) => ("png", None),
     };
@@ -297,19 +334,41 @@ struct Prepared {
 /// Decodes, resizes and encodes one sample as `store` asks.
 fn prepare(s: &Sample, store: Store, max_side: Option<u32>, quality: u8) -> Result<Prepared> {
     let img: image::RgbImage = match &s.pixels {
-        Pixels::Raw { height, width, channels, data } if store == Store::Raw && max_side.is_none_or(|m| *height.max(width) <= m) => {
+        Pixels::Raw {
+            height,
+            width,
+            channels,
+            data,
+        } if store == Store::Raw && max_side.is_none_or(|m| *height.max(width) <= m) => {
             return Ok(Prepared {
-                layout: Layout::Raw { height: *height, width: *width, channels: *channels },
+                layout: Layout::Raw {
+                    height: *height,
+                    width: *width,
+                    channels: *channels,
+                },
                 bytes: data.clone(),
             });
         }
-        Pixels::Raw { height, width, channels, data } => {
+        Pixels::Raw {
+            height,
+            width,
+            channels,
+            data,
+        } => {
             let dynimg = match channels {
-                1 => image::GrayImage::from_raw(*width, *height, data.clone()).map(image::DynamicImage::ImageLuma8),
-                3 => image::RgbImage::from_raw(*width, *height, data.clone()).map(image::DynamicImage::ImageRgb8),
+                1 => image::GrayImage::from_raw(*width, *height, data.clone())
+                    .map(image::DynamicImage::ImageLuma8),
+                3 => image::RgbImage::from_raw(*width, *height, data.clone())
+                    .map(image::DynamicImage::ImageRgb8),
                 _ => None,
             };
-            dynimg.ok_or_else(|| Error::invalid(format!("raw sample of {channels} channels cannot be re-encoded")))?.to_rgb8()
+            dynimg
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "raw sample of {channels} channels cannot be re-encoded"
+                    ))
+                })?
+                .to_rgb8()
         }
         Pixels::File(path) => {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -329,15 +388,24 @@ fn prepare(s: &Sample, store: Store, max_side: Option<u32>, quality: u8) -> Resu
     };
     match store {
         Store::Raw => Ok(Prepared {
-            layout: Layout::Raw { height: img.height(), width: img.width(), channels: 3 },
+            layout: Layout::Raw {
+                height: img.height(),
+                width: img.width(),
+                channels: 3,
+            },
             bytes: img.into_raw(),
         }),
         Store::Jpeg => {
             let mut bytes = Vec::with_capacity(img.as_raw().len() / 8);
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
                 .encode_image(&img)
-                .map_err(|e| Error::invalid(format!("{}: JPEG encoding failed: {e}", source_name(s))))?;
-            Ok(Prepared { layout: Layout::Encoded(Encoding::Jpeg), bytes })
+                .map_err(|e| {
+                    Error::invalid(format!("{}: JPEG encoding failed: {e}", source_name(s)))
+                })?;
+            Ok(Prepared {
+                layout: Layout::Encoded(Encoding::Jpeg),
+                bytes,
+            })
         }
     }
 }
@@ -345,7 +413,11 @@ fn prepare(s: &Sample, store: Store, max_side: Option<u32>, quality: u8) -> Resu
 fn progress_bar(len: u64, visible: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
         Some(len),
-        if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+        if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
     );
     bar.set_style(
         ProgressStyle::with_template("{prefix:>5} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
@@ -374,8 +446,14 @@ impl StagingDir {
                 out.display()
             )));
         }
-        let name = out.file_name().ok_or_else(|| Error::invalid(format!("{}: not a directory name", out.display())))?;
-        let path = parent.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
+        let name = out
+            .file_name()
+            .ok_or_else(|| Error::invalid(format!("{}: not a directory name", out.display())))?;
+        let path = parent.join(format!(
+            ".{}.partial-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir(&path).map_err(|e| Error::io(&path, e))?;
         Ok(StagingDir { path, done: false })
@@ -407,5 +485,7 @@ impl Drop for StagingDir {
 fn is_replaceable(out: &Path) -> bool {
     out.is_dir()
         && (out.join(crate::manifest::FILE).exists()
-            || std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false))
+            || std::fs::read_dir(out)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false))
 }

@@ -40,7 +40,11 @@ const ALIGN: u64 = 64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
     /// Fixed-shape uint8 pixels, height x width x channels.
-    Raw { height: u32, width: u32, channels: u32 },
+    Raw {
+        height: u32,
+        width: u32,
+        channels: u32,
+    },
     /// Variable-length encoded images.
     Encoded(Encoding),
 }
@@ -56,7 +60,11 @@ pub enum Encoding {
 impl Layout {
     fn code(self) -> (u32, [u32; 3], u32) {
         match self {
-            Layout::Raw { height, width, channels } => (0, [height, width, channels], 0),
+            Layout::Raw {
+                height,
+                width,
+                channels,
+            } => (0, [height, width, channels], 0),
             Layout::Encoded(Encoding::Jpeg) => (1, [0; 3], 1),
             Layout::Encoded(Encoding::Png) => (1, [0; 3], 2),
         }
@@ -64,7 +72,11 @@ impl Layout {
     /// Bytes of one raw sample, `None` for encoded layouts.
     pub fn raw_len(self) -> Option<usize> {
         match self {
-            Layout::Raw { height, width, channels } => Some(height as usize * width as usize * channels as usize),
+            Layout::Raw {
+                height,
+                width,
+                channels,
+            } => Some(height as usize * width as usize * channels as usize),
             Layout::Encoded(_) => None,
         }
     }
@@ -86,7 +98,12 @@ fn positions(n: u64, data_len: u64) -> Positions {
     let offsets = align(data + data_len);
     let labels = align(offsets + 8 * (n + 1));
     let counts = align(labels + 4 * n);
-    Positions { offsets, labels, counts, data }
+    Positions {
+        offsets,
+        labels,
+        counts,
+        data,
+    }
 }
 
 impl Positions {
@@ -121,7 +138,8 @@ impl Writer {
         let tmp = temp_path(path);
         let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut file = BufWriter::with_capacity(1 << 20, f);
-        file.seek(SeekFrom::Start(HEADER_LEN)).map_err(|e| Error::io(&tmp, e))?;
+        file.seek(SeekFrom::Start(HEADER_LEN))
+            .map_err(|e| Error::io(&tmp, e))?;
         Ok(Writer {
             path: path.to_path_buf(),
             tmp,
@@ -138,14 +156,22 @@ impl Writer {
     /// Appends one sample.
     pub fn push(&mut self, label: u32, bytes: &[u8]) -> Result<()> {
         if label >= self.k {
-            return Err(Error::format(&self.path, format!("label {label} out of range for {} classes", self.k)));
+            return Err(Error::format(
+                &self.path,
+                format!("label {label} out of range for {} classes", self.k),
+            ));
         }
         if let Some(len) = self.layout.raw_len() {
             if bytes.len() != len {
-                return Err(Error::format(&self.path, format!("raw sample of {} bytes, expected {len}", bytes.len())));
+                return Err(Error::format(
+                    &self.path,
+                    format!("raw sample of {} bytes, expected {len}", bytes.len()),
+                ));
             }
         }
-        self.file.write_all(bytes).map_err(|e| Error::io(&self.tmp, e))?;
+        self.file
+            .write_all(bytes)
+            .map_err(|e| Error::io(&self.tmp, e))?;
         self.data_crc.update(bytes);
         let last = *self.offsets.last().unwrap();
         self.offsets.push(last + bytes.len() as u64);
@@ -177,9 +203,18 @@ impl Writer {
             let at = (at - meta_start) as usize;
             meta[at..at + bytes.len()].copy_from_slice(&bytes);
         };
-        put(pos.offsets, self.offsets.iter().flat_map(|o| o.to_le_bytes()).collect());
-        put(pos.labels, self.labels.iter().flat_map(|o| o.to_le_bytes()).collect());
-        put(pos.counts, counts.iter().flat_map(|o| o.to_le_bytes()).collect());
+        put(
+            pos.offsets,
+            self.offsets.iter().flat_map(|o| o.to_le_bytes()).collect(),
+        );
+        put(
+            pos.labels,
+            self.labels.iter().flat_map(|o| o.to_le_bytes()).collect(),
+        );
+        put(
+            pos.counts,
+            counts.iter().flat_map(|o| o.to_le_bytes()).collect(),
+        );
         let mut crc = self.data_crc.clone();
         crc.update(&meta);
         let checksum = crc.finalize();
@@ -251,59 +286,94 @@ impl Reader {
         let bad = |msg: String| Error::format(path, msg);
         let len = map.len() as u64;
         if len < HEADER_LEN {
-            return Err(bad(format!("truncated: {len} bytes, shorter than the {HEADER_LEN}-byte header")));
+            return Err(bad(format!(
+                "truncated: {len} bytes, shorter than the {HEADER_LEN}-byte header"
+            )));
         }
         if &map[0..8] != MAGIC {
             return Err(bad("not a split file (bad magic)".into()));
         }
         let version = u32_at(&map, 8);
         if version != VERSION {
-            return Err(bad(format!("unsupported format version {version} (this build reads {VERSION})")));
+            return Err(bad(format!(
+                "unsupported format version {version} (this build reads {VERSION})"
+            )));
         }
         let kind = u32_at(&map, 12);
         let n = u64_at(&map, 16);
         let k = u32_at(&map, 24);
         let (h, w, c) = (u32_at(&map, 28), u32_at(&map, 32), u32_at(&map, 36));
-        let stored = [u64_at(&map, 40), u64_at(&map, 48), u64_at(&map, 56), u64_at(&map, 64)];
+        let stored = [
+            u64_at(&map, 40),
+            u64_at(&map, 48),
+            u64_at(&map, 56),
+            u64_at(&map, 64),
+        ];
         let data_len = u64_at(&map, 72);
         let checksum = u32_at(&map, 80);
         let encoding = u32_at(&map, 84);
         let layout = match (kind, encoding) {
-            (0, _) => Layout::Raw { height: h, width: w, channels: c },
+            (0, _) => Layout::Raw {
+                height: h,
+                width: w,
+                channels: c,
+            },
             (1, 1) => Layout::Encoded(Encoding::Jpeg),
             (1, 2) => Layout::Encoded(Encoding::Png),
-            _ => return Err(bad(format!("unknown sample kind {kind} / encoding {encoding}"))),
+            _ => {
+                return Err(bad(format!(
+                    "unknown sample kind {kind} / encoding {encoding}"
+                )))
+            }
         };
         if k == 0 || n > len || k as u64 > len {
             return Err(bad(format!("implausible header: {n} samples, {k} classes")));
         }
         if data_len > len {
-            return Err(bad(format!("truncated: data section of {data_len} bytes, file has {len}")));
+            return Err(bad(format!(
+                "truncated: data section of {data_len} bytes, file has {len}"
+            )));
         }
         let pos = positions(n, data_len);
         if stored != [pos.offsets, pos.labels, pos.counts, pos.data] {
-            return Err(bad("section positions do not match the sample and class counts".into()));
+            return Err(bad(
+                "section positions do not match the sample and class counts".into(),
+            ));
         }
         let end = pos.end(k as u64);
         if end != len {
-            return Err(bad(format!("truncated or padded: header promises {end} bytes, file has {len}")));
+            return Err(bad(format!(
+                "truncated or padded: header promises {end} bytes, file has {len}"
+            )));
         }
         let n_us = n as usize;
-        let offsets: Vec<u64> = (0..=n_us).map(|i| u64_at(&map, (pos.offsets as usize) + 8 * i)).collect();
-        let labels: Vec<u32> = (0..n_us).map(|i| u32_at(&map, (pos.labels as usize) + 4 * i)).collect();
-        let counts: Vec<u32> = (0..k as usize).map(|i| u32_at(&map, (pos.counts as usize) + 4 * i)).collect();
+        let offsets: Vec<u64> = (0..=n_us)
+            .map(|i| u64_at(&map, (pos.offsets as usize) + 8 * i))
+            .collect();
+        let labels: Vec<u32> = (0..n_us)
+            .map(|i| u32_at(&map, (pos.labels as usize) + 4 * i))
+            .collect();
+        let counts: Vec<u32> = (0..k as usize)
+            .map(|i| u32_at(&map, (pos.counts as usize) + 4 * i))
+            .collect();
         if offsets[0] != 0 || offsets[n_us] != data_len || offsets.windows(2).any(|w| w[0] > w[1]) {
-            return Err(bad("sample offsets are not increasing within the data section".into()));
+            return Err(bad(
+                "sample offsets are not increasing within the data section".into(),
+            ));
         }
         if let Some(raw) = layout.raw_len() {
             if raw == 0 || offsets.windows(2).any(|w| w[1] - w[0] != raw as u64) {
-                return Err(bad(format!("raw samples must all be {raw} bytes ({h}x{w}x{c})")));
+                return Err(bad(format!(
+                    "raw samples must all be {raw} bytes ({h}x{w}x{c})"
+                )));
             }
         }
         let mut tally = vec![0u32; k as usize];
         for (i, &l) in labels.iter().enumerate() {
             if l >= k {
-                return Err(bad(format!("label {l} of sample {i} out of range for {k} classes")));
+                return Err(bad(format!(
+                    "label {l} of sample {i} out of range for {k} classes"
+                )));
             }
             tally[l as usize] += 1;
         }
@@ -329,7 +399,10 @@ impl Reader {
         if got != self.checksum {
             return Err(Error::format(
                 &self.path,
-                format!("checksum mismatch: header {:08x}, data {got:08x} (file corrupted)", self.checksum),
+                format!(
+                    "checksum mismatch: header {:08x}, data {got:08x} (file corrupted)",
+                    self.checksum
+                ),
             ));
         }
         Ok(())
@@ -376,7 +449,16 @@ mod tests {
 
     fn write_small(dir: &Path) -> PathBuf {
         let p = dir.join("s.ltd");
-        let mut w = Writer::create(&p, Layout::Raw { height: 2, width: 2, channels: 1 }, 2).unwrap();
+        let mut w = Writer::create(
+            &p,
+            Layout::Raw {
+                height: 2,
+                width: 2,
+                channels: 1,
+            },
+            2,
+        )
+        .unwrap();
         w.push(0, &[1, 2, 3, 4]).unwrap();
         w.push(1, &[5, 6, 7, 8]).unwrap();
         w.push(1, &[9, 10, 11, 12]).unwrap();
@@ -403,18 +485,33 @@ mod tests {
         let mut bytes = std::fs::read(&p).unwrap();
         bytes[HEADER_LEN as usize + 5] ^= 0xff; // a pixel byte
         std::fs::write(&p, &bytes).unwrap();
-        let err = Reader::open(&p).unwrap().verify_checksum().unwrap_err().to_string();
-        assert!(err.contains("checksum mismatch") && err.contains("s.ltd"), "{err}");
+        let err = Reader::open(&p)
+            .unwrap()
+            .verify_checksum()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("checksum mismatch") && err.contains("s.ltd"),
+            "{err}"
+        );
         std::fs::write(&p, &bytes[..bytes.len() - 2]).unwrap();
         let err = Reader::open(&p).err().unwrap().to_string();
         assert!(err.contains("truncated"), "{err}");
         bytes[0] = b'X';
         std::fs::write(&p, &bytes).unwrap();
-        assert!(Reader::open(&p).err().unwrap().to_string().contains("bad magic"));
+        assert!(Reader::open(&p)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("bad magic"));
         bytes[0] = b'L';
         bytes[8] = 9;
         std::fs::write(&p, &bytes).unwrap();
-        assert!(Reader::open(&p).err().unwrap().to_string().contains("version 9"));
+        assert!(Reader::open(&p)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("version 9"));
     }
 
     #[test]

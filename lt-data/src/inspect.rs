@@ -36,12 +36,24 @@ pub fn dataset(dir: &Path) -> Result<Report> {
     let path = m.split_path(dir, "train")?;
     let train = Reader::open(&path)?;
     if train.counts() != m.train_counts() {
-        return Err(Error::format(&path, "class counts differ from the manifest"));
+        return Err(Error::format(
+            &path,
+            "class counts differ from the manifest",
+        ));
     }
     let splits = m
         .splits
         .iter()
-        .map(|(k, s)| (k.clone(), SplitSummary { total: s.total, counts: s.counts.clone(), storage: s.storage.clone() }))
+        .map(|(k, s)| {
+            (
+                k.clone(),
+                SplitSummary {
+                    total: s.total,
+                    counts: s.counts.clone(),
+                    storage: s.storage.clone(),
+                },
+            )
+        })
         .collect();
     Ok(Report {
         dataset: m.dataset.clone(),
@@ -57,7 +69,11 @@ pub fn dataset(dir: &Path) -> Result<Report> {
 /// Statistics of an official split list alone (`path label` lines), without any pixels.
 pub fn split_list(path: &Path) -> Result<Stats> {
     let entries = crate::source::listfile::parse(path)?;
-    let k = entries.iter().map(|(_, l)| *l as usize + 1).max().unwrap_or(0);
+    let k = entries
+        .iter()
+        .map(|(_, l)| *l as usize + 1)
+        .max()
+        .unwrap_or(0);
     let mut counts = vec![0u32; k];
     for (_, l) in &entries {
         counts[*l as usize] += 1;
@@ -71,25 +87,48 @@ pub fn verify(dir: &Path) -> Result<usize> {
     let m = Manifest::load(dir)?;
     let mut n = 0;
     if m.splits.get("train").is_none() {
-        return Err(Error::format(dir.join(crate::manifest::FILE), "no train split listed"));
+        return Err(Error::format(
+            dir.join(crate::manifest::FILE),
+            "no train split listed",
+        ));
     }
     for (name, info) in &m.splits {
         let path = m.split_path(dir, name)?;
         let r = Reader::open(&path)?;
         r.verify_checksum()?;
         if format!("{:08x}", r.checksum()) != info.checksum {
-            return Err(Error::format(&path, format!("checksum {:08x} differs from the manifest's {}", r.checksum(), info.checksum)));
+            return Err(Error::format(
+                &path,
+                format!(
+                    "checksum {:08x} differs from the manifest's {}",
+                    r.checksum(),
+                    info.checksum
+                ),
+            ));
         }
         if r.counts() != info.counts.as_slice() || r.len() != info.total {
-            return Err(Error::format(&path, "sample counts differ from the manifest"));
+            return Err(Error::format(
+                &path,
+                "sample counts differ from the manifest",
+            ));
         }
         if r.num_classes() != m.num_classes {
-            return Err(Error::format(&path, format!("{} classes, manifest says {}", r.num_classes(), m.num_classes)));
+            return Err(Error::format(
+                &path,
+                format!(
+                    "{} classes, manifest says {}",
+                    r.num_classes(),
+                    m.num_classes
+                ),
+            ));
         }
         n += r.len();
     }
     if m.groups.len() != m.num_classes || m.class_names.len() != m.num_classes {
-        return Err(Error::format(dir.join(crate::manifest::FILE), "class names or groups do not cover every class"));
+        return Err(Error::format(
+            dir.join(crate::manifest::FILE),
+            "class names or groups do not cover every class",
+        ));
     }
     Ok(n)
 }

@@ -4,19 +4,19 @@
 //! Data flows one way: `source` -> `split` -> `builder` (with `format::Writer`) -> split files
 //! -> `format::Reader` -> `sampler` -> `loader` -> batches.
 
+pub mod augment;
+pub mod bench;
 pub mod builder;
 pub mod error;
 pub mod format;
 pub mod inspect;
+pub mod loader;
 pub mod manifest;
 pub mod numpy_rng;
 pub mod plot;
 pub mod recipe;
-pub mod source;
 pub mod sampler;
-pub mod augment;
-pub mod loader;
-pub mod bench;
+pub mod source;
 pub mod split;
 pub mod stats;
 

@@ -67,7 +67,10 @@ impl Storage for HeapStorage {
 
 impl Allocator for HeapAllocator {
     fn allocate(&self, bytes: usize) -> Result<Box<dyn Storage>> {
-        Ok(Box::new(HeapStorage { words: vec![0.0; bytes.div_ceil(4)], bytes }))
+        Ok(Box::new(HeapStorage {
+            words: vec![0.0; bytes.div_ceil(4)],
+            bytes,
+        }))
     }
 }
 
@@ -86,7 +89,7 @@ impl Pool {
         }
         let mut s = self.alloc.allocate(self.bytes)?;
         let b = s.bytes_mut();
-        if b.len() != self.bytes || b.as_ptr() as usize % 4 != 0 {
+        if b.len() != self.bytes || !(b.as_ptr() as usize).is_multiple_of(4) {
             return Err(Error::invalid(format!(
                 "batch allocator returned {} bytes at alignment {}, need {} bytes 4-byte aligned",
                 b.len(),
@@ -130,7 +133,11 @@ impl Batch {
     /// Image bytes of the `len()` samples (a short last batch uses the start of its buffer).
     pub fn image_bytes(&self) -> &[u8] {
         let n: usize = self.shape.iter().product::<usize>() * self.dtype.elem_bytes();
-        &self.storage.as_ref().expect("storage present until drop").bytes()[..n]
+        &self
+            .storage
+            .as_ref()
+            .expect("storage present until drop")
+            .bytes()[..n]
     }
     pub fn images_f32(&self) -> Option<&[f32]> {
         if self.dtype != Dtype::F32Nchw {
@@ -150,7 +157,9 @@ impl Batch {
         self.storage.as_deref().expect("storage present until drop")
     }
     pub fn storage_mut(&mut self) -> &mut dyn Storage {
-        self.storage.as_deref_mut().expect("storage present until drop")
+        self.storage
+            .as_deref_mut()
+            .expect("storage present until drop")
     }
     /// Keeps the buffer instead of recycling it.
     pub fn into_storage(mut self) -> Box<dyn Storage> {
@@ -184,8 +193,17 @@ pub struct LoaderConfig {
 impl LoaderConfig {
     /// Batch 128, one thread per core, prefetch 4, keep the last batch, seed 0.
     pub fn new(aug: Augment) -> Self {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        LoaderConfig { batch_size: 128, threads, prefetch: 4, drop_last: false, aug, seed: 0 }
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        LoaderConfig {
+            batch_size: 128,
+            threads,
+            prefetch: 4,
+            drop_last: false,
+            aug,
+            seed: 0,
+        }
     }
 }
 
@@ -217,13 +235,32 @@ impl Loader {
         alloc: Arc<dyn Allocator>,
     ) -> Result<Self> {
         if config.batch_size == 0 || config.threads == 0 {
-            return Err(Error::invalid("loader needs a batch size and a thread count of at least 1"));
+            return Err(Error::invalid(
+                "loader needs a batch size and a thread count of at least 1",
+            ));
         }
-        let shape = config.aug.out_shape(reader.layout()).map_err(|e| Error::format(reader.path(), e.to_string()))?;
-        let bytes = config.batch_size * shape.0 * shape.1 * shape.2 * config.aug.dtype().elem_bytes();
-        let pool = Arc::new(Pool { alloc, bytes, free: Mutex::new(Vec::new()), allocated: AtomicUsize::new(0) });
+        let shape = config
+            .aug
+            .out_shape(reader.layout())
+            .map_err(|e| Error::format(reader.path(), e.to_string()))?;
+        let bytes =
+            config.batch_size * shape.0 * shape.1 * shape.2 * config.aug.dtype().elem_bytes();
+        let pool = Arc::new(Pool {
+            alloc,
+            bytes,
+            free: Mutex::new(Vec::new()),
+            allocated: AtomicUsize::new(0),
+        });
         let aug = Arc::new(config.aug.clone());
-        Ok(Loader { reader, sampler, cfg: config, aug, pool, shape, active: Arc::new(AtomicUsize::new(0)) })
+        Ok(Loader {
+            reader,
+            sampler,
+            cfg: config,
+            aug,
+            pool,
+            shape,
+            active: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
     pub fn config(&self) -> &LoaderConfig {
@@ -250,7 +287,11 @@ impl Loader {
         let indices = self.sampler.epoch_indices(epoch);
         let bs = self.cfg.batch_size;
         let n = indices.len();
-        let n_batches = if self.cfg.drop_last { n / bs } else { n.div_ceil(bs) };
+        let n_batches = if self.cfg.drop_last {
+            n / bs
+        } else {
+            n.div_ceil(bs)
+        };
         let (h, w, c) = self.shape;
         let shared = Arc::new(Shared {
             reader: self.reader.clone(),
@@ -264,11 +305,19 @@ impl Loader {
             sample_elems: h * w * c,
             seed: self.cfg.seed,
             epoch,
-            state: Mutex::new(State { next_unit: 0, consumed: 0, slots: VecDeque::new(), stop: false }),
+            state: Mutex::new(State {
+                next_unit: 0,
+                consumed: 0,
+                slots: VecDeque::new(),
+                stop: false,
+            }),
             work_cv: Condvar::new(),
             ready_cv: Condvar::new(),
         });
-        let bad = shared.indices.iter().position(|&i| i as usize >= self.reader.len());
+        let bad = shared
+            .indices
+            .iter()
+            .position(|&i| i as usize >= self.reader.len());
         let mut it = EpochIter {
             shared: shared.clone(),
             workers: Vec::new(),
@@ -350,7 +399,8 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
     fn batch_len(&self, b: usize) -> usize {
-        self.batch_size.min(self.indices.len() - b * self.batch_size)
+        self.batch_size
+            .min(self.indices.len() - b * self.batch_size)
     }
     fn chunks_in(&self, b: usize) -> usize {
         self.batch_len(b).div_ceil(self.chunk)
@@ -389,12 +439,20 @@ fn worker(s: &Shared) {
                     match s.pool.get() {
                         Ok(mut storage) => {
                             let ptr = SendPtr(storage.bytes_mut().as_mut_ptr());
-                            st.slots.push_back(Slot { storage, ptr, remaining: s.chunks_in(b), error: None });
+                            st.slots.push_back(Slot {
+                                storage,
+                                ptr,
+                                remaining: s.chunks_in(b),
+                                error: None,
+                            });
                         }
                         Err(e) => {
                             // Deliver the allocation failure as this batch's error.
                             st.slots.push_back(Slot {
-                                storage: Box::new(HeapStorage { words: Vec::new(), bytes: 0 }),
+                                storage: Box::new(HeapStorage {
+                                    words: Vec::new(),
+                                    bytes: 0,
+                                }),
                                 ptr: SendPtr(std::ptr::null_mut()),
                                 remaining: 0,
                                 error: Some((0, e)),
@@ -430,7 +488,13 @@ fn worker(s: &Shared) {
 }
 
 /// Augments chunk `c` of batch `b` into the batch buffer; returns the first failure.
-fn fill(s: &Shared, b: usize, c: usize, ptr: SendPtr, scratch: &mut Scratch) -> Option<(usize, Error)> {
+fn fill(
+    s: &Shared,
+    b: usize,
+    c: usize,
+    ptr: SendPtr,
+    scratch: &mut Scratch,
+) -> Option<(usize, Error)> {
     let start = b * s.batch_size + c * s.chunk;
     let end = (start + s.chunk).min(b * s.batch_size + s.batch_len(b));
     let layout = s.reader.layout();
@@ -445,10 +509,14 @@ fn fill(s: &Shared, b: usize, c: usize, ptr: SendPtr, scratch: &mut Scratch) -> 
             // batch_size * elems elements of the output type and outlives the call.
             let out = unsafe {
                 match s.aug.dtype() {
-                    Dtype::F32Nchw => {
-                        OutSlice::F32(std::slice::from_raw_parts_mut((ptr.0 as *mut f32).add(slot * elems), elems))
-                    }
-                    Dtype::U8Nhwc => OutSlice::U8(std::slice::from_raw_parts_mut(ptr.0.add(slot * elems), elems)),
+                    Dtype::F32Nchw => OutSlice::F32(std::slice::from_raw_parts_mut(
+                        (ptr.0 as *mut f32).add(slot * elems),
+                        elems,
+                    )),
+                    Dtype::U8Nhwc => OutSlice::U8(std::slice::from_raw_parts_mut(
+                        ptr.0.add(slot * elems),
+                        elems,
+                    )),
                 }
             };
             s.aug.apply(sample, layout, &mut rng, scratch, out)
@@ -458,7 +526,10 @@ fn fill(s: &Shared, b: usize, c: usize, ptr: SendPtr, scratch: &mut Scratch) -> 
             Ok(Err(m)) => m,
             Err(_) => "augmentation panicked".to_string(),
         };
-        return Some((pos, Error::format(s.reader.path(), format!("sample {idx}: {msg}"))));
+        return Some((
+            pos,
+            Error::format(s.reader.path(), format!("sample {idx}: {msg}")),
+        ));
     }
     None
 }
@@ -533,7 +604,10 @@ impl Iterator for EpochIter {
         let start = b * s.batch_size;
         let n = s.batch_len(b);
         let indices = s.indices[start..start + n].to_vec();
-        let labels = indices.iter().map(|&i| s.reader.labels()[i as usize] as i64).collect();
+        let labels = indices
+            .iter()
+            .map(|&i| s.reader.labels()[i as usize] as i64)
+            .collect();
         let (h, w, c) = self.dims;
         let shape = match self.dtype {
             Dtype::F32Nchw => [n, c, h, w],
@@ -569,9 +643,20 @@ mod tests {
 
     fn raw_split(dir: &Path, n: usize, h: u32, w: u32) -> Arc<Reader> {
         let p = dir.join("train.ltd");
-        let mut wr = Writer::create(&p, Layout::Raw { height: h, width: w, channels: 3 }, 5).unwrap();
+        let mut wr = Writer::create(
+            &p,
+            Layout::Raw {
+                height: h,
+                width: w,
+                channels: 3,
+            },
+            5,
+        )
+        .unwrap();
         for i in 0..n {
-            let px: Vec<u8> = (0..(h * w * 3) as usize).map(|j| ((i * 31 + j * 7) % 256) as u8).collect();
+            let px: Vec<u8> = (0..(h * w * 3) as usize)
+                .map(|j| ((i * 31 + j * 7) % 256) as u8)
+                .collect();
             wr.push((i % 5) as u32, &px).unwrap();
         }
         wr.finish().unwrap();
@@ -583,9 +668,13 @@ mod tests {
         let mut wr = Writer::create(&p, Layout::Encoded(Encoding::Jpeg), 3).unwrap();
         for i in 0..n {
             let (w, h) = (60 + i as u32 * 3, 50 + i as u32 * 2);
-            let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, (i * 20) as u8]));
+            let img = image::RgbImage::from_fn(w, h, |x, y| {
+                image::Rgb([(x * 4) as u8, (y * 5) as u8, (i * 20) as u8])
+            });
             let mut bytes = Vec::new();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90).encode_image(&img).unwrap();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+                .encode_image(&img)
+                .unwrap();
             if corrupt == Some(i) {
                 bytes = b"\xff\xd8garbage that is no JPEG".to_vec();
             }
@@ -596,14 +685,31 @@ mod tests {
     }
 
     fn cfg(aug: Augment, bs: usize, threads: usize) -> LoaderConfig {
-        LoaderConfig { batch_size: bs, threads, prefetch: 3, drop_last: false, aug, seed: 11 }
+        LoaderConfig {
+            batch_size: bs,
+            threads,
+            prefetch: 3,
+            drop_last: false,
+            aug,
+            seed: 11,
+        }
     }
 
     /// All batches of epoch `e` as (indices, labels, image bytes).
     fn collect(r: &Arc<Reader>, c: LoaderConfig, e: u64) -> Vec<(Vec<u32>, Vec<i64>, Vec<u8>)> {
         let sampler = Box::new(InstanceBalanced::new(r.len(), 4));
         let mut l = Loader::new(r.clone(), sampler, c, Arc::new(HeapAllocator)).unwrap();
-        let out = l.epoch(e).map(|b| b.unwrap()).map(|b| (b.indices.clone(), b.labels.clone(), b.image_bytes().to_vec())).collect();
+        let out = l
+            .epoch(e)
+            .map(|b| b.unwrap())
+            .map(|b| {
+                (
+                    b.indices.clone(),
+                    b.labels.clone(),
+                    b.image_bytes().to_vec(),
+                )
+            })
+            .collect();
         assert_eq!(l.active_workers(), 0);
         out
     }
@@ -618,12 +724,26 @@ mod tests {
             match aug.dtype() {
                 Dtype::F32Nchw => {
                     let mut o = vec![0f32; n];
-                    aug.apply(r.sample(i as usize), r.layout(), &mut rng, &mut scratch, OutSlice::F32(&mut o)).unwrap();
+                    aug.apply(
+                        r.sample(i as usize),
+                        r.layout(),
+                        &mut rng,
+                        &mut scratch,
+                        OutSlice::F32(&mut o),
+                    )
+                    .unwrap();
                     all.extend(o.iter().flat_map(|x| x.to_ne_bytes()));
                 }
                 Dtype::U8Nhwc => {
                     let mut o = vec![0u8; n];
-                    aug.apply(r.sample(i as usize), r.layout(), &mut rng, &mut scratch, OutSlice::U8(&mut o)).unwrap();
+                    aug.apply(
+                        r.sample(i as usize),
+                        r.layout(),
+                        &mut rng,
+                        &mut scratch,
+                        OutSlice::U8(&mut o),
+                    )
+                    .unwrap();
                     all.extend(o);
                 }
             }
@@ -646,16 +766,28 @@ mod tests {
             let idx: Vec<u32> = got.iter().flat_map(|b| b.0.clone()).collect();
             assert_eq!(idx, order, "threads {threads}: batches out of order");
             let labels: Vec<i64> = got.iter().flat_map(|b| b.1.clone()).collect();
-            assert_eq!(labels, order.iter().map(|&i| r.labels()[i as usize] as i64).collect::<Vec<_>>());
+            assert_eq!(
+                labels,
+                order
+                    .iter()
+                    .map(|&i| r.labels()[i as usize] as i64)
+                    .collect::<Vec<_>>()
+            );
             let bytes: Vec<u8> = got.iter().flat_map(|b| b.2.clone()).collect();
-            assert_eq!(bytes, want, "threads {threads}: pixels differ from direct augmentation");
+            assert_eq!(
+                bytes, want,
+                "threads {threads}: pixels differ from direct augmentation"
+            );
             match &first {
                 None => first = Some(bytes),
                 Some(f) => assert_eq!(f, &bytes),
             }
         }
         // Another epoch draws other crops.
-        let other: Vec<u8> = collect(&r, cfg(aug.clone(), 16, 2), 3).iter().flat_map(|b| b.2.clone()).collect();
+        let other: Vec<u8> = collect(&r, cfg(aug.clone(), 16, 2), 3)
+            .iter()
+            .flat_map(|b| b.2.clone())
+            .collect();
         assert_ne!(other, want);
         // drop_last keeps only full batches.
         let mut c = cfg(aug, 16, 2);
@@ -675,7 +807,13 @@ mod tests {
             assert_eq!(bytes, want, "{:?}", aug.output);
         }
         let sampler = Box::new(InstanceBalanced::new(12, 4));
-        let mut l = Loader::new(r, sampler, cfg(Augment::imagenet(true).uint8(), 5, 2), Arc::new(HeapAllocator)).unwrap();
+        let mut l = Loader::new(
+            r,
+            sampler,
+            cfg(Augment::imagenet(true).uint8(), 5, 2),
+            Arc::new(HeapAllocator),
+        )
+        .unwrap();
         let b = l.epoch(0).next().unwrap().unwrap();
         assert_eq!(b.shape, [5, 224, 224, 3]);
         assert_eq!(b.images_u8().unwrap().len(), 5 * 224 * 224 * 3);
@@ -687,11 +825,27 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let r = jpeg_split(d.path(), 10, Some(6));
         let sampler = Box::new(InstanceBalanced::new(10, 1));
-        let mut l = Loader::new(r, sampler, cfg(Augment::imagenet(true), 4, 2), Arc::new(HeapAllocator)).unwrap();
+        let mut l = Loader::new(
+            r,
+            sampler,
+            cfg(Augment::imagenet(true), 4, 2),
+            Arc::new(HeapAllocator),
+        )
+        .unwrap();
         let results: Vec<Result<Batch>> = l.epoch(0).collect();
-        let err = results.iter().find_map(|r| r.as_ref().err()).expect("an error").to_string();
-        assert!(err.contains("jpeg.ltd") && err.contains("sample 6") && err.contains("JPEG"), "{err}");
-        assert!(results.last().unwrap().is_err(), "iteration ends at the error");
+        let err = results
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .expect("an error")
+            .to_string();
+        assert!(
+            err.contains("jpeg.ltd") && err.contains("sample 6") && err.contains("JPEG"),
+            "{err}"
+        );
+        assert!(
+            results.last().unwrap().is_err(),
+            "iteration ends at the error"
+        );
         assert_eq!(l.active_workers(), 0);
     }
 
@@ -713,7 +867,7 @@ mod tests {
         let aug = Augment::cifar(true, CIFAR10_MEAN, CIFAR10_STD);
         let mut l = Loader::new(r, sampler, cfg(aug, 10, 3), alloc.clone()).unwrap();
         for e in 0..2 {
-            assert_eq!(l.epoch(e).map(|b| b.unwrap()).count(), 400);
+            assert_eq!(l.epoch(e).map(|b| b.unwrap().len()).sum::<usize>(), 4000);
         }
         // 400 batches per epoch, but never more than the prefetch window plus the one held.
         let n = alloc.0.load(Ordering::SeqCst);
@@ -731,7 +885,9 @@ mod tests {
             let workers = l.active_workers();
             tx.send((t.elapsed(), workers, kept.len())).unwrap();
         });
-        let (took, workers, kept) = rx.recv_timeout(Duration::from_secs(20)).expect("dropping the iterator hung");
+        let (took, workers, kept) = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("dropping the iterator hung");
         h.join().unwrap();
         assert_eq!(workers, 0, "worker threads still running after drop");
         assert_eq!(kept, 10, "a batch outlives its iterator");
@@ -744,8 +900,19 @@ mod tests {
         let r = raw_split(d.path(), 20, 4, 4);
         let aug = Augment::cifar(true, CIFAR10_MEAN, CIFAR10_STD);
         let s = || Box::new(InstanceBalanced::new(20, 0));
-        assert!(Loader::new(r.clone(), s(), cfg(aug.clone(), 0, 1), Arc::new(HeapAllocator)).is_err());
-        let e = Loader::new(r.clone(), s(), cfg(Augment::imagenet(true), 4, 1), Arc::new(HeapAllocator));
+        assert!(Loader::new(
+            r.clone(),
+            s(),
+            cfg(aug.clone(), 0, 1),
+            Arc::new(HeapAllocator)
+        )
+        .is_err());
+        let e = Loader::new(
+            r.clone(),
+            s(),
+            cfg(Augment::imagenet(true), 4, 1),
+            Arc::new(HeapAllocator),
+        );
         assert!(e.is_ok(), "imagenet recipe accepts 3-channel raw splits");
         // A sampler that returns an index past the end.
         struct Bad;

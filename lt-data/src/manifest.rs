@@ -71,7 +71,8 @@ impl Manifest {
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::format(&path, format!("not a dataset manifest: {e}")))
+        serde_json::from_str(&text)
+            .map_err(|e| Error::format(&path, format!("not a dataset manifest: {e}")))
     }
 
     /// Writes `dir/manifest.json` through a temporary file.
@@ -95,7 +96,9 @@ impl Manifest {
 
     /// Training counts per class.
     pub fn train_counts(&self) -> &[u32] {
-        self.split("train").map(|s| s.counts.as_slice()).unwrap_or(&[])
+        self.split("train")
+            .map(|s| s.counts.as_slice())
+            .unwrap_or(&[])
     }
 }
 

@@ -22,8 +22,11 @@ fn colour(g: Group) -> Rgb<u8> {
 pub fn counts_png(counts: &[u32], groups: &[Group], path: &Path) -> Result<()> {
     let img = counts_image(counts, groups);
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .map_err(|e| Error::invalid(format!("{}: PNG encoding failed: {e}", path.display())))?;
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| Error::invalid(format!("{}: PNG encoding failed: {e}", path.display())))?;
     crate::manifest::write_atomic(path, &bytes)
 }
 
@@ -54,7 +57,10 @@ pub fn counts_image(counts: &[u32], groups: &[Group]) -> RgbImage {
         img.put_pixel(margin - 1, y, Rgb([0, 0, 0]));
     }
     // Legend: many / medium / few swatches, top right.
-    for (i, g) in [Group::Many, Group::Medium, Group::Few].into_iter().enumerate() {
+    for (i, g) in [Group::Many, Group::Medium, Group::Few]
+        .into_iter()
+        .enumerate()
+    {
         let x0 = w - margin - 3 * 18 + i as u32 * 18;
         for px in x0..x0 + 12 {
             for py in 12..24 {
@@ -79,6 +85,9 @@ mod tests {
         assert_eq!(*img.get_pixel(40 + bar, base - 150), MEDIUM);
         assert_eq!(*img.get_pixel(40 + bar, base - 250), Rgb([255, 255, 255]));
         assert_eq!(*img.get_pixel(40 + 2 * bar, base - 30), FEW);
-        assert_eq!(*img.get_pixel(40 + 2 * bar, base - 50), Rgb([255, 255, 255]));
+        assert_eq!(
+            *img.get_pixel(40 + 2 * bar, base - 50),
+            Rgb([255, 255, 255])
+        );
     }
 }

@@ -11,12 +11,19 @@ pub enum GroupRule {
     /// The standard rule (Liu et al., OLTR): many > `many_above`, few < `few_below` training images.
     Count { many_above: u32, few_below: u32 },
     /// Class-index ranges `[start, end)`, as CIFAR-10 results are usually reported.
-    Index { many: [usize; 2], medium: [usize; 2], few: [usize; 2] },
+    Index {
+        many: [usize; 2],
+        medium: [usize; 2],
+        few: [usize; 2],
+    },
 }
 
 impl Default for GroupRule {
     fn default() -> Self {
-        GroupRule::Count { many_above: 100, few_below: 20 }
+        GroupRule::Count {
+            many_above: 100,
+            few_below: 20,
+        }
     }
 }
 
@@ -42,7 +49,10 @@ impl GroupRule {
             .iter()
             .enumerate()
             .map(|(c, &n)| match self {
-                GroupRule::Count { many_above, few_below } => {
+                GroupRule::Count {
+                    many_above,
+                    few_below,
+                } => {
                     if n > *many_above {
                         Group::Many
                     } else if n < *few_below {
@@ -106,8 +116,14 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("cifar10", include_str!("../../datasets/cifar10.toml")),
     ("cifar100", include_str!("../../datasets/cifar100.toml")),
     ("mnist", include_str!("../../datasets/mnist.toml")),
-    ("fashion-mnist", include_str!("../../datasets/fashion-mnist.toml")),
-    ("imagenet-lt", include_str!("../../datasets/imagenet-lt.toml")),
+    (
+        "fashion-mnist",
+        include_str!("../../datasets/fashion-mnist.toml"),
+    ),
+    (
+        "imagenet-lt",
+        include_str!("../../datasets/imagenet-lt.toml"),
+    ),
     ("places-lt", include_str!("../../datasets/places-lt.toml")),
     ("inat2018", include_str!("../../datasets/inat2018.toml")),
     ("folder", include_str!("../../datasets/folder.toml")),
@@ -127,7 +143,10 @@ pub fn names() -> Vec<&'static str> {
 /// ```
 pub fn by_name(name: &str) -> Result<Recipe> {
     let (_, text) = EMBEDDED.iter().find(|(n, _)| *n == name).ok_or_else(|| {
-        Error::invalid(format!("unknown dataset '{name}' (known: {})", names().join(", ")))
+        Error::invalid(format!(
+            "unknown dataset '{name}' (known: {})",
+            names().join(", ")
+        ))
     })?;
     toml::from_str(text).map_err(|e| Error::invalid(format!("recipe '{name}': {e}")))
 }

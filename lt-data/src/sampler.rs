@@ -21,14 +21,17 @@ fn mix64(mut z: u64) -> u64 {
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng { state: mix64(seed ^ 0x5851_f42d_4c95_7f2d) }
+        Rng {
+            state: mix64(seed ^ 0x5851_f42d_4c95_7f2d),
+        }
     }
     /// A generator keyed by several numbers (seed, epoch, position, stream...), so that
     /// independent streams never overlap in practice.
     pub fn keyed(parts: &[u64]) -> Self {
         let mut h = 0x9e37_79b9_7f4a_7c15u64;
         for &p in parts {
-            h = mix64(h ^ p.wrapping_mul(0xd6e8_feb8_6659_fd93)).wrapping_add(0x9e37_79b9_7f4a_7c15);
+            h = mix64(h ^ p.wrapping_mul(0xd6e8_feb8_6659_fd93))
+                .wrapping_add(0x9e37_79b9_7f4a_7c15);
         }
         Rng::new(h)
     }
@@ -104,9 +107,11 @@ pub struct ClassWeighted {
 fn group_by_class(labels: &[u32], num_classes: usize) -> Result<Vec<Vec<u32>>> {
     let mut by_class = vec![Vec::new(); num_classes];
     for (i, &l) in labels.iter().enumerate() {
-        let c = by_class
-            .get_mut(l as usize)
-            .ok_or_else(|| Error::invalid(format!("sample {i} has label {l}, but there are {num_classes} classes")))?;
+        let c = by_class.get_mut(l as usize).ok_or_else(|| {
+            Error::invalid(format!(
+                "sample {i} has label {l}, but there are {num_classes} classes"
+            ))
+        })?;
         c.push(i as u32);
     }
     if labels.is_empty() {
@@ -128,11 +133,26 @@ impl ClassWeighted {
         let by_class = group_by_class(labels, num_classes)?;
         let counts: Vec<f64> = by_class.iter().map(|c| c.len() as f64).collect();
         let probs = move |epoch: u64| {
-            let w: Vec<f64> = counts.iter().map(|&n| if n > 0.0 { weight(n, epoch).max(0.0) } else { 0.0 }).collect();
+            let w: Vec<f64> = counts
+                .iter()
+                .map(|&n| {
+                    if n > 0.0 {
+                        weight(n, epoch).max(0.0)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
             let s: f64 = w.iter().sum();
             w.iter().map(|x| x / s).collect()
         };
-        Ok(ClassWeighted { name: name.to_string(), by_class, probs: Box::new(probs), epoch_len: labels.len(), seed })
+        Ok(ClassWeighted {
+            name: name.to_string(),
+            by_class,
+            probs: Box::new(probs),
+            epoch_len: labels.len(),
+            seed,
+        })
     }
     /// Changes how many indices an epoch has (default: the dataset length).
     pub fn with_epoch_len(mut self, len: usize) -> Self {
@@ -185,17 +205,28 @@ pub fn square_root(labels: &[u32], num_classes: usize, seed: u64) -> Result<Clas
 
 /// Progressively balanced (Kang et al., Decoupling): class probability moves linearly from
 /// n_c/N at epoch 0 to 1/K at `total_epochs`, and stays balanced after.
-pub fn progressive(labels: &[u32], num_classes: usize, seed: u64, total_epochs: u64) -> Result<ClassWeighted> {
+pub fn progressive(
+    labels: &[u32],
+    num_classes: usize,
+    seed: u64,
+    total_epochs: u64,
+) -> Result<ClassWeighted> {
     let n = labels.len() as f64;
     let k = {
         let by_class = group_by_class(labels, num_classes)?;
         by_class.iter().filter(|c| !c.is_empty()).count() as f64
     };
     let total = total_epochs.max(1) as f64;
-    ClassWeighted::new("progressive", labels, num_classes, seed, move |nc, epoch| {
-        let t = (epoch as f64 / total).min(1.0);
-        (1.0 - t) * nc / n + t / k
-    })
+    ClassWeighted::new(
+        "progressive",
+        labels,
+        num_classes,
+        seed,
+        move |nc, epoch| {
+            let t = (epoch as f64 / total).min(1.0);
+            (1.0 - t) * nc / n + t / k
+        },
+    )
 }
 
 /// Reversed (BBN): class probability proportional to 1/n_c, favouring the tail.
@@ -216,10 +247,17 @@ pub struct Distributed {
 impl Distributed {
     pub fn new(inner: Box<dyn Sampler>, rank: usize, world_size: usize) -> Result<Self> {
         if world_size == 0 || rank >= world_size {
-            return Err(Error::invalid(format!("rank {rank} is not in a world of size {world_size}")));
+            return Err(Error::invalid(format!(
+                "rank {rank} is not in a world of size {world_size}"
+            )));
         }
         let name = format!("distributed({})", inner.name());
-        Ok(Distributed { inner, rank, world_size, name })
+        Ok(Distributed {
+            inner,
+            rank,
+            world_size,
+            name,
+        })
     }
 }
 
@@ -230,7 +268,10 @@ impl Sampler for Distributed {
             return all;
         }
         let total = all.len().div_ceil(self.world_size) * self.world_size;
-        (self.rank..total).step_by(self.world_size).map(|p| all[p % all.len()]).collect()
+        (self.rank..total)
+            .step_by(self.world_size)
+            .map(|p| all[p % all.len()])
+            .collect()
     }
     fn name(&self) -> &str {
         &self.name
@@ -238,17 +279,34 @@ impl Sampler for Distributed {
 }
 
 /// Names accepted by [`by_name`].
-pub const NAMES: &[&str] = &["instance", "class-balanced", "sqrt", "progressive", "reversed"];
+pub const NAMES: &[&str] = &[
+    "instance",
+    "class-balanced",
+    "sqrt",
+    "progressive",
+    "reversed",
+];
 
 /// Builds a built-in sampler from its configuration name.
-pub fn by_name(name: &str, labels: &[u32], num_classes: usize, seed: u64, total_epochs: u64) -> Result<Box<dyn Sampler>> {
+pub fn by_name(
+    name: &str,
+    labels: &[u32],
+    num_classes: usize,
+    seed: u64,
+    total_epochs: u64,
+) -> Result<Box<dyn Sampler>> {
     Ok(match name {
         "instance" => Box::new(InstanceBalanced::new(labels.len(), seed)),
         "class-balanced" => Box::new(class_balanced(labels, num_classes, seed)?),
         "sqrt" => Box::new(square_root(labels, num_classes, seed)?),
         "progressive" => Box::new(progressive(labels, num_classes, seed, total_epochs)?),
         "reversed" => Box::new(reversed(labels, num_classes, seed)?),
-        _ => return Err(Error::invalid(format!("unknown sampler {name:?} (known: {})", NAMES.join(", ")))),
+        _ => {
+            return Err(Error::invalid(format!(
+                "unknown sampler {name:?} (known: {})",
+                NAMES.join(", ")
+            )))
+        }
     })
 }
 
@@ -258,7 +316,9 @@ mod tests {
 
     /// A long-tailed label list: class c has max(1, 1000 / 2^c) samples.
     fn lt_labels(k: usize) -> Vec<u32> {
-        (0..k).flat_map(|c| std::iter::repeat(c as u32).take((1000 >> c).max(1))).collect()
+        (0..k)
+            .flat_map(|c| std::iter::repeat_n(c as u32, (1000 >> c).max(1)))
+            .collect()
     }
 
     #[test]
@@ -296,14 +356,20 @@ mod tests {
                 total += 1;
             }
         }
-        (hits.iter().map(|&h| h as f64 / total as f64).collect(), total as f64)
+        (
+            hits.iter().map(|&h| h as f64 / total as f64).collect(),
+            total as f64,
+        )
     }
 
     fn assert_freq_close(freq: &[f64], p: &[f64], total: f64) {
         for (c, (&f, &q)) in freq.iter().zip(p).enumerate() {
             // 5 standard deviations of a binomial proportion.
             let tol = 5.0 * (q * (1.0 - q) / total).sqrt();
-            assert!((f - q).abs() <= tol, "class {c}: frequency {f:.5}, expected {q:.5} +- {tol:.5}");
+            assert!(
+                (f - q).abs() <= tol,
+                "class {c}: frequency {f:.5}, expected {q:.5} +- {tol:.5}"
+            );
         }
     }
 
@@ -360,7 +426,10 @@ mod tests {
                 })
                 .collect();
             let per = labels.len().div_ceil(world);
-            assert!(shards.iter().all(|s| s.len() == per), "world {world}: unequal shards");
+            assert!(
+                shards.iter().all(|s| s.len() == per),
+                "world {world}: unequal shards"
+            );
             // Interleaving the shards rebuilds the inner epoch followed by its first indices.
             let full = InstanceBalanced::new(labels.len(), 9).epoch_indices(2);
             let mut rebuilt = Vec::new();
@@ -389,8 +458,14 @@ mod tests {
 
     #[test]
     fn unknown_name_and_bad_labels_are_errors() {
-        let e = by_name("balanced", &[0, 1], 2, 0, 1).err().unwrap().to_string();
-        assert!(e.contains("unknown sampler") && e.contains("class-balanced"), "{e}");
+        let e = by_name("balanced", &[0, 1], 2, 0, 1)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("unknown sampler") && e.contains("class-balanced"),
+            "{e}"
+        );
         let e = by_name("sqrt", &[0, 5], 2, 0, 1).err().unwrap().to_string();
         assert!(e.contains("label 5"), "{e}");
     }

@@ -75,9 +75,21 @@ impl std::fmt::Display for Stats {
             Some(r) => writeln!(f, "imbalance  {r:.2}")?,
             None => writeln!(f, "imbalance  undefined (an empty class)")?,
         }
-        writeln!(f, "many       {} classes, {} images", self.many, self.many_images)?;
-        writeln!(f, "medium     {} classes, {} images", self.medium, self.medium_images)?;
-        writeln!(f, "few        {} classes, {} images", self.few, self.few_images)?;
+        writeln!(
+            f,
+            "many       {} classes, {} images",
+            self.many, self.many_images
+        )?;
+        writeln!(
+            f,
+            "medium     {} classes, {} images",
+            self.medium, self.medium_images
+        )?;
+        writeln!(
+            f,
+            "few        {} classes, {} images",
+            self.few, self.few_images
+        )?;
         if self.classes <= 100 {
             let c: Vec<String> = self.counts.iter().map(|c| c.to_string()).collect();
             write!(f, "counts     [{}]", c.join(", "))?;

@@ -8,7 +8,11 @@ use lt_data::split::{Compat, Profile};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "lt-data", version, about = "Long-tailed datasets as memory-mapped files")]
+#[command(
+    name = "lt-data",
+    version,
+    about = "Long-tailed datasets as memory-mapped files"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -95,7 +99,13 @@ fn main() {
         Ok(c) => c,
         Err(e) if e.use_stderr() => {
             let msg = e.to_string();
-            eprintln!("lt-data: {}", msg.lines().next().unwrap_or("bad arguments").trim_start_matches("error: "));
+            eprintln!(
+                "lt-data: {}",
+                msg.lines()
+                    .next()
+                    .unwrap_or("bad arguments")
+                    .trim_start_matches("error: ")
+            );
             std::process::exit(2);
         }
         Err(e) => e.exit(),
@@ -130,7 +140,11 @@ fn run(cli: Cli) -> Result<()> {
                 imbalance,
                 seed,
                 profile,
-                compat: if compat == "ldam" { Compat::Ldam } else { Compat::Native },
+                compat: if compat == "ldam" {
+                    Compat::Ldam
+                } else {
+                    Compat::Native
+                },
                 split_file,
                 test_file,
                 val_file,
@@ -144,20 +158,38 @@ fn run(cli: Cli) -> Result<()> {
             let m = builder::build(&opts)?;
             if !quiet {
                 let t = &m.splits["train"];
-                println!("built {} in {}: train {} images, {} classes", m.dataset, out.display(), t.total, m.num_classes);
+                println!(
+                    "built {} in {}: train {} images, {} classes",
+                    m.dataset,
+                    out.display(),
+                    t.total,
+                    m.num_classes
+                );
                 for (name, s) in m.splits.iter().filter(|(n, _)| *n != "train") {
                     println!("  {name}: {} images", s.total);
                 }
                 if !m.skipped.is_empty() {
-                    println!("  skipped {} undecodable images (listed in the manifest)", m.skipped.len());
+                    println!(
+                        "  skipped {} undecodable images (listed in the manifest)",
+                        m.skipped.len()
+                    );
                 }
             }
         }
-        Cmd::Inspect { path, split_file, json, plot } => {
+        Cmd::Inspect {
+            path,
+            split_file,
+            json,
+            plot,
+        } => {
             if let Some(f) = split_file {
                 let s = lt_data::inspect::split_list(&f)?;
                 if let Some(p) = &plot {
-                    lt_data::plot::counts_png(&s.counts, &lt_data::recipe::GroupRule::default().assign(&s.counts), p)?;
+                    lt_data::plot::counts_png(
+                        &s.counts,
+                        &lt_data::recipe::GroupRule::default().assign(&s.counts),
+                        p,
+                    )?;
                 }
                 if json {
                     println!("{}", serde_json::to_string(&s)?);
@@ -184,9 +216,22 @@ fn run(cli: Cli) -> Result<()> {
             let n = lt_data::inspect::verify(&path)?;
             println!("ok: {} ({n} samples, checksums match)", path.display());
         }
-        Cmd::Bench { path, aug, batch, threads, epochs } => {
-            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let report = lt_data::bench::run(&lt_data::bench::BenchOptions { path, aug, batch, threads, epochs })?;
+        Cmd::Bench {
+            path,
+            aug,
+            batch,
+            threads,
+            epochs,
+        } => {
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let report = lt_data::bench::run(&lt_data::bench::BenchOptions {
+                path,
+                aug,
+                batch,
+                threads,
+                epochs,
+            })?;
             println!("{report}");
             println!("images/s {:.0}", report.images_per_sec);
         }

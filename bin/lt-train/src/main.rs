@@ -1,1 +1,226 @@
-fn main() {}
+//! `lt-train`: train and calibrate long-tailed classifiers; methods come as plugins.
+//! Flags only; the work is in `lt_core`.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use lt_core::config::Builder;
+use lt_core::plugin::PluginSearch;
+use lt_core::train::{self, RunOptions};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "lt-train",
+    version,
+    about = "Long-tailed training with plugin methods",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List the plugins found on the search path, one a line, starting with the name.
+    Plugins,
+    /// Time one training step; the last line is `step ms N` (median).
+    Bench {
+        #[arg(long, default_value = "resnet32")]
+        model: String,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+    },
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Dataset directory built by `lt-data build`.
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// Run directory (metrics.json, reliability.png, checkpoints/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Plugin to load (name, or path to the library); its recipe sets the method's stages.
+    #[arg(long = "plugin")]
+    plugins: Vec<String>,
+    /// Stage-1 epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Stage-2 epochs (0 removes stage 2).
+    #[arg(long)]
+    stage2_epochs: Option<usize>,
+    /// A TOML configuration file, layered over the plugin recipe.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override any key: `--set stage1.lr=0.05` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    #[arg(long)]
+    model: Option<String>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long)]
+    device: Option<String>,
+    /// libtorch threads (0: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long)]
+    eval_every: Option<usize>,
+    /// Print the resolved configuration and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Continue from the run directory's last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// No progress bars (cluster logs).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if e.use_stderr() => {
+            let msg = e.to_string();
+            eprintln!(
+                "lt-train: {}",
+                msg.lines()
+                    .next()
+                    .unwrap_or("bad arguments")
+                    .trim_start_matches("error: ")
+            );
+            std::process::exit(2);
+        }
+        Err(e) => e.exit(),
+    };
+    if let Err(e) = run(cli) {
+        eprintln!("lt-train: {}", format!("{e:#}").replace('\n', " "));
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Some(Cmd::Plugins) => {
+            let found = PluginSearch::from_env().discover();
+            for p in &found.plugins {
+                println!("{p}");
+            }
+            for err in &found.problems {
+                eprintln!("skipped: {err}");
+            }
+            Ok(())
+        }
+        Some(Cmd::Bench {
+            model,
+            batch,
+            threads,
+            steps,
+        }) => {
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let r = lt_core::bench::step_bench(&model, batch, threads, steps)?;
+            println!("{}", r.summary_line());
+            println!("step ms {:.2}", r.median_ms);
+            Ok(())
+        }
+        None => train_cmd(cli.train),
+    }
+}
+
+fn train_cmd(a: TrainArgs) -> Result<()> {
+    let mut b = Builder::default();
+    let search = PluginSearch::from_env();
+    for spec in &a.plugins {
+        let p = search.load(spec)?;
+        if let Some(recipe) = p.recipe() {
+            b.layer(recipe, &format!("recipe of plugin {}", p.info().name))?;
+        }
+    }
+    b.set(&format!("plugins={}", toml_list(&a.plugins)))?;
+    if let Some(f) = &a.config {
+        let text = std::fs::read_to_string(f).with_context(|| format!("{}", f.display()))?;
+        b.layer(&text, &f.display().to_string())?;
+    }
+    let quote = |p: &PathBuf| toml::Value::String(p.display().to_string()).to_string();
+    if let Some(d) = &a.dataset {
+        b.set(&format!("dataset={}", quote(d)))?;
+    }
+    if let Some(o) = &a.out {
+        b.set(&format!("out={}", quote(o)))?;
+    }
+    if let Some(n) = a.epochs {
+        b.set(&format!("stage1.epochs={n}"))?;
+    }
+    match a.stage2_epochs {
+        Some(0) => {
+            b.without_stage2();
+        }
+        Some(n) => {
+            b.set(&format!("stage2.epochs={n}"))?;
+        }
+        None => {}
+    }
+    if let Some(m) = &a.model {
+        b.set(&format!("model={}", toml::Value::String(m.clone())))?;
+    }
+    if let Some(s) = a.seed {
+        b.set(&format!("seed={s}"))?;
+    }
+    if let Some(d) = &a.device {
+        b.set(&format!("device={}", toml::Value::String(d.clone())))?;
+    }
+    if let Some(t) = a.threads {
+        b.set(&format!("threads={t}"))?;
+    }
+    if let Some(e) = a.eval_every {
+        b.set(&format!("eval_every={e}"))?;
+    }
+    for s in &a.sets {
+        b.set(s)?;
+    }
+    let cfg = b.build()?;
+    if a.print_config {
+        print!("{}", cfg.to_toml());
+        return Ok(());
+    }
+    let summary = train::run(
+        &cfg,
+        &RunOptions {
+            resume: a.resume,
+            quiet: a.quiet,
+            stop_after_epochs: None,
+        },
+    )?;
+    let m = &summary.metrics;
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    println!(
+        "top1 {:.2}  top5 {:.2}  many {}  medium {}  few {}  ECE {:.2}  MCE {:.2}  NLL {:.4}",
+        m.top1,
+        m.top5,
+        pct(m.many),
+        pct(m.medium),
+        pct(m.few),
+        m.ece,
+        m.mce,
+        m.nll
+    );
+    println!(
+        "wrote {} and {}",
+        summary.run_dir.join("metrics.json").display(),
+        summary.run_dir.join("reliability.png").display()
+    );
+    Ok(())
+}
+
+fn toml_list(v: &[String]) -> String {
+    toml::Value::Array(v.iter().map(|s| toml::Value::String(s.clone())).collect()).to_string()
+}

@@ -12,14 +12,22 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// target/<profile> of the running test binary (which lives in target/<profile>/deps).
 pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let deps = exe.parent().unwrap();
-    assert_eq!(deps.file_name().unwrap(), "deps", "unexpected test binary location {}", exe.display());
+    assert_eq!(
+        deps.file_name().unwrap(),
+        "deps",
+        "unexpected test binary location {}",
+        exe.display()
+    );
     deps.parent().unwrap().to_path_buf()
 }
 
@@ -33,7 +41,14 @@ pub fn plugins_dir() -> &'static Path {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(workspace_root())
-            .args(["build", "--quiet", "-p", "lt-plugin-example-loss", "-p", "lt-testdata-misbehaving"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "lt-plugin-example-loss",
+                "-p",
+                "lt-testdata-misbehaving",
+            ])
             .arg("--target-dir")
             .arg(target);
         match profile.as_str() {
@@ -45,10 +60,19 @@ pub fn plugins_dir() -> &'static Path {
                 cmd.args(["--profile", p]);
             }
         }
-        let st = cmd.status().expect("running cargo to build the plugin crates");
+        let st = cmd
+            .status()
+            .expect("running cargo to build the plugin crates");
         assert!(st.success(), "building the plugin crates failed: {st}");
-        for f in ["liblt_plugin_example_loss.so", "liblt_testdata_misbehaving.so"] {
-            assert!(dir.join(f).is_file(), "{} was not built", dir.join(f).display());
+        for f in [
+            "liblt_plugin_example_loss.so",
+            "liblt_testdata_misbehaving.so",
+        ] {
+            assert!(
+                dir.join(f).is_file(),
+                "{} was not built",
+                dir.join(f).display()
+            );
         }
         dir
     })
@@ -64,7 +88,9 @@ pub fn misbehaving_plugin() -> PathBuf {
 
 /// Compiles plugins/testdata/<stem>.rs into `<out>/lib<stem>.so`.
 pub fn compile_fixture(stem: &str, out: &Path) -> PathBuf {
-    let src = workspace_root().join("plugins/testdata").join(format!("{stem}.rs"));
+    let src = workspace_root()
+        .join("plugins/testdata")
+        .join(format!("{stem}.rs"));
     let so = out.join(format!("lib{stem}.so"));
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let st = Command::new(rustc)
@@ -77,7 +103,11 @@ pub fn compile_fixture(stem: &str, out: &Path) -> PathBuf {
     so
 }
 
-pub fn dataset(num_classes: usize, counts: Vec<u64>, feature_dim: usize) -> lt_core::plugin::DatasetInfo {
+pub fn dataset(
+    num_classes: usize,
+    counts: Vec<u64>,
+    feature_dim: usize,
+) -> lt_core::plugin::DatasetInfo {
     lt_core::plugin::DatasetInfo {
         num_classes,
         class_counts: counts,

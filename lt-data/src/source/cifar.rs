@@ -159,7 +159,22 @@ fn python_batch(
         }
         labels.push(l);
     }
-    Ok((data.c_order_data().into_owned(), labels))
+    if data.fortran {
+        return Ok((data.c_order_data().into_owned(), labels));
+    }
+    // Move the pixels out of the parsed dict rather than copying 150 MB.
+    let Value::Dict(items) = v else {
+        return Err(Error::format(path, "the pickle does not hold a dict"));
+    };
+    let pixels = items
+        .into_iter()
+        .rev()
+        .find_map(|(k, v)| match v {
+            Value::Array(a) if k.as_str().as_deref() == Some("data") => Some(a.data),
+            _ => None,
+        })
+        .unwrap_or_default();
+    Ok((pixels, labels))
 }
 
 fn names_from_meta(

@@ -103,3 +103,85 @@ fn images(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(root: &Path, rel: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b"img").unwrap();
+    }
+
+    #[test]
+    fn single_tree_sorted_classes() {
+        let t = tempfile::tempdir().unwrap();
+        for f in [
+            "zebra/1.JPG",
+            "zebra/sub/2.png",
+            "ant/b.webp",
+            "ant/a.jpeg",
+            "ant/notes.txt",
+            "ant/.hidden.jpg",
+            "bee/x.Bmp",
+        ] {
+            touch(t.path(), f);
+        }
+        let d = read(t.path()).unwrap();
+        assert_eq!(d.class_names, ["ant", "bee", "zebra"]);
+        let got: Vec<(u32, std::path::PathBuf)> = d
+            .train
+            .iter()
+            .map(|s| match &s.pixels {
+                Pixels::File(p) => (s.label, p.strip_prefix(t.path()).unwrap().to_path_buf()),
+                _ => panic!(),
+            })
+            .collect();
+        let want: Vec<(u32, std::path::PathBuf)> = [
+            (0, "ant/a.jpeg"),
+            (0, "ant/b.webp"),
+            (1, "bee/x.Bmp"),
+            (2, "zebra/1.JPG"),
+            (2, "zebra/sub/2.png"),
+        ]
+        .into_iter()
+        .map(|(l, p)| (l, p.into()))
+        .collect();
+        assert_eq!(got, want);
+        assert!(d.test.is_empty());
+    }
+
+    #[test]
+    fn train_and_val_split() {
+        let t = tempfile::tempdir().unwrap();
+        for f in [
+            "train/cat/1.jpg",
+            "train/dog/2.jpg",
+            "train/eel/3.jpg",
+            "val/dog/4.jpg",
+            "val/eel/5.ppm",
+        ] {
+            touch(t.path(), f);
+        }
+        let d = read(t.path()).unwrap();
+        assert_eq!(d.class_names, ["cat", "dog", "eel"]);
+        assert_eq!(d.train.len(), 3);
+        assert_eq!(d.test.iter().map(|s| s.label).collect::<Vec<_>>(), [1, 2]);
+        touch(t.path(), "val/fox/6.jpg");
+        let e = read(t.path()).unwrap_err().to_string();
+        assert!(e.contains("val/fox") && e.contains("no counterpart"), "{e}");
+    }
+
+    #[test]
+    fn unreadable_or_empty_trees() {
+        let t = tempfile::tempdir().unwrap();
+        let e = read(&t.path().join("missing")).unwrap_err().to_string();
+        assert!(e.contains("missing"), "{e}");
+        let e = read(t.path()).unwrap_err().to_string();
+        assert!(e.contains("no class folders"), "{e}");
+        touch(t.path(), "cat/readme.txt");
+        let e = read(t.path()).unwrap_err().to_string();
+        assert!(e.contains("cat") && e.contains("no images"), "{e}");
+    }
+}

@@ -127,7 +127,9 @@ fn samples(root: &Path, path: &Path, coco: &Coco, k: usize) -> Result<Vec<Sample
         })?;
         entries.push((im.file_name.clone(), label));
     }
-    check_exist(root, path, &entries)?;
+    check_exist(root, path, &entries, |i| {
+        format!("images[{i}] (id {})", coco.images[i].id)
+    })?;
     Ok(entries
         .into_iter()
         .map(|(rel, label)| Sample {
@@ -135,4 +137,136 @@ fn samples(root: &Path, path: &Path, coco: &Coco, k: usize) -> Result<Vec<Sample
             pixels: Pixels::File(root.join(rel)),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn category(id: u64, name: &str) -> serde_json::Value {
+        json!({"supercategory": "Plantae", "kingdom": "Plantae", "phylum": "Tracheophyta",
+               "class": "Pinopsida", "order": "Pinales", "family": "Pinaceae", "genus": "Abies",
+               "id": id, "name": name})
+    }
+
+    fn image(id: u64, file: &str) -> serde_json::Value {
+        json!({"license": 3, "file_name": file, "rights_holder": "someone", "height": 800,
+               "width": 600, "id": id})
+    }
+
+    /// An iNaturalist 2018 annotation file: (image id, file, category) triples.
+    fn coco(images: &[(u64, &str, u64)], cats: &[(u64, &str)]) -> String {
+        json!({
+            "info": {"year": 2018, "version": "1.0", "description": "iNat2018"},
+            "images": images.iter().map(|(id, f, _)| image(*id, f)).collect::<Vec<_>>(),
+            "annotations": images.iter().enumerate()
+                .map(|(i, (id, _, c))| json!({"id": i, "image_id": id, "category_id": c}))
+                .collect::<Vec<_>>(),
+            "categories": cats.iter().map(|(id, n)| category(*id, n)).collect::<Vec<_>>(),
+            "licenses": [{"url": "http://creativecommons.org/licenses/by/4.0/", "id": 3, "name": "CC BY 4.0"}],
+        })
+        .to_string()
+    }
+
+    const CATS: [(u64, &str); 3] = [
+        (2, "Abies grandis"),
+        (0, "Abies concolor"),
+        (1, "Abies magnifica"),
+    ];
+
+    fn setup(t: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+        for f in [
+            "train_val2018/Plantae/0/a.jpg",
+            "train_val2018/Plantae/2/b.jpg",
+            "train_val2018/Plantae/1/c.jpg",
+        ] {
+            std::fs::create_dir_all(t.join(f).parent().unwrap()).unwrap();
+            std::fs::write(t.join(f), b"jpeg").unwrap();
+        }
+        let train = t.join("train2018.json");
+        let val = t.join("val2018.json");
+        std::fs::write(
+            &train,
+            coco(
+                &[
+                    (10, "train_val2018/Plantae/0/a.jpg", 0),
+                    (11, "train_val2018/Plantae/2/b.jpg", 2),
+                ],
+                &CATS,
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            &val,
+            coco(&[(20, "train_val2018/Plantae/1/c.jpg", 1)], &CATS),
+        )
+        .unwrap();
+        (train, val)
+    }
+
+    #[test]
+    fn reads_inat2018_json() {
+        let t = tempfile::tempdir().unwrap();
+        let (train, val) = setup(t.path());
+        let d = read(t.path(), &train, &val).unwrap();
+        assert_eq!(
+            d.class_names,
+            ["Abies concolor", "Abies magnifica", "Abies grandis"]
+        );
+        assert_eq!(d.train.iter().map(|s| s.label).collect::<Vec<_>>(), [0, 2]);
+        assert_eq!(
+            d.train[1].pixels,
+            Pixels::File(t.path().join("train_val2018/Plantae/2/b.jpg"))
+        );
+        assert_eq!((d.test.len(), d.test[0].label), (1, 1));
+        assert!(d.val.is_none());
+        assert_eq!(
+            d.checksums.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
+            ["train2018.json", "val2018.json"]
+        );
+    }
+
+    #[test]
+    fn bad_annotations_are_named_errors() {
+        let t = tempfile::tempdir().unwrap();
+        let (train, val) = setup(t.path());
+        let imgs = [(10, "train_val2018/Plantae/0/a.jpg", 0)];
+        // Category ids with a hole: 0, 1, 5.
+        std::fs::write(&train, coco(&imgs, &[(0, "a"), (1, "b"), (5, "c")])).unwrap();
+        let e = read(t.path(), &train, &val).unwrap_err().to_string();
+        assert!(
+            e.contains("train2018.json") && e.contains("not dense"),
+            "{e}"
+        );
+        // An image that is not on disk.
+        std::fs::write(
+            &train,
+            coco(&[(10, "train_val2018/Plantae/0/zz.jpg", 0)], &CATS),
+        )
+        .unwrap();
+        let e = read(t.path(), &train, &val).unwrap_err().to_string();
+        assert!(
+            e.contains("train2018.json: images[0] (id 10): missing image") && e.contains("zz.jpg"),
+            "{e}"
+        );
+        // A category beyond the list.
+        std::fs::write(&train, coco(&imgs, &CATS)).unwrap();
+        std::fs::write(
+            &val,
+            coco(&[(20, "train_val2018/Plantae/1/c.jpg", 3)], &CATS),
+        )
+        .unwrap();
+        let e = read(t.path(), &train, &val).unwrap_err().to_string();
+        assert!(
+            e.contains("val2018.json") && e.contains("category_id 3 outside 0..3"),
+            "{e}"
+        );
+        std::fs::write(&val, "{\"images\": [").unwrap();
+        let e = read(t.path(), &train, &val).unwrap_err().to_string();
+        assert!(
+            e.contains("val2018.json") && e.contains("not iNaturalist JSON"),
+            "{e}"
+        );
+    }
 }

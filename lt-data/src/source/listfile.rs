@@ -11,6 +11,14 @@ use std::path::Path;
 /// Parses a split list into (relative path, label) pairs; blank lines are skipped and a
 /// malformed line is an error naming the file and the line number.
 pub fn parse(path: &Path) -> Result<Vec<(String, u32)>> {
+    Ok(parse_numbered(path)?
+        .into_iter()
+        .map(|(_, rel, l)| (rel, l))
+        .collect())
+}
+
+/// As [`parse`], with each entry's 1-based line number.
+fn parse_numbered(path: &Path) -> Result<Vec<(usize, String, u32)>> {
     let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = String::from_utf8(text).map_err(|e| {
         Error::format(
@@ -37,7 +45,7 @@ pub fn parse(path: &Path) -> Result<Vec<(String, u32)>> {
         if rel.is_empty() {
             return Err(bad());
         }
-        out.push((rel.to_string(), label));
+        out.push((i + 1, rel.to_string(), label));
     }
     Ok(out)
 }
@@ -45,12 +53,15 @@ pub fn parse(path: &Path) -> Result<Vec<(String, u32)>> {
 /// Reads train/test(/val) lists of images under `root`. Every listed image must exist; the
 /// class count is the largest label + 1 and class names come from the image folders.
 pub fn read(root: &Path, train: &Path, test: &Path, val: Option<&Path>) -> Result<SourceData> {
-    let mut lists = vec![(train, parse(train)?), (test, parse(test)?)];
-    if let Some(v) = val {
-        lists.push((v, parse(v)?));
-    }
-    for (list, entries) in &lists {
-        check_exist(root, list, entries)?;
+    let mut lists = Vec::new();
+    for list in [Some(train), Some(test), val].into_iter().flatten() {
+        let numbered = parse_numbered(list)?;
+        let entries: Vec<(String, u32)> = numbered
+            .iter()
+            .map(|(_, rel, l)| (rel.clone(), *l))
+            .collect();
+        check_exist(root, list, &entries, |i| format!("line {}", numbered[i].0))?;
+        lists.push((list, entries));
     }
     let k = lists
         .iter()
@@ -90,7 +101,13 @@ pub fn read(root: &Path, train: &Path, test: &Path, val: Option<&Path>) -> Resul
 }
 
 /// Fails on the first listed image (in list order) that is not a file under `root`.
-pub(crate) fn check_exist(root: &Path, list: &Path, entries: &[(String, u32)]) -> Result<()> {
+/// `place` says where entry `i` is in `list` (a line, an array index).
+pub(crate) fn check_exist(
+    root: &Path,
+    list: &Path,
+    entries: &[(String, u32)],
+    place: impl Fn(usize) -> String,
+) -> Result<()> {
     if !root.is_dir() {
         return Err(Error::io(
             root,
@@ -109,11 +126,7 @@ pub(crate) fn check_exist(root: &Path, list: &Path, entries: &[(String, u32)]) -
             let rel = &entries[i].0;
             Err(Error::format(
                 list,
-                format!(
-                    "entry {} names a missing image: {}",
-                    i + 1,
-                    root.join(rel).display()
-                ),
+                format!("{}: missing image {}", place(i), root.join(rel).display()),
             ))
         }
     }
@@ -289,7 +302,7 @@ mod tests {
         std::fs::write(&te, "val/cat/4.jpg 0\n\nval/dog/6.jpg 1\nval/dog/7.jpg 1\n").unwrap();
         let e = read(&root, &tr, &te, None).unwrap_err().to_string();
         assert!(
-            e.contains("test.txt") && e.contains("entry 2") && e.contains("val/dog/6.jpg"),
+            e.contains("test.txt: line 3: missing image") && e.contains("val/dog/6.jpg"),
             "{e}"
         );
         let e = read(&t.path().join("nope"), &tr, &te, None)

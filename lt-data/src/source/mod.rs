@@ -14,7 +14,12 @@ pub mod pickle;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Pixels {
     /// Already-decoded uint8 pixels, height x width x channels (CIFAR, IDX).
-    Raw { height: u32, width: u32, channels: u32, data: Vec<u8> },
+    Raw {
+        height: u32,
+        width: u32,
+        channels: u32,
+        data: Vec<u8>,
+    },
     /// An encoded image on disk (JPEG/PNG trees), decoded by the builder.
     File(PathBuf),
 }

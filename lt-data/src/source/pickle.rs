@@ -1126,7 +1126,24 @@ fn long_from_bytes(b: &[u8]) -> Node {
 fn encode_text(s: &str, enc: &str) -> Option<Vec<u8>> {
     match enc {
         "latin1" | "latin-1" | "iso-8859-1" | "iso8859-1" | "l1" => {
-            s.chars().map(|c| u8::try_from(c as u32).ok()).collect()
+            // Byte-wise: in valid UTF-8, U+0080..U+00FF are exactly the pairs C2/C3 xx.
+            let b = s.as_bytes();
+            let mut out = Vec::with_capacity(b.len());
+            let mut i = 0;
+            while i < b.len() {
+                match b[i] {
+                    c @ 0..=0x7f => {
+                        out.push(c);
+                        i += 1;
+                    }
+                    c @ (0xc2 | 0xc3) => {
+                        out.push(((c & 0x03) << 6) | (b[i + 1] & 0x3f));
+                        i += 2;
+                    }
+                    _ => return None,
+                }
+            }
+            Some(out)
         }
         "utf-8" | "utf8" => Some(s.as_bytes().to_vec()),
         "ascii" => s
@@ -1368,7 +1385,7 @@ pub(crate) mod writer {
         w.out
             .extend_from_slice(&[0x80, if style == Style::Py3P4 { 4 } else { 2 }]);
         w.item(item);
-        w.op(&[b'.']);
+        w.op(b".");
         w.commit(true);
         w.out
     }

@@ -29,7 +29,10 @@ impl FocalLoss {
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<FocalLoss> {
         let cfg: FocalConfig = config.parse()?;
         if !(cfg.gamma >= 0.0 && cfg.gamma.is_finite()) {
-            return Err(PluginError(format!("gamma must be >= 0, got {}", cfg.gamma)));
+            return Err(PluginError(format!(
+                "gamma must be >= 0, got {}",
+                cfg.gamma
+            )));
         }
         Ok(FocalLoss {
             gamma: cfg.gamma,
@@ -52,9 +55,14 @@ impl Loss for FocalLoss {
         }
         // `f_` methods return Err instead of panicking.
         let log_p = logits.f_log_softmax(-1, Kind::Float)?;
-        let log_pt = log_p.f_gather(1, &targets.f_unsqueeze(1)?, false)?.f_squeeze_dim(1)?;
+        let log_pt = log_p
+            .f_gather(1, &targets.f_unsqueeze(1)?, false)?
+            .f_squeeze_dim(1)?;
         let pt = log_pt.f_exp()?;
-        let weight = pt.f_neg()?.f_add_scalar(1.0)?.f_pow_tensor_scalar(self.gamma)?;
+        let weight = pt
+            .f_neg()?
+            .f_add_scalar(1.0)?
+            .f_pow_tensor_scalar(self.gamma)?;
         Ok((weight * log_pt).f_mean(Kind::Float)?.f_neg()?)
     }
 }

@@ -111,7 +111,8 @@ pub struct LtU32Sink {
 #[repr(C)]
 pub struct LtTensorSink {
     pub ctx: *mut c_void,
-    pub push: unsafe extern "C" fn(ctx: *mut c_void, name: LtStr, tensor: *mut c_void, trainable: u8),
+    pub push:
+        unsafe extern "C" fn(ctx: *mut c_void, name: LtStr, tensor: *mut c_void, trainable: u8),
 }
 
 /// What a component knows about the training set when it is created.
@@ -167,8 +168,12 @@ pub struct LossV1 {
         err: *mut LtErr,
     ) -> i32,
     /// Eval-time logit adjustment; `*out` stays null when the loss does not adjust.
-    pub adjust_logits:
-        unsafe extern "C" fn(h: Handle, logits: *mut c_void, out: *mut *mut c_void, err: *mut LtErr) -> i32,
+    pub adjust_logits: unsafe extern "C" fn(
+        h: Handle,
+        logits: *mut c_void,
+        out: *mut *mut c_void,
+        err: *mut LtErr,
+    ) -> i32,
     /// Called by the host at the start of every epoch.
     pub on_epoch: unsafe extern "C" fn(h: Handle, ctx: *const StepCtx, err: *mut LtErr) -> i32,
     pub destroy: unsafe extern "C" fn(h: Handle),
@@ -188,12 +193,22 @@ pub struct HeadV1 {
         err: *mut LtErr,
     ) -> i32,
     /// Pushes every state tensor (parameters and buffers) as owned shallow clones.
-    pub named_tensors: unsafe extern "C" fn(h: Handle, sink: *mut LtTensorSink, err: *mut LtErr) -> i32,
+    pub named_tensors:
+        unsafe extern "C" fn(h: Handle, sink: *mut LtTensorSink, err: *mut LtErr) -> i32,
     /// `weight` [K,D], `bias` [K] or null (borrowed).
-    pub init_from_linear:
-        unsafe extern "C" fn(h: Handle, weight: *mut c_void, bias: *mut c_void, err: *mut LtErr) -> i32,
+    pub init_from_linear: unsafe extern "C" fn(
+        h: Handle,
+        weight: *mut c_void,
+        bias: *mut c_void,
+        err: *mut LtErr,
+    ) -> i32,
     /// `features` [N,D], `labels` [N] int64 (borrowed).
-    pub fit: unsafe extern "C" fn(h: Handle, features: *mut c_void, labels: *mut c_void, err: *mut LtErr) -> i32,
+    pub fit: unsafe extern "C" fn(
+        h: Handle,
+        features: *mut c_void,
+        labels: *mut c_void,
+        err: *mut LtErr,
+    ) -> i32,
     pub destroy: unsafe extern "C" fn(h: Handle),
 }
 
@@ -201,7 +216,8 @@ pub struct HeadV1 {
 #[repr(C)]
 pub struct SamplerV1 {
     /// Pushes the epoch's sample indices into `sink`.
-    pub epoch_indices: unsafe extern "C" fn(h: Handle, epoch: u32, sink: *mut LtU32Sink, err: *mut LtErr) -> i32,
+    pub epoch_indices:
+        unsafe extern "C" fn(h: Handle, epoch: u32, sink: *mut LtU32Sink, err: *mut LtErr) -> i32,
     pub destroy: unsafe extern "C" fn(h: Handle),
 }
 

@@ -96,9 +96,9 @@ impl Config {
     pub fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
         match self.0.get(key) {
             None | Some(serde_json::Value::Null) => Ok(default),
-            Some(v) => v
-                .as_bool()
-                .ok_or_else(|| PluginError(format!("config: `{key}` must be true or false, got {v}"))),
+            Some(v) => v.as_bool().ok_or_else(|| {
+                PluginError(format!("config: `{key}` must be true or false, got {v}"))
+            }),
         }
     }
 

@@ -197,10 +197,18 @@ unsafe fn read_info(info: *const LtDatasetInfo) -> Result<DatasetInfo, PluginErr
     })
 }
 
-fn find<'a, T>(list: &'a [T], name: &str, get: impl Fn(&T) -> &str, kind: &str) -> Result<&'a T, PluginError> {
+fn find<'a, T>(
+    list: &'a [T],
+    name: &str,
+    get: impl Fn(&T) -> &str,
+    kind: &str,
+) -> Result<&'a T, PluginError> {
     list.iter().find(|e| get(e) == name).ok_or_else(|| {
         let names: Vec<&str> = list.iter().map(get).collect();
-        PluginError(format!("no {kind} named `{name}` (available: {})", names.join(", ")))
+        PluginError(format!(
+            "no {kind} named `{name}` (available: {})",
+            names.join(", ")
+        ))
     })
 }
 
@@ -292,7 +300,12 @@ unsafe extern "C" fn loss_forward(
     })
 }
 
-unsafe extern "C" fn loss_adjust_logits(h: Handle, logits: *mut c_void, out: *mut *mut c_void, err: *mut LtErr) -> i32 {
+unsafe extern "C" fn loss_adjust_logits(
+    h: Handle,
+    logits: *mut c_void,
+    out: *mut *mut c_void,
+    err: *mut LtErr,
+) -> i32 {
     guard(err, || {
         let l = loss(h)?;
         let logits = borrow(logits, "logits")?;
@@ -314,7 +327,9 @@ unsafe extern "C" fn loss_on_epoch(h: Handle, ctx: *const StepCtx, err: *mut LtE
 unsafe extern "C" fn loss_destroy(h: Handle) {
     if !h.is_null() {
         // A panicking Drop must not unwind into the host; the object is gone either way.
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(h as *mut Box<dyn Loss>))));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            drop(Box::from_raw(h as *mut Box<dyn Loss>))
+        }));
     }
 }
 
@@ -348,7 +363,11 @@ unsafe extern "C" fn head_forward(
     })
 }
 
-unsafe extern "C" fn head_named_tensors(h: Handle, sink: *mut LtTensorSink, err: *mut LtErr) -> i32 {
+unsafe extern "C" fn head_named_tensors(
+    h: Handle,
+    sink: *mut LtTensorSink,
+    err: *mut LtErr,
+) -> i32 {
     guard(err, || {
         let hd = head(h)?;
         let sink = sink
@@ -366,7 +385,12 @@ unsafe extern "C" fn head_named_tensors(h: Handle, sink: *mut LtTensorSink, err:
     })
 }
 
-unsafe extern "C" fn head_init_from_linear(h: Handle, weight: *mut c_void, bias: *mut c_void, err: *mut LtErr) -> i32 {
+unsafe extern "C" fn head_init_from_linear(
+    h: Handle,
+    weight: *mut c_void,
+    bias: *mut c_void,
+    err: *mut LtErr,
+) -> i32 {
     guard(err, || {
         let hd = head(h)?;
         let w = borrow(weight, "weight")?;
@@ -379,7 +403,12 @@ unsafe extern "C" fn head_init_from_linear(h: Handle, weight: *mut c_void, bias:
     })
 }
 
-unsafe extern "C" fn head_fit(h: Handle, features: *mut c_void, labels: *mut c_void, err: *mut LtErr) -> i32 {
+unsafe extern "C" fn head_fit(
+    h: Handle,
+    features: *mut c_void,
+    labels: *mut c_void,
+    err: *mut LtErr,
+) -> i32 {
     guard(err, || {
         let hd = head(h)?;
         let f = borrow(features, "features")?;
@@ -390,11 +419,18 @@ unsafe extern "C" fn head_fit(h: Handle, features: *mut c_void, labels: *mut c_v
 
 unsafe extern "C" fn head_destroy(h: Handle) {
     if !h.is_null() {
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(h as *mut Box<dyn Head>))));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            drop(Box::from_raw(h as *mut Box<dyn Head>))
+        }));
     }
 }
 
-unsafe extern "C" fn sampler_epoch_indices(h: Handle, epoch: u32, sink: *mut LtU32Sink, err: *mut LtErr) -> i32 {
+unsafe extern "C" fn sampler_epoch_indices(
+    h: Handle,
+    epoch: u32,
+    sink: *mut LtU32Sink,
+    err: *mut LtErr,
+) -> i32 {
     guard(err, || {
         let s = (h as *mut Box<dyn Sampler>)
             .as_mut()
@@ -410,6 +446,8 @@ unsafe extern "C" fn sampler_epoch_indices(h: Handle, epoch: u32, sink: *mut LtU
 
 unsafe extern "C" fn sampler_destroy(h: Handle) {
     if !h.is_null() {
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(h as *mut Box<dyn Sampler>))));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            drop(Box::from_raw(h as *mut Box<dyn Sampler>))
+        }));
     }
 }

@@ -2,7 +2,9 @@
 //! and small but real heads, a logit-adjusting loss and a sampler that exercise every table entry.
 
 use lt_plugin::tch::{Kind, Reduction, Tensor};
-use lt_plugin::{Config, DatasetInfo, Head, Loss, NamedTensor, PluginError, Result, Sampler, StepCtx};
+use lt_plugin::{
+    Config, DatasetInfo, Head, Loss, NamedTensor, PluginError, Result, Sampler, StepCtx,
+};
 
 /// Panics in `forward`, as a buggy plugin would.
 struct Panics;
@@ -40,7 +42,10 @@ impl PosthocLa {
 impl Loss for PosthocLa {
     fn forward(&mut self, logits: &Tensor, targets: &Tensor, ctx: &StepCtx) -> Result<Tensor> {
         if self.last_epoch != Some(ctx.epoch) {
-            return Err(PluginError(format!("on_epoch({}) was not called before forward", ctx.epoch)));
+            return Err(PluginError(format!(
+                "on_epoch({}) was not called before forward",
+                ctx.epoch
+            )));
         }
         Ok(logits.f_cross_entropy_loss::<Tensor>(targets, None, Reduction::Mean, -100, 0.0)?)
     }
@@ -77,8 +82,16 @@ impl Head for Linear {
     }
     fn named_tensors(&self) -> Vec<NamedTensor> {
         vec![
-            NamedTensor { name: "weight".into(), tensor: self.weight.shallow_clone(), trainable: true },
-            NamedTensor { name: "bias".into(), tensor: self.bias.shallow_clone(), trainable: true },
+            NamedTensor {
+                name: "weight".into(),
+                tensor: self.weight.shallow_clone(),
+                trainable: true,
+            },
+            NamedTensor {
+                name: "bias".into(),
+                tensor: self.bias.shallow_clone(),
+                trainable: true,
+            },
         ]
     }
     fn wants_linear_init(&self) -> bool {
@@ -101,15 +114,23 @@ struct Ncm {
 impl Ncm {
     fn new(_: &Config, data: &DatasetInfo) -> Result<Self> {
         let (k, d) = (data.num_classes as i64, data.feature_dim as i64);
-        Ok(Ncm { means: Tensor::zeros([k, d], (Kind::Float, data.device)) })
+        Ok(Ncm {
+            means: Tensor::zeros([k, d], (Kind::Float, data.device)),
+        })
     }
 }
 impl Head for Ncm {
     fn forward(&mut self, f: &Tensor, _train: bool) -> Result<Tensor> {
-        Ok(Tensor::f_cdist(f, &self.means, 2.0, None::<i64>)?.f_square()?.f_neg()?)
+        Ok(Tensor::f_cdist(f, &self.means, 2.0, None::<i64>)?
+            .f_square()?
+            .f_neg()?)
     }
     fn named_tensors(&self) -> Vec<NamedTensor> {
-        vec![NamedTensor { name: "means".into(), tensor: self.means.shallow_clone(), trainable: false }]
+        vec![NamedTensor {
+            name: "means".into(),
+            tensor: self.means.shallow_clone(),
+            trainable: false,
+        }]
     }
     fn needs_fit(&self) -> bool {
         true
@@ -118,7 +139,10 @@ impl Head for Ncm {
         let k = self.means.size()[0];
         let onehot = labels.f_one_hot(k)?.f_to_kind(Kind::Float)?; // [N,K]
         let sums = onehot.f_tr()?.f_matmul(f)?; // [K,D]
-        let n = onehot.f_sum_dim_intlist(0, false, Kind::Float)?.f_clamp_min(1.0)?.f_unsqueeze(1)?;
+        let n = onehot
+            .f_sum_dim_intlist(0, false, Kind::Float)?
+            .f_clamp_min(1.0)?
+            .f_unsqueeze(1)?;
         self.means.f_copy_(&sums.f_div(&n)?)?;
         Ok(())
     }
@@ -131,7 +155,10 @@ struct ByClass {
 }
 impl ByClass {
     fn new(_: &Config, data: &DatasetInfo, labels: &[u32]) -> Result<Self> {
-        Ok(ByClass { labels: labels.to_vec(), num_classes: data.num_classes as u32 })
+        Ok(ByClass {
+            labels: labels.to_vec(),
+            num_classes: data.num_classes as u32,
+        })
     }
 }
 impl Sampler for ByClass {

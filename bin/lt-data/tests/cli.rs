@@ -1,0 +1,1054 @@
+//! End-to-end tests of the `lt-data` binary on sources in their real formats: the real
+//! Fashion-MNIST, CIFAR-10 python (pickled by numpy itself) and binary files, JPEG trees
+//! with and without split lists, the official Places-LT list, and damaged inputs, each of
+//! which must give one error line naming the file, a non-zero exit, and no usable output.
+
+use lt_data::format::{Reader, HEADER_LEN};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lt-data"))
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The project venv's Python (numpy, PIL); scripts/setup.sh creates it. Never skipped.
+fn python() -> PathBuf {
+    let p = workspace().join(".venv/bin/python");
+    assert!(p.exists(), "{} missing: run scripts/setup.sh", p.display());
+    p
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("cannot start lt-data")
+}
+
+fn stdout(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "lt-data {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(args: &[&str]) -> Value {
+    serde_json::from_str(&stdout(args)).unwrap()
+}
+
+/// Runs a command that must fail cleanly: non-zero exit, exactly one stderr line starting
+/// with `lt-data:` that contains every needle, and no panic. Returns that line.
+fn fails(args: &[&str], needles: &[&str]) -> String {
+    let out = run(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "lt-data {args:?} succeeded");
+    assert!(
+        !err.contains("panicked"),
+        "lt-data {args:?} panicked: {err}"
+    );
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "lt-data {args:?}: expected one error line, got {err:?}"
+    );
+    assert!(lines[0].starts_with("lt-data: "), "{err}");
+    for n in needles {
+        assert!(
+            lines[0].contains(n),
+            "lt-data {args:?}: {n:?} not in {err:?}"
+        );
+    }
+    lines[0].to_string()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A failed build must leave neither the output nor a staging directory behind.
+fn nothing_left(parent: &Path, out: &Path) {
+    assert!(!out.exists(), "{} left behind", out.display());
+    if out.exists() {
+        assert!(!run(&["verify", s(out)]).status.success());
+    }
+    let stray: Vec<_> = std::fs::read_dir(parent)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial") || n.ends_with(".tmp"))
+        .collect();
+    assert!(stray.is_empty(), "staging files left: {stray:?}");
+}
+
+fn counts(v: &Value) -> Vec<u64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect()
+}
+
+/// The exp profile as LDAM-DRW computes it: int(n_max * (1/IF)^(c/(K-1))).
+fn exp_counts(n_max: usize, k: usize, imbalance: f64) -> Vec<u64> {
+    (0..k)
+        .map(|c| (n_max as f64 * (1.0 / imbalance).powf(c as f64 / (k as f64 - 1.0))) as u64)
+        .collect()
+}
+
+// ---------------------------------------------------------------- Fashion-MNIST (real data)
+
+const FMNIST: &str = "/usr/share/datasets/fashion-mnist";
+
+fn build_fmnist(dir: &Path) -> PathBuf {
+    assert!(
+        Path::new(FMNIST)
+            .join("train-images-idx3-ubyte.gz")
+            .exists(),
+        "{FMNIST} missing: run scripts/setup.sh (Debian's dataset-fashion-mnist)"
+    );
+    let out = dir.join("fmnist-lt");
+    stdout(&[
+        "build",
+        "--dataset",
+        "fashion-mnist",
+        "--imbalance",
+        "100",
+        "--compat",
+        "ldam",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    out
+}
+
+#[test]
+fn fashion_mnist_lt_counts_test_split_and_verify() {
+    let t = tempfile::tempdir().unwrap();
+    let out = build_fmnist(t.path());
+    let r = json(&["inspect", s(&out), "--json"]);
+    let want = [6000, 3596, 2156, 1292, 774, 464, 278, 166, 100, 60];
+    assert_eq!(counts(&r["counts"]), want);
+    assert_eq!(exp_counts(6000, 10, 100.0), want);
+    assert_eq!(r["total"], 14886);
+    assert_eq!(r["classes"], 10);
+    assert_eq!(r["imbalance"].as_f64(), Some(100.0));
+    assert_eq!(
+        (r["many"].as_u64(), r["medium"].as_u64(), r["few"].as_u64()),
+        (Some(3), Some(4), Some(3))
+    );
+    assert_eq!(r["splits"]["test"]["total"], 10000);
+    assert_eq!(counts(&r["splits"]["test"]["counts"]), vec![1000; 10]);
+    assert_eq!(r["class_names"][9], "ankle boot");
+
+    let ok = stdout(&["verify", s(&out)]);
+    assert!(ok.contains("24886 samples"), "{ok}");
+
+    // The text report and the chart.
+    let plot = t.path().join("counts.png");
+    let text = stdout(&["inspect", s(&out), "--plot", s(&plot)]);
+    assert!(
+        text.contains("total      14886") && text.contains("test"),
+        "{text}"
+    );
+    let png = image::open(&plot).unwrap().to_rgb8();
+    assert!(png.width() > 100 && png.height() > 100);
+    assert!(
+        png.pixels().any(|p| *p == lt_data::plot::FEW),
+        "few-shot bars are drawn"
+    );
+
+    // The test split is t10k in file order: its pixels are the source's.
+    let src = lt_data::source::idx::read(Path::new(FMNIST)).unwrap();
+    let test = Reader::open(&out.join("test.ltd")).unwrap();
+    for i in [0, 1, 4321, 9999] {
+        let lt_data::source::Pixels::Raw { data, .. } = &src.test[i].pixels else {
+            panic!()
+        };
+        assert_eq!(test.sample(i), data.as_slice(), "test sample {i}");
+        assert_eq!(test.labels()[i], src.test[i].label);
+    }
+}
+
+#[test]
+fn numpy_reader_of_the_docs_reproduces_labels_counts_and_pixels() {
+    let t = tempfile::tempdir().unwrap();
+    let out = build_fmnist(t.path());
+    let reader = workspace().join("docs/read_ltd.py");
+    let idx = [0usize, 1, 777, 14885];
+    let list = idx
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let o = Command::new(python())
+        .arg(&reader)
+        .arg(&out)
+        .args(["--samples", &list])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let py: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for name in ["train", "test"] {
+        let r = Reader::open(&out.join(format!("{name}.ltd"))).unwrap();
+        let p = &py["splits"][name];
+        assert_eq!(p["n"].as_u64(), Some(r.len() as u64));
+        assert_eq!(p["images_shape"], serde_json::json!([r.len(), 28, 28, 1]));
+        assert_eq!(
+            counts(&p["counts"]),
+            r.counts().iter().map(|&c| c as u64).collect::<Vec<_>>()
+        );
+        let labels: Vec<u32> = p["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(labels, r.labels());
+        for &i in idx.iter().filter(|&&i| i < r.len()) {
+            let hex: String = r.sample(i).iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(
+                p["samples"][i.to_string()].as_str(),
+                Some(hex.as_str()),
+                "{name} sample {i}"
+            );
+        }
+    }
+    assert_eq!(py["class_names"][0], "t-shirt/top");
+
+    // The reader checks the checksum too (zlib.crc32 of bytes 128..end).
+    let f = out.join("train.ltd");
+    let mut b = std::fs::read(&f).unwrap();
+    b[HEADER_LEN as usize + 1000] ^= 0x55;
+    std::fs::write(&f, b).unwrap();
+    let o = Command::new(python())
+        .arg(&reader)
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("train.ltd") && err.contains("checksum mismatch"),
+        "{err}"
+    );
+}
+
+#[test]
+fn places_lt_split_list_statistics() {
+    let list = workspace().join("../shared/splits/Places_LT_train.txt");
+    assert!(list.exists(), "{} missing", list.display());
+    let r = json(&["inspect", "--split-file", s(&list), "--json"]);
+    assert_eq!(r["total"], 62500);
+    assert_eq!(r["classes"], 365);
+    assert_eq!(r["max"], 4980);
+    assert_eq!(r["min"], 5);
+    assert_eq!(r["imbalance"].as_f64(), Some(996.0));
+    assert_eq!(counts(&r["counts"]).iter().sum::<u64>(), 62500);
+    let text = stdout(&["inspect", "--split-file", s(&list)]);
+    assert!(
+        text.contains("classes    365") && text.contains("max / min  4980 / 5"),
+        "{text}"
+    );
+}
+
+// ---------------------------------------------------------------- CIFAR-10, both formats
+
+/// Training images per class and test images per class in the small CIFAR trees.
+const PER_CLASS: usize = 50;
+const TEST_PER_CLASS: usize = 3;
+const NAMES10: &str = "airplane automobile bird cat deer dog frog horse ship truck";
+
+fn label10(i: usize) -> u32 {
+    // A permutation of the classes every ten images: 50 of each in 500 images.
+    ((i * 3 + 1) % 10) as u32
+}
+
+/// Image `i` as CIFAR stores it (three 32x32 planes); its first two red bytes encode `i`.
+fn chw(i: usize) -> Vec<u8> {
+    let mut v: Vec<u8> = (0..3072)
+        .map(|j| ((i * 7 + j * 13 + j / 1024 * 50) % 256) as u8)
+        .collect();
+    v[0] = (i % 256) as u8;
+    v[1] = (i / 256) as u8;
+    v
+}
+
+fn hwc(chw: &[u8]) -> Vec<u8> {
+    (0..1024)
+        .flat_map(|p| (0..3).map(move |c| chw[c * 1024 + p]))
+        .collect()
+}
+
+/// Which source image a stored 32x32x3 sample is (see `chw`).
+fn image_id(sample: &[u8]) -> usize {
+    sample[0] as usize + 256 * sample[3] as usize
+}
+
+fn write_cifar10_bin(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("batches.meta.txt"),
+        NAMES10.replace(' ', "\n") + "\n\n",
+    )
+    .unwrap();
+    let n = 10 * PER_CLASS;
+    for b in 0..6 {
+        let (name, range) = if b < 5 {
+            (
+                format!("data_batch_{}.bin", b + 1),
+                b * n / 5..(b + 1) * n / 5,
+            )
+        } else {
+            ("test_batch.bin".to_string(), n..n + 10 * TEST_PER_CLASS)
+        };
+        let mut bytes = Vec::new();
+        for i in range {
+            bytes.push(label10(i) as u8);
+            bytes.extend(chw(i));
+        }
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+/// The python version written by Python's pickle and numpy itself, as the real files are
+/// read in Python 3 (`encoding='bytes'`: byte-string keys).
+fn write_cifar10_python(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let script = format!(
+        r#"
+import pickle, sys, numpy as np
+d, per, test_per = sys.argv[1], {PER_CLASS}, {TEST_PER_CLASS}
+def chw(i):
+    j = np.arange(3072)
+    v = ((i * 7 + j * 13 + j // 1024 * 50) % 256).astype(np.uint8)
+    v[0], v[1] = i % 256, i // 256
+    return v
+def batch(ids, proto):
+    data = np.stack([chw(i) for i in ids])
+    b = {{b"batch_label": b"x", b"labels": [(i * 3 + 1) % 10 for i in ids], b"data": data,
+         b"filenames": [b"img_%d.png" % i for i in ids]}}
+    return pickle.dumps(b, protocol=proto)
+n = 10 * per
+for b in range(5):
+    open(f"{{d}}/data_batch_{{b + 1}}", "wb").write(batch(range(b * n // 5, (b + 1) * n // 5), 2 if b % 2 else 4))
+open(f"{{d}}/test_batch", "wb").write(batch(range(n, n + 10 * test_per), 2))
+meta = {{b"label_names": [x.encode() for x in "{NAMES10}".split()], b"num_cases_per_batch": 10000}}
+open(f"{{d}}/batches.meta", "wb").write(pickle.dumps(meta, protocol=2))
+"#
+    );
+    let o = Command::new(python())
+        .args(["-c", &script])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Every stored sample is its source image, transposed to HWC, with its source label.
+/// Returns the source ids of the training split in stored order.
+fn check_cifar_split(path: &Path, first: usize, total: usize) -> Vec<usize> {
+    let r = Reader::open(path).unwrap();
+    assert_eq!(
+        r.layout(),
+        lt_data::format::Layout::Raw {
+            height: 32,
+            width: 32,
+            channels: 3
+        }
+    );
+    let mut ids = Vec::new();
+    for i in 0..r.len() {
+        let id = image_id(r.sample(i));
+        assert!(
+            (first..first + total).contains(&id),
+            "{}: sample {i} is image {id}",
+            path.display()
+        );
+        assert_eq!(
+            r.sample(i),
+            hwc(&chw(id)).as_slice(),
+            "pixels of image {id}"
+        );
+        assert_eq!(r.labels()[i], label10(id), "label of image {id}");
+        ids.push(id);
+    }
+    let mut sorted = ids.clone();
+    sorted.dedup();
+    assert_eq!(sorted.len(), ids.len(), "an image stored twice");
+    ids
+}
+
+#[test]
+fn cifar10_python_format_ldam_selection_matches_numpy() {
+    let t = tempfile::tempdir().unwrap();
+    write_cifar10_python(&t.path().join("cifar-10-batches-py"));
+    let out = t.path().join("c10");
+    stdout(&[
+        "build",
+        "--dataset",
+        "cifar10",
+        "--src",
+        s(t.path()),
+        "--imbalance",
+        "10",
+        "--compat",
+        "ldam",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let r = json(&["inspect", s(&out), "--json"]);
+    let want = [50, 38, 29, 23, 17, 13, 10, 8, 6, 5];
+    assert_eq!(exp_counts(PER_CLASS, 10, 10.0), want);
+    assert_eq!(counts(&r["counts"]), want);
+    assert_eq!(
+        counts(&r["splits"]["test"]["counts"]),
+        vec![TEST_PER_CLASS as u64; 10]
+    );
+    assert_eq!(r["class_names"][3], "cat");
+    stdout(&["verify", s(&out)]);
+
+    let ids = check_cifar_split(&out.join("train.ltd"), 0, 10 * PER_CLASS);
+    check_cifar_split(&out.join("test.ltd"), 10 * PER_CLASS, 10 * TEST_PER_CLASS);
+    // LDAM-DRW's own selection, computed by numpy.
+    let script = format!(
+        r#"
+import numpy as np
+labels = np.array([(i * 3 + 1) % 10 for i in range({n})])
+np.random.seed(0)
+keep = []
+for c, n_c in enumerate({want:?}):
+    idx = np.where(labels == c)[0]
+    np.random.shuffle(idx)
+    keep += idx[:n_c].tolist()
+print(" ".join(map(str, keep)))
+"#,
+        n = 10 * PER_CLASS
+    );
+    let o = Command::new(python())
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let numpy: Vec<usize> = String::from_utf8(o.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(
+        ids, numpy,
+        "stored training images differ from numpy's selection"
+    );
+}
+
+#[test]
+fn cifar10_binary_format_with_exp_and_step_profiles() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("cifar-10-batches-bin");
+    write_cifar10_bin(&src);
+    let out = t.path().join("c10");
+    for (imb, profile) in [("10", "exp"), ("20", "exp"), ("10", "step")] {
+        stdout(&[
+            "build",
+            "--dataset",
+            "cifar10",
+            "--src",
+            s(&src),
+            "--imbalance",
+            imb,
+            "--profile",
+            profile,
+            "--seed",
+            "3",
+            "--out",
+            s(&out),
+            "-q",
+        ]);
+        let r = json(&["inspect", s(&out), "--json"]);
+        let f: f64 = imb.parse().unwrap();
+        let want = match profile {
+            "exp" => exp_counts(PER_CLASS, 10, f),
+            _ => (0..10)
+                .map(|c| {
+                    if c < 5 {
+                        PER_CLASS as u64
+                    } else {
+                        (PER_CLASS as f64 / f) as u64
+                    }
+                })
+                .collect(),
+        };
+        assert_eq!(counts(&r["counts"]), want, "{profile} {imb}");
+        assert_eq!(r["profile"], profile);
+        assert_eq!(r["seed"], 3);
+        stdout(&["verify", s(&out)]);
+        let ids = check_cifar_split(&out.join("train.ltd"), 0, 10 * PER_CLASS);
+        assert_eq!(ids.len() as u64, want.iter().sum::<u64>());
+    }
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert!(
+        m["source_checksums"]["data_batch_3.bin"].is_string(),
+        "{}",
+        m["source_checksums"]
+    );
+    assert_eq!(m["groups"][0], "many");
+    assert_eq!(m["groups"][9], "few");
+}
+
+// ---------------------------------------------------------------- JPEG trees
+
+/// A smooth image with a class-dependent pattern, different per image, encoded as JPEG.
+fn jpeg(w: u32, h: u32, seed: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            (x * 255 / w) as u8,
+            (y * 255 / h) as u8,
+            ((x / 8 + y / 8 + seed * 29) % 256) as u8,
+        ])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode_image(&img)
+        .unwrap();
+    out
+}
+
+/// root/train/{cat,dog,fox}/ with 14, 10 and 6 JPEGs of assorted sizes, root/test/ with 2 each.
+fn write_tree(root: &Path) -> Vec<usize> {
+    let per = vec![14, 10, 6];
+    for (split, n) in [("train", per.clone()), ("test", vec![2, 2, 2])] {
+        for (c, name) in ["cat", "dog", "fox"].iter().enumerate() {
+            let d = root.join(split).join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..n[c] {
+                let (w, h) = (100 + (i as u32 * 17) % 60, 80 + (i as u32 * 11) % 50);
+                std::fs::write(
+                    d.join(format!("{name}_{i:02}.jpg")),
+                    jpeg(w, h, (c * 100 + i) as u32),
+                )
+                .unwrap();
+            }
+        }
+    }
+    per
+}
+
+#[test]
+fn folder_tree_resized_and_stored_as_jpeg_or_raw() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("tree");
+    let per = write_tree(&root);
+    let out = t.path().join("folder-lt");
+    stdout(&[
+        "build",
+        "--dataset",
+        "folder",
+        "--src",
+        s(&root),
+        "--max-side",
+        "64",
+        "--store",
+        "jpeg",
+        "--quality",
+        "85",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let r = json(&["inspect", s(&out), "--json"]);
+    assert_eq!(
+        counts(&r["counts"]),
+        per.iter().map(|&n| n as u64).collect::<Vec<_>>()
+    );
+    assert_eq!(r["class_names"], serde_json::json!(["cat", "dog", "fox"]));
+    assert_eq!(r["splits"]["train"]["storage"], "jpeg");
+    assert_eq!(counts(&r["splits"]["test"]["counts"]), [2, 2, 2]);
+    stdout(&["verify", s(&out)]);
+    let train = Reader::open(&out.join("train.ltd")).unwrap();
+    for i in 0..train.len() {
+        let img =
+            image::load_from_memory_with_format(train.sample(i), image::ImageFormat::Jpeg).unwrap();
+        assert_eq!(
+            img.width().max(img.height()),
+            64,
+            "sample {i}: {}x{}",
+            img.width(),
+            img.height()
+        );
+    }
+    // First cat image: 100x80 -> 64x51, its gradient kept.
+    let first = image::load_from_memory(train.sample(0)).unwrap().to_rgb8();
+    assert_eq!(first.dimensions(), (64, 51));
+    let (l, r_) = (first.get_pixel(2, 25)[0], first.get_pixel(61, 25)[0]);
+    assert!(l < 30 && r_ > 220, "red gradient lost: {l} .. {r_}");
+
+    // An imbalance on a tree sub-samples it with the exp profile.
+    stdout(&[
+        "build",
+        "--dataset",
+        "folder",
+        "--src",
+        s(&root),
+        "--imbalance",
+        "2",
+        "--max-side",
+        "32",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let r = json(&["inspect", s(&out), "--json"]);
+    assert_eq!(
+        counts(&r["counts"]),
+        exp_counts(14, 3, 2.0)
+            .iter()
+            .zip(&per)
+            .map(|(&a, &b)| a.min(b as u64))
+            .collect::<Vec<_>>()
+    );
+
+    // Raw storage needs one shape: images of one size stored as pixels.
+    let same = t.path().join("same");
+    for c in ["a", "b"] {
+        std::fs::create_dir_all(same.join(c)).unwrap();
+        for i in 0..3 {
+            std::fs::write(same.join(c).join(format!("{i}.jpg")), jpeg(96, 72, i)).unwrap();
+        }
+    }
+    let raw = t.path().join("raw");
+    stdout(&[
+        "build",
+        "--dataset",
+        "folder",
+        "--src",
+        s(&same),
+        "--max-side",
+        "48",
+        "--store",
+        "raw",
+        "--out",
+        s(&raw),
+        "-q",
+    ]);
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(raw.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        m["splits"]["train"]["shape"],
+        serde_json::json!([36, 48, 3])
+    );
+    assert_eq!(
+        Reader::open(&raw.join("train.ltd"))
+            .unwrap()
+            .sample(0)
+            .len(),
+        36 * 48 * 3
+    );
+    // ...and different sizes are refused with a hint.
+    let bad = t.path().join("bad-raw");
+    fails(
+        &[
+            "build",
+            "--dataset",
+            "folder",
+            "--src",
+            s(&root.join("train")),
+            "--store",
+            "raw",
+            "--out",
+            s(&bad),
+            "-q",
+        ],
+        &["one image shape", ".jpg"],
+    );
+    nothing_left(t.path(), &bad);
+}
+
+#[test]
+fn corrupt_jpeg_stops_the_build_unless_skip_bad() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("tree");
+    let per = write_tree(&root);
+    let broken = root.join("train/dog/dog_zz_broken.jpg");
+    // A JPEG start-of-image marker followed by garbage.
+    let mut b = vec![0xff, 0xd8, 0xff, 0xe0];
+    b.extend((0..500u32).map(|i| (i * 7919 % 251) as u8));
+    std::fs::write(&broken, b).unwrap();
+    let out = t.path().join("out");
+    fails(
+        &[
+            "build",
+            "--dataset",
+            "folder",
+            "--src",
+            s(&root),
+            "--max-side",
+            "64",
+            "--out",
+            s(&out),
+            "-q",
+        ],
+        &["dog_zz_broken.jpg", "decode"],
+    );
+    nothing_left(t.path(), &out);
+
+    stdout(&[
+        "build",
+        "--dataset",
+        "folder",
+        "--src",
+        s(&root),
+        "--max-side",
+        "64",
+        "--skip-bad",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let skipped = m["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(skipped[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("dog_zz_broken.jpg"));
+    assert_eq!(skipped[0]["split"], "train");
+    assert_eq!(
+        counts(&m["splits"]["train"]["counts"]),
+        per.iter().map(|&n| n as u64).collect::<Vec<_>>()
+    );
+    stdout(&["verify", s(&out)]);
+}
+
+#[test]
+fn imagenet_lt_style_lists_and_a_missing_image() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("imagenet");
+    let classes = ["n01440764", "n01443537", "n01484850"];
+    let (train_n, test_n) = ([8usize, 4, 2], 2usize);
+    let mut train = String::new();
+    let mut test = String::new();
+    for (c, wnid) in classes.iter().enumerate() {
+        for split in ["train", "val"] {
+            std::fs::create_dir_all(root.join(split).join(wnid)).unwrap();
+        }
+        for i in 0..train_n[c] {
+            let rel = format!("train/{wnid}/{wnid}_{i}.JPEG");
+            std::fs::write(root.join(&rel), jpeg(120, 90, (c * 10 + i) as u32)).unwrap();
+            train += &format!("{rel} {c}\n");
+        }
+        for i in 0..test_n {
+            let rel = format!("val/{wnid}/ILSVRC2012_val_{c}{i}.JPEG");
+            std::fs::write(root.join(&rel), jpeg(90, 120, (c * 10 + i + 5) as u32)).unwrap();
+            test += &format!("{rel} {c}\n");
+        }
+    }
+    let (train_list, test_list) = (
+        t.path().join("ImageNet_LT_train.txt"),
+        t.path().join("ImageNet_LT_test.txt"),
+    );
+    std::fs::write(&train_list, &train).unwrap();
+    std::fs::write(&test_list, &test).unwrap();
+    let out = t.path().join("inlt");
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "build",
+            "--dataset",
+            "imagenet-lt",
+            "--src",
+            s(&root),
+            "--split-file",
+            s(&train_list),
+            "--test-file",
+            s(&test_list),
+            "--max-side",
+            "40",
+            "--out",
+            s(out),
+            "-q",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect()
+    };
+    let a = args(&out);
+    stdout(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let r = json(&["inspect", s(&out), "--json"]);
+    assert_eq!(counts(&r["counts"]), [8, 4, 2]);
+    assert_eq!(counts(&r["splits"]["test"]["counts"]), [2, 2, 2]);
+    assert_eq!(r["class_names"], serde_json::json!(classes));
+    assert!(r["profile"].is_null(), "the official list is kept as is");
+    stdout(&["verify", s(&out)]);
+    let tr = Reader::open(&out.join("train.ltd")).unwrap();
+    assert_eq!(
+        tr.labels(),
+        [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2],
+        "list order kept"
+    );
+    let img = image::load_from_memory(tr.sample(0)).unwrap();
+    assert_eq!((img.width(), img.height()), (40, 30));
+
+    // The statistics of the list alone agree.
+    let st = json(&["inspect", "--split-file", s(&train_list), "--json"]);
+    assert_eq!(counts(&st["counts"]), [8, 4, 2]);
+
+    // A list naming a missing image.
+    std::fs::write(&train_list, train + "train/n01440764/gone.JPEG 0\n").unwrap();
+    let out2 = t.path().join("inlt2");
+    let a = args(&out2);
+    fails(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["ImageNet_LT_train.txt", "missing image", "gone.JPEG"],
+    );
+    nothing_left(t.path(), &out2);
+    // A malformed line.
+    std::fs::write(&train_list, "train/n01440764/n01440764_0.JPEG zero\n").unwrap();
+    fails(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["ImageNet_LT_train.txt", "line 1"],
+    );
+    nothing_left(t.path(), &out2);
+}
+
+// ---------------------------------------------------------------- bad input
+
+fn small_dataset(dir: &Path) -> PathBuf {
+    let src = dir.join("cifar-10-batches-bin");
+    write_cifar10_bin(&src);
+    let out = dir.join("good");
+    stdout(&[
+        "build",
+        "--dataset",
+        "cifar10",
+        "--src",
+        s(&src),
+        "--imbalance",
+        "10",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    out
+}
+
+/// A copy of dataset `good` whose train.ltd went through `damage`.
+fn damaged(good: &Path, name: &str, damage: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
+    let dir = good.with_file_name(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["manifest.json", "train.ltd", "test.ltd"] {
+        std::fs::copy(good.join(f), dir.join(f)).unwrap();
+    }
+    let mut b = std::fs::read(dir.join("train.ltd")).unwrap();
+    damage(&mut b);
+    std::fs::write(dir.join("train.ltd"), b).unwrap();
+    dir
+}
+
+fn u64_at(b: &[u8], at: usize) -> usize {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize
+}
+
+#[test]
+fn damaged_split_files_are_rejected_by_verify_and_inspect() {
+    let t = tempfile::tempdir().unwrap();
+    let good = small_dataset(t.path());
+    stdout(&["verify", s(&good)]);
+
+    let magic = damaged(&good, "magic", |b| b[0] = b'X');
+    let version = damaged(&good, "version", |b| b[8] = 2);
+    let truncated = damaged(&good, "truncated", |b| b.truncate(b.len() - 100));
+    let short = damaged(&good, "short", |b| b.truncate(60));
+    // Label of sample 5 set to 12 (10 classes); the checksum is fixed up so only the range check can catch it.
+    let label = damaged(&good, "label", |b| {
+        let at = u64_at(b, 48) + 4 * 5;
+        b[at..at + 4].copy_from_slice(&12u32.to_le_bytes());
+        let crc = crc(&b[HEADER_LEN as usize..]);
+        b[80..84].copy_from_slice(&crc.to_le_bytes());
+    });
+    let flipped = damaged(&good, "flipped", |b| b[HEADER_LEN as usize + 777] ^= 0x01);
+
+    let cases: [(&Path, &[&str]); 6] = [
+        (&magic, &["train.ltd", "bad magic"]),
+        (&version, &["train.ltd", "version 2"]),
+        (&truncated, &["train.ltd", "truncated"]),
+        (&short, &["train.ltd", "truncated"]),
+        (&label, &["train.ltd", "label 12", "out of range"]),
+        (&flipped, &["train.ltd", "checksum mismatch"]),
+    ];
+    for (dir, needles) in cases {
+        fails(&["verify", s(dir)], needles);
+        if !needles.contains(&"checksum mismatch") {
+            fails(&["inspect", s(dir), "--json"], needles);
+        }
+    }
+
+    // A dataset without its manifest is no dataset.
+    let bare = damaged(&good, "bare", |_| {});
+    std::fs::remove_file(bare.join("manifest.json")).unwrap();
+    fails(&["verify", s(&bare)], &["manifest.json"]);
+    fails(
+        &["verify", s(&t.path().join("nowhere"))],
+        &["nowhere", "manifest.json"],
+    );
+    fails(
+        &["inspect", "--split-file", s(&t.path().join("nolist.txt"))],
+        &["nolist.txt"],
+    );
+}
+
+/// CRC-32 (zlib polynomial), bitwise: independent of the crate under test.
+fn crc(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in bytes {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+#[test]
+fn checksum_is_zlib_crc32_of_the_body() {
+    let t = tempfile::tempdir().unwrap();
+    let good = small_dataset(t.path());
+    let b = std::fs::read(good.join("train.ltd")).unwrap();
+    let stored = u32::from_le_bytes(b[80..84].try_into().unwrap());
+    assert_eq!(crc(&b[HEADER_LEN as usize..]), stored);
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(good.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["splits"]["train"]["checksum"], format!("{stored:08x}"));
+}
+
+#[test]
+fn bad_build_requests_fail_cleanly_and_leave_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("cifar-10-batches-bin");
+    write_cifar10_bin(&src);
+    let out = t.path().join("out");
+    let o = s(&out);
+    let build = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["build", "--out", o, "-q"]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        v.extend(extra.iter().map(|x| x.to_string()));
+        v
+    };
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (
+            build(&[
+                "--dataset",
+                "cifar10",
+                "--src",
+                s(&src),
+                "--imbalance",
+                "0.5",
+            ]),
+            vec!["--imbalance", "0.5"],
+        ),
+        (
+            build(&[
+                "--dataset",
+                "cifar10",
+                "--src",
+                s(&src),
+                "--imbalance",
+                "abc",
+            ]),
+            vec!["--imbalance", "abc"],
+        ),
+        (
+            build(&["--dataset", "cifar10", "--src", s(&src), "--imbalance=-3"]),
+            vec!["--imbalance", "-3"],
+        ),
+        (
+            build(&["--dataset", "cifar11", "--src", s(&src)]),
+            vec!["unknown dataset 'cifar11'", "cifar10"],
+        ),
+        (
+            build(&["--dataset", "cifar10", "--src", "/nonexistent/cifar"]),
+            vec!["/nonexistent/cifar", "No such file"],
+        ),
+        (
+            build(&[
+                "--dataset",
+                "cifar10",
+                "--src",
+                s(&src.join("test_batch.bin")),
+            ]),
+            vec!["test_batch.bin", "Not a directory"],
+        ),
+        (
+            build(&["--dataset", "cifar10", "--src", s(&t.path().join("empty"))]),
+            vec!["empty"],
+        ),
+        (
+            build(&["--dataset", "imagenet-lt", "--src", s(t.path())]),
+            vec!["ImageNet_LT_train.txt", "No such file"],
+        ),
+        (
+            build(&[
+                "--dataset",
+                "cifar10",
+                "--src",
+                s(&src),
+                "--quality",
+                "0",
+                "--store",
+                "jpeg",
+            ]),
+            vec!["--quality"],
+        ),
+    ];
+    std::fs::create_dir_all(t.path().join("empty")).unwrap();
+    for (args, needles) in cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails(&a, &needles);
+        nothing_left(t.path(), &out);
+    }
+    // The data of a damaged source file is named.
+    let f = src.join("data_batch_2.bin");
+    let b = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &b[..b.len() - 7]).unwrap();
+    fails(
+        &build(&["--dataset", "cifar10", "--src", s(&src)])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &["data_batch_2.bin", "truncated"],
+    );
+    nothing_left(t.path(), &out);
+    // An existing non-dataset directory is not overwritten.
+    std::fs::write(&f, &b).unwrap();
+    let keep = t.path().join("keep");
+    std::fs::create_dir_all(&keep).unwrap();
+    std::fs::write(keep.join("notes.txt"), "mine").unwrap();
+    fails(
+        &[
+            "build",
+            "--dataset",
+            "cifar10",
+            "--src",
+            s(&src),
+            "--out",
+            s(&keep),
+            "-q",
+        ],
+        &["keep", "refusing to overwrite"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(keep.join("notes.txt")).unwrap(),
+        "mine"
+    );
+}

@@ -1,0 +1,254 @@
+//! End-to-end trainer tests on a small dataset written in the real split format: resume
+//! equivalence, stage-2 freezing, shifted batch norm, metrics files.
+
+use lt_core::checkpoint;
+use lt_core::config::Builder;
+use lt_core::train::{self, checkpoint_path, RunOptions};
+use lt_data::format::{Layout, Writer};
+use lt_data::manifest::{Manifest, SplitInfo};
+use lt_data::recipe::GroupRule;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tch::Tensor;
+
+/// Three classes of 8x8 grey images whose mean brightness depends on the class (learnable),
+/// long-tailed 24/12/6 for training, 10 each for testing.
+fn tiny_dataset(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut splits = BTreeMap::new();
+    let mut state = 12345u64;
+    for (name, counts) in [("train", [24u32, 12, 6]), ("test", [10, 10, 10])] {
+        let path = dir.join(format!("{name}.ltd"));
+        let mut w = Writer::create(
+            &path,
+            Layout::Raw {
+                height: 8,
+                width: 8,
+                channels: 1,
+            },
+            3,
+        )
+        .unwrap();
+        for (c, &n) in counts.iter().enumerate() {
+            for _ in 0..n {
+                let px: Vec<u8> = (0..64)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        (c as u64 * 80 + (state >> 58)) as u8
+                    })
+                    .collect();
+                w.push(c as u32, &px).unwrap();
+            }
+        }
+        let crc = w.finish().unwrap();
+        splits.insert(
+            name.to_string(),
+            SplitInfo {
+                file: format!("{name}.ltd"),
+                total: counts.iter().sum::<u32>() as usize,
+                counts: counts.to_vec(),
+                checksum: format!("{crc:08x}"),
+                storage: "raw".into(),
+                shape: Some([8, 8, 1]),
+            },
+        );
+    }
+    let rule = GroupRule::Index {
+        many: [0, 1],
+        medium: [1, 2],
+        few: [2, 3],
+    };
+    Manifest {
+        format_version: 1,
+        created_by: "test".into(),
+        dataset: "tiny".into(),
+        source_dir: "-".into(),
+        num_classes: 3,
+        class_names: vec!["a".into(), "b".into(), "c".into()],
+        profile: None,
+        imbalance: None,
+        seed: 0,
+        compat: "native".into(),
+        mean: vec![0.5],
+        std: vec![0.25],
+        augment: "cifar".into(),
+        model: "resnet8".into(),
+        groups: rule.assign(&[24, 12, 6]),
+        group_rule: rule,
+        splits,
+        coarse_of_class: None,
+        coarse_names: None,
+        source_checksums: BTreeMap::new(),
+        skipped: vec![],
+    }
+    .save(dir)
+    .unwrap();
+}
+
+fn config(data: &Path, out: &Path, sets: &[&str]) -> lt_core::config::Config {
+    let mut b = Builder::default();
+    b.set(&format!("dataset=\"{}\"", data.display())).unwrap();
+    b.set(&format!("out=\"{}\"", out.display())).unwrap();
+    for s in [
+        "model=\"resnet20\"",
+        "device=\"cpu\"",
+        "threads=1",
+        "loader_threads=2",
+        "eval_every=1",
+    ] {
+        b.set(s).unwrap();
+    }
+    b.set("stage1.batch_size=16")
+        .unwrap()
+        .set("stage1.warmup_epochs=1")
+        .unwrap();
+    for s in sets {
+        b.set(s).unwrap();
+    }
+    b.build().unwrap()
+}
+
+/// libtorch's generator and thread count are process-wide: runs in one test binary take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn quiet() -> RunOptions {
+    RunOptions {
+        quiet: true,
+        ..Default::default()
+    }
+}
+
+fn tensors(path: &Path) -> Vec<(String, Tensor)> {
+    checkpoint::load(path).unwrap().model
+}
+
+fn same(a: &Tensor, b: &Tensor) -> bool {
+    a.size() == b.size() && a.eq_tensor(b).all().int64_value(&[]) == 1
+}
+
+#[test]
+fn resumed_run_reaches_the_same_weights() {
+    let _turn = serial();
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    tiny_dataset(&data);
+    let sets = ["stage1.epochs=3", "stage1.mixup_alpha=1.0"];
+    let full = config(&data, &d.path().join("full"), &sets);
+    train::run(&full, &quiet()).unwrap();
+
+    let cut = config(&data, &d.path().join("cut"), &sets);
+    let err = train::run(
+        &cut,
+        &RunOptions {
+            stop_after_epochs: Some(2),
+            ..quiet()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("stopped after 2"), "{err}");
+    assert!(!checkpoint_path(&cut.out, 1, "final").exists());
+    train::run(
+        &cut,
+        &RunOptions {
+            resume: true,
+            ..quiet()
+        },
+    )
+    .unwrap();
+
+    let a = tensors(&checkpoint_path(&full.out, 1, "final"));
+    let b = tensors(&checkpoint_path(&cut.out, 1, "final"));
+    assert_eq!(a.len(), b.len());
+    for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        assert!(same(ta, tb), "{na} differs after resume");
+    }
+    // And training really moved the weights.
+    let init = config(
+        &data,
+        &d.path().join("zero"),
+        &["stage1.epochs=1", "stage1.lr=0.0"],
+    );
+    train::run(&init, &quiet()).unwrap();
+    let z = tensors(&checkpoint_path(&init.out, 1, "final"));
+    assert!(a.iter().zip(&z).any(|((_, x), (_, y))| !same(x, y)));
+}
+
+#[test]
+fn stage2_freezes_the_backbone_and_shift_bn_updates_only_running_stats() {
+    let _turn = serial();
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    tiny_dataset(&data);
+    for shift in [false, true] {
+        let out = d.path().join(format!("run-{shift}"));
+        let cfg = config(
+            &data,
+            &out,
+            &[
+                "stage1.epochs=2",
+                "stage2.epochs=2",
+                "stage2.batch_size=16",
+                &format!("stage2.shift_bn={shift}"),
+            ],
+        );
+        let summary = train::run(&cfg, &quiet()).unwrap();
+        let s1 = tensors(&checkpoint_path(&out, 1, "final"));
+        let s2 = tensors(&checkpoint_path(&out, 2, "final"));
+        let mut stats_moved = false;
+        for ((n1, t1), (n2, t2)) in s1.iter().zip(&s2) {
+            assert_eq!(n1, n2);
+            let running = n1.ends_with("running_mean") || n1.ends_with("running_var");
+            if n1.starts_with("head.") {
+                assert!(!same(t1, t2), "{n1}: the head must train in stage 2");
+            } else if running {
+                stats_moved |= !same(t1, t2);
+            } else {
+                assert!(
+                    same(t1, t2),
+                    "{n1} changed although the backbone is frozen (shift_bn {shift})"
+                );
+            }
+        }
+        assert_eq!(
+            stats_moved, shift,
+            "running statistics moved: {stats_moved}, shift_bn {shift}"
+        );
+        // The run reports what the field reports.
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap())
+                .unwrap();
+        for k in ["top1", "top5", "many", "medium", "few", "ece", "mce", "nll"] {
+            assert!(m[k].is_number(), "metrics.json lacks {k}");
+        }
+        assert!((m["top1"].as_f64().unwrap() - summary.metrics.top1).abs() < 1e-9);
+        assert!(out.join("reliability.png").exists());
+        let lines = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+        assert_eq!(lines.lines().count(), 4);
+    }
+}
+
+#[test]
+fn training_learns_the_tiny_problem() {
+    let _turn = serial();
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    tiny_dataset(&data);
+    let cfg = config(
+        &data,
+        &d.path().join("run"),
+        &["stage1.epochs=8", "stage1.lr=0.05"],
+    );
+    let s = train::run(&cfg, &quiet()).unwrap();
+    assert!(
+        s.metrics.top1 > 60.0,
+        "top-1 {} on a separable problem",
+        s.metrics.top1
+    );
+}
