@@ -78,6 +78,11 @@ class Split:
         self.labels = mm[labels_pos:labels_pos + 4 * n].view("<u4")
         self.counts = mm[counts_pos:counts_pos + 4 * k].view("<u4")
         self.data = mm[data_pos:data_pos + data_len]
+        steps = np.diff(self.offsets.astype(np.int64))
+        if self.offsets[0] != 0 or self.offsets[-1] != data_len or (steps < 0).any():
+            raise FormatError(f"{path}: sample offsets are not increasing within the data section")
+        if kind == 0 and (h * w * c == 0 or (steps != h * w * c).any()):
+            raise FormatError(f"{path}: raw samples must all be {h}x{w}x{c} bytes")
         if self.labels.size and int(self.labels.max()) >= k:
             raise FormatError(f"{path}: label {int(self.labels.max())} out of range for {k} classes")
         if not np.array_equal(np.bincount(self.labels, minlength=k), self.counts):

@@ -62,6 +62,11 @@ fn median_per_call(rounds: usize, n: usize, mut f: impl FnMut()) -> f64 {
     v[v.len() / 2]
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
 fn resnet32_step_seconds(k: i64) -> f64 {
     let vs = nn::VarStore::new(Device::Cpu);
     let backbone = lt_core::model::resnet32(&(vs.root() / "backbone"), 3).unwrap();
@@ -98,30 +103,33 @@ fn main() {
         let logits = Tensor::randn([b, k], (Kind::Float, Device::Cpu)).set_requires_grad(true);
         let targets = Tensor::randint(k, [b], (Kind::Int64, Device::Cpu));
         let ctx = StepCtx::default();
-        let (rounds, n) = (7, 300);
-        // Interleave the two to share any drift in machine load.
-        let mut d = Vec::new();
-        let mut a = Vec::new();
-        for _ in 0..3 {
-            d.push(median_per_call(rounds, n, || {
-                let _ = direct.forward(&logits, &targets, &ctx).unwrap();
-            }));
-            a.push(median_per_call(rounds, n, || {
-                let _ = via_abi.forward(&logits, &targets, &ctx).unwrap();
-            }));
+        // Alternate the two calls and time each one, so load changes on a busy machine hit both
+        // alike; medians of single calls ignore the spikes.
+        let n = 1500;
+        let (mut d, mut a, mut diff) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n + 100 {
+            let t = Instant::now();
+            let _ = direct.forward(&logits, &targets, &ctx).unwrap();
+            let td = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let _ = via_abi.forward(&logits, &targets, &ctx).unwrap();
+            let ta = t.elapsed().as_secs_f64();
+            if i >= 100 {
+                d.push(td);
+                a.push(ta);
+                diff.push(ta - td);
+            }
         }
-        d.sort_by(|x, y| x.partial_cmp(y).unwrap());
-        a.sort_by(|x, y| x.partial_cmp(y).unwrap());
-        let (d, a) = (d[1], a[1]);
-        let bare = median_per_call(rounds, 3000, || {
+        let (d, a, diff) = (median(d), median(a), median(diff));
+        let bare = median_per_call(7, 3000, || {
             let _ = via_abi.adjust_logits(&logits).unwrap();
         });
-        worst_overhead = worst_overhead.max(a - d).max(bare);
+        worst_overhead = worst_overhead.max(diff).max(bare);
         println!(
-            "K={k:>3}: direct {:8.2} us  via ABI {:8.2} us  difference {:+6.2} us  (empty ABI round trip {:.3} us)",
+            "K={k:>3}: direct {:8.2} us  via ABI {:8.2} us  median paired difference {:+6.2} us  (empty ABI round trip {:.3} us)",
             d * 1e6,
             a * 1e6,
-            (a - d) * 1e6,
+            diff * 1e6,
             bare * 1e6
         );
     }

@@ -74,6 +74,8 @@ pub struct Config {
     pub plugins: Vec<String>,
     /// Upper reference top-1 for relative accuracy (A_t / A_u), percent; 0: none.
     pub upper_top1: f64,
+    /// Distributed rendezvous and collective timeout, seconds; 0: `LT_DIST_TIMEOUT` or 300.
+    pub dist_timeout: u64,
     pub stage1: StageConfig,
     /// Present for two-stage (decoupled) methods.
     pub stage2: Option<StageConfig>,
@@ -93,6 +95,7 @@ eval_every = 10
 amp = true
 plugins = []
 upper_top1 = 0.0
+dist_timeout = 0
 
 [stage1]
 epochs = 200

@@ -7,6 +7,7 @@
 
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::{Config, StageConfig};
+use crate::dist::{GradSync, ProcessGroup};
 use crate::metrics::{self, Evaluator, Metrics, Shot};
 use crate::mixup::{self, Rng};
 use crate::model::{self, Backbone, Head};
@@ -35,6 +36,8 @@ pub struct Summary {
     pub metrics: Metrics,
     pub best_top1: f64,
     pub run_dir: PathBuf,
+    /// CRC-32 of every model tensor in name order: equal on all ranks of a data-parallel run.
+    pub weights_crc: u32,
 }
 
 /// Run-time switches that are not part of the method's configuration.
@@ -106,11 +109,11 @@ fn augment(m: &Manifest, train: bool) -> Result<Augment> {
     })
 }
 
-/// Visits the split in storage order (evaluation, feature extraction).
-struct Sequential(usize);
-impl Sampler for Sequential {
+/// Visits fixed indices in order (evaluation shards, feature extraction).
+struct Indices(Vec<u32>);
+impl Sampler for Indices {
     fn epoch_indices(&mut self, _: u64) -> Vec<u32> {
-        (0..self.0 as u32).collect()
+        self.0.clone()
     }
     fn name(&self) -> &str {
         "sequential"
@@ -273,12 +276,21 @@ pub fn checkpoint_path(run: &Path, stage: u32, tag: &str) -> PathBuf {
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
     let data =
         load_data(&cfg.dataset).with_context(|| format!("dataset {}", cfg.dataset.display()))?;
-    let device = crate::device::select(&cfg.device)?;
+    // Launched by torchrun or srun: join the process group (data-parallel training).
+    let timeout = (cfg.dist_timeout > 0).then(|| std::time::Duration::from_secs(cfg.dist_timeout));
+    let pg = ProcessGroup::from_env(timeout)?;
+    let main = pg.as_ref().is_none_or(|p| p.is_main());
+    let device = match (&pg, cfg.device.as_str()) {
+        (Some(p), "auto") => p.device(),
+        _ => crate::device::select(&cfg.device)?,
+    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     tch::set_num_threads(if cfg.threads == 0 { cores } else { cfg.threads } as i32);
     let run_dir = cfg.out.clone();
-    std::fs::create_dir_all(run_dir.join("checkpoints"))
-        .with_context(|| format!("creating {}", run_dir.display()))?;
+    if main {
+        std::fs::create_dir_all(run_dir.join("checkpoints"))
+            .with_context(|| format!("creating {}", run_dir.display()))?;
+    }
     let plugins = Plugins::load(&cfg.plugins)?;
     let k = data.manifest.num_classes as i64;
     let arch = if cfg.model.is_empty() {
@@ -296,12 +308,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         head,
         plugin_head: None,
     };
+    if let Some(pg) = &pg {
+        // Every rank starts from rank 0's weights and buffers.
+        crate::dist::broadcast_parameters(pg, &sorted_variables(&m.vs))?;
+    }
     let config_json = serde_json::to_value(cfg)?;
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(run_dir.join("metrics.jsonl"))
-        .with_context(|| format!("opening {}", run_dir.join("metrics.jsonl").display()))?;
+    let mut log = Writes::new(main, &run_dir)?;
 
     // Where to start: the newest epoch checkpoint when resuming.
     let mut start = (1u32, 0usize);
@@ -331,11 +343,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
             continue;
         }
         let first_epoch = if stage == start.0 { start.1 } else { 0 };
-        // Entering stage 2 fresh: start from the end of stage 1.
-        if stage == 2 && !(opts.resume && start.0 == 2) {
-            let ck = checkpoint::load(&checkpoint_path(&run_dir, 1, "final"))?;
-            ck.restore_varstore(&m.vs, "")?;
-        }
+        // Stage 2 starts from the model in memory: the end of stage 1 (or its resumed state).
         let info = DatasetInfo {
             num_classes: k as usize,
             class_counts: data.train.counts().iter().map(|&c| c as u64).collect(),
@@ -402,6 +410,16 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
                 }
             }
         }
+        let mut grad_sync = match &pg {
+            Some(pg) => {
+                let params: Vec<Tensor> = groups
+                    .iter()
+                    .flat_map(|g| g.params.iter().map(|(_, t)| t.shallow_clone()))
+                    .collect();
+                Some(GradSync::new(pg, &params)?)
+            }
+            None => None,
+        };
         let mut opt = Sgd::new(
             groups,
             sc.lr,
@@ -441,8 +459,11 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         if sc.steps_per_epoch > 0 {
             samp = Box::new(Truncated {
                 inner: samp,
-                len: sc.steps_per_epoch * sc.batch_size,
+                len: sc.steps_per_epoch * sc.batch_size * pg.as_ref().map_or(1, |p| p.world_size()),
             });
+        }
+        if let Some(pg) = &pg {
+            samp = Box::new(sampler::Distributed::new(samp, pg.rank(), pg.world_size())?);
         }
         let threads = if cfg.loader_threads == 0 {
             cores
@@ -522,6 +543,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
                 }
                 opt.zero_grad();
                 l.backward();
+                if let (Some(gs), Some(pg)) = (&mut grad_sync, &pg) {
+                    gs.sync(pg)?;
+                }
                 opt.step()?;
                 let lv = l.double_value(&[]);
                 if !lv.is_finite() {
@@ -551,7 +575,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
                 "train_acc": 100.0 * correct as f64 / seen.max(1) as f64, "images_per_sec": ips, "lr": opt.lr(),
             });
             if (epoch + 1) % cfg.eval_every == 0 || last {
-                let met = evaluate(&mut m, &mut loss, &data, cfg, device)?;
+                let met = evaluate(&mut m, &mut loss, &data, cfg, device, pg.as_ref())?;
                 line["test"] = serde_json::json!({
                     "top1": met.top1, "top5": met.top5, "many": met.many, "medium": met.medium, "few": met.few,
                     "ece": met.ece, "mce": met.mce, "nll": met.nll });
@@ -565,7 +589,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
                         Some(best),
                         config_json.clone(),
                     );
-                    checkpoint::save(
+                    log.checkpoint(
                         &checkpoint_path(&run_dir, stage, "best"),
                         &m.vs,
                         &extra,
@@ -573,7 +597,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
                         &meta,
                     )?;
                 }
-                if !opts.quiet || last {
+                if main && (!opts.quiet || last) {
                     eprintln!(
                         "stage {stage} epoch {:>3}/{}  loss {:.4}  top1 {:.2}  many {}  medium {}  few {}  ECE {:.2}  NLL {:.3}  {:.0} img/s",
                         epoch + 1, sc.epochs, loss_sum / seen.max(1) as f64, met.top1,
@@ -581,7 +605,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
                     );
                 }
                 last_metrics = Some(met);
-            } else if opts.quiet {
+            } else if opts.quiet && main {
                 eprintln!(
                     "stage {stage} epoch {:>3}/{}  loss {:.4}  {:.0} img/s",
                     epoch + 1,
@@ -590,7 +614,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
                     ips
                 );
             }
-            writeln!(log, "{line}")?;
+            log.line(&line)?;
             let extra = m.extra()?;
             let meta = CheckpointMeta::new(
                 epoch + 1,
@@ -599,7 +623,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
                 best.is_finite().then_some(best),
                 config_json.clone(),
             );
-            checkpoint::save(
+            log.checkpoint(
                 &checkpoint_path(&run_dir, stage, "last"),
                 &m.vs,
                 &extra,
@@ -608,7 +632,14 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
             )?;
         }
         if sc.epochs == 0 {
-            last_metrics = Some(evaluate(&mut m, &mut loss, &data, cfg, device)?);
+            last_metrics = Some(evaluate(
+                &mut m,
+                &mut loss,
+                &data,
+                cfg,
+                device,
+                pg.as_ref(),
+            )?);
         }
         let extra = m.extra()?;
         let meta = CheckpointMeta::new(
@@ -618,7 +649,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
             best.is_finite().then_some(best),
             config_json.clone(),
         );
-        checkpoint::save(
+        log.checkpoint(
             &checkpoint_path(&run_dir, stage, "final"),
             &m.vs,
             &extra,
@@ -631,9 +662,21 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         Some(mm) => mm,
         None => {
             let mut loss = LossFn::CrossEntropy;
-            evaluate(&mut m, &mut loss, &data, cfg, device)?
+            evaluate(&mut m, &mut loss, &data, cfg, device, pg.as_ref())?
         }
     };
+    if let Some(pg) = &pg {
+        pg.barrier()?;
+        if !main {
+            let weights_crc = weights_crc(&m.vs)?;
+            return Ok(Summary {
+                metrics,
+                best_top1: best,
+                run_dir,
+                weights_crc,
+            });
+        }
+    }
     let mut out = serde_json::to_value(&metrics)?;
     out["best_top1"] = serde_json::json!(best.is_finite().then_some(best));
     out["units"] = serde_json::json!({"top1": "percent", "top5": "percent", "many": "percent", "medium": "percent",
@@ -646,10 +689,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         serde_json::to_string_pretty(&out)?.as_bytes(),
     )?;
     metrics::write_reliability_png(&metrics.bins, &run_dir.join("reliability.png"))?;
+    let weights_crc = weights_crc(&m.vs)?;
     Ok(Summary {
         metrics,
         best_top1: best,
         run_dir,
+        weights_crc,
     })
 }
 
@@ -696,7 +741,12 @@ fn epoch_bar(len: u64, quiet: bool, stage: u32, epoch: usize, epochs: usize) -> 
     bar
 }
 
-fn eval_loader(reader: &Arc<Reader>, m: &Manifest, cfg: &Config) -> Result<Loader> {
+fn eval_loader(
+    reader: &Arc<Reader>,
+    m: &Manifest,
+    cfg: &Config,
+    sampler: Box<dyn Sampler>,
+) -> Result<Loader> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let lcfg = LoaderConfig {
         batch_size: 256,
@@ -712,7 +762,7 @@ fn eval_loader(reader: &Arc<Reader>, m: &Manifest, cfg: &Config) -> Result<Loade
     };
     Ok(Loader::new(
         reader.clone(),
-        Box::new(Sequential(reader.len())),
+        sampler,
         lcfg,
         Arc::new(HeapAllocator),
     )?)
@@ -728,15 +778,31 @@ fn batch_tensor(b: &lt_data::loader::Batch, device: Device) -> Result<(Tensor, T
     Ok((x, Tensor::from_slice(&b.labels).to_device(device)))
 }
 
-/// Test-split metrics of the current model (BN in eval mode, no gradients).
+/// Test-split metrics of the current model (BN in eval mode, no gradients). With a process
+/// group each rank evaluates every world-th image and the per-image outcomes are summed across
+/// ranks, so the metrics cover the whole test set on every rank.
 fn evaluate(
     m: &mut Model,
     loss: &mut LossFn,
     data: &Data,
     cfg: &Config,
     device: Device,
+    pg: Option<&ProcessGroup>,
 ) -> Result<Metrics> {
-    let mut loader = eval_loader(&data.test, &data.manifest, cfg)?;
+    let n = data.test.len();
+    let (rank, world) = pg.map_or((0, 1), |p| (p.rank(), p.world_size()));
+    if let Some(pg) = pg {
+        // Evaluate rank 0's batch-norm statistics everywhere, as DDP's buffer broadcast does.
+        let mut vars = sorted_variables(&m.vs);
+        tch::no_grad(|| pg.broadcast(&mut vars, 0))?;
+    }
+    let shard: Vec<u32> = (rank..n).step_by(world).map(|i| i as u32).collect();
+    let mut loader = eval_loader(
+        &data.test,
+        &data.manifest,
+        cfg,
+        Box::new(Indices(shard.clone())),
+    )?;
     let mut ev = Evaluator::new(data.manifest.num_classes);
     for b in loader.epoch(0) {
         let b = b?;
@@ -748,7 +814,95 @@ fn evaluate(
         let logits = loss.adjust(logits)?;
         ev.add_logits(&logits, &y)?;
     }
-    ev.finish(Some(&data.groups))
+    let Some(pg) = pg else {
+        return ev.finish(Some(&data.groups));
+    };
+    // Outcomes of all ranks, each at its image's position, summed into one table.
+    let mut table = vec![0f64; n * 5];
+    for (s, &i) in ev.samples().iter().zip(&shard) {
+        let row = &mut table[i as usize * 5..i as usize * 5 + 5];
+        row.copy_from_slice(&[
+            s.label as f64,
+            s.pred as f64,
+            s.top5 as u8 as f64,
+            s.confidence,
+            s.nll,
+        ]);
+    }
+    let mut t = [Tensor::from_slice(&table)];
+    pg.all_reduce_sum(&mut t)?;
+    let table = Vec::<f64>::try_from(&t[0])?;
+    let samples: Vec<metrics::Sample> = table
+        .chunks(5)
+        .map(|r| metrics::Sample {
+            label: r[0] as i64,
+            pred: r[1] as i64,
+            top5: r[2] > 0.5,
+            confidence: r[3],
+            nll: r[4],
+        })
+        .collect();
+    Metrics::compute(&samples, data.manifest.num_classes, Some(&data.groups))
+}
+
+fn weights_crc(vs: &VarStore) -> Result<u32> {
+    let mut h = crc32fast::Hasher::new();
+    for t in sorted_variables(vs) {
+        let v = Vec::<f32>::try_from(t.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1))?;
+        for x in v {
+            h.update(&x.to_le_bytes());
+        }
+    }
+    Ok(h.finalize())
+}
+
+/// The VarStore's tensors in name order (the same order on every rank).
+fn sorted_variables(vs: &VarStore) -> Vec<Tensor> {
+    let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v.into_iter().map(|(_, t)| t).collect()
+}
+
+/// What only the main rank writes: the metrics log and checkpoints.
+struct Writes {
+    log: Option<std::fs::File>,
+}
+
+impl Writes {
+    fn new(main: bool, run_dir: &Path) -> Result<Self> {
+        let log = if main {
+            let p = run_dir.join("metrics.jsonl");
+            Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&p)
+                    .with_context(|| format!("opening {}", p.display()))?,
+            )
+        } else {
+            None
+        };
+        Ok(Writes { log })
+    }
+    fn line(&mut self, v: &serde_json::Value) -> Result<()> {
+        if let Some(f) = &mut self.log {
+            writeln!(f, "{v}")?;
+        }
+        Ok(())
+    }
+    fn checkpoint(
+        &self,
+        path: &Path,
+        vs: &VarStore,
+        extra: &[(String, Tensor)],
+        optim: &[(String, Tensor)],
+        meta: &CheckpointMeta,
+    ) -> Result<()> {
+        if self.log.is_some() {
+            checkpoint::save(path, vs, extra, optim, meta)?;
+        }
+        Ok(())
+    }
 }
 
 /// Eval-mode features of a whole split (NCM class means, stage-2 fits).
@@ -759,7 +913,12 @@ fn features(
     cfg: &Config,
     device: Device,
 ) -> Result<(Tensor, Tensor)> {
-    let mut loader = eval_loader(reader, m, cfg)?;
+    let mut loader = eval_loader(
+        reader,
+        m,
+        cfg,
+        Box::new(Indices((0..reader.len() as u32).collect())),
+    )?;
     let (mut fs, mut ys) = (Vec::new(), Vec::new());
     for b in loader.epoch(0) {
         let (x, y) = batch_tensor(&b?, device)?;

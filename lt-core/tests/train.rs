@@ -252,3 +252,78 @@ fn training_learns_the_tiny_problem() {
         s.metrics.top1
     );
 }
+
+/// Two ranks over Gloo on loopback (torchrun's variables): the test binary re-runs itself as
+/// each rank; both must end with bit-identical weights and the same whole-test-set metrics.
+#[test]
+fn data_parallel_run_on_two_ranks() {
+    if let Ok(dir) = std::env::var("LT_TRAIN_TEST_RANK_DIR") {
+        let dir = Path::new(&dir);
+        let cfg = config(
+            &dir.join("data"),
+            &dir.join("run"),
+            &["stage1.epochs=2", "stage1.batch_size=8"],
+        );
+        let s = train::run(&cfg, &quiet()).unwrap();
+        println!(
+            "RESULT {} {:.6} {:.6}",
+            s.weights_crc, s.metrics.top1, s.metrics.ece
+        );
+        return;
+    }
+    let _turn = serial();
+    let d = tempfile::tempdir().unwrap();
+    tiny_dataset(&d.path().join("data"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let children: Vec<_> = (0..2)
+        .map(|rank| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "data_parallel_run_on_two_ranks",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("LT_TRAIN_TEST_RANK_DIR", d.path())
+                .env("RANK", rank.to_string())
+                .env("LOCAL_RANK", rank.to_string())
+                .env("WORLD_SIZE", "2")
+                .env("MASTER_ADDR", "127.0.0.1")
+                .env("MASTER_PORT", port.to_string())
+                .env("LT_DIST_TIMEOUT", "60")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let results: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                out.status.success(),
+                "rank failed: {text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let line = text
+                .split_once("RESULT")
+                .map(|(_, r)| r.lines().next().unwrap_or("").to_string());
+            line.unwrap_or_else(|| {
+                panic!(
+                    "no RESULT line in: {text}\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+        })
+        .collect();
+    assert_eq!(results[0], results[1], "ranks disagree");
+    // Only rank 0 wrote the run directory.
+    assert!(d.path().join("run/metrics.json").exists());
+    assert!(checkpoint_path(&d.path().join("run"), 1, "final").exists());
+}

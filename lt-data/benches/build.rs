@@ -67,7 +67,17 @@ fn write_tree(root: &Path, n: usize) -> usize {
         };
         let small = image::GrayImage::from_raw(28, 28, data.clone()).unwrap();
         let (w, h) = (460 + (i * 37 % 90) as u32, 340 + (i * 53 % 70) as u32);
-        let big = image::imageops::resize(&small, h, h, image::imageops::FilterType::Triangle);
+        // Bilinear upscale of the 28x28 item to h x h, inline: cheap for a setup step.
+        let up = |x: u32, y: u32| -> f32 {
+            let f = |v: u32| ((v as f32 + 0.5) * 28.0 / h as f32 - 0.5).clamp(0.0, 27.0);
+            let (fx, fy) = (f(x), f(y));
+            let (x0, y0) = (fx as u32, fy as u32);
+            let (x1, y1) = ((x0 + 1).min(27), (y0 + 1).min(27));
+            let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
+            let p = |x, y| small.get_pixel(x, y)[0] as f32;
+            (p(x0, y0) * (1.0 - ax) + p(x1, y0) * ax) * (1.0 - ay)
+                + (p(x0, y1) * (1.0 - ax) + p(x1, y1) * ax) * ay
+        };
         let tint = tints[s.label as usize];
         let mut state = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let x0 = (w - h) / 2;
@@ -77,7 +87,7 @@ fn write_tree(root: &Path, n: usize) -> usize {
             state ^= state << 17;
             let noise = (state >> 60) as f32 - 8.0;
             let fg = if x >= x0 && x < x0 + h {
-                big.get_pixel(x - x0, y)[0] as f32
+                up(x - x0, y)
             } else {
                 0.0
             };

@@ -382,7 +382,7 @@ fn prepare(s: &Sample, store: Store, max_side: Option<u32>, quality: u8) -> Resu
             let scale = m as f64 / img.width().max(img.height()) as f64;
             let w = ((img.width() as f64 * scale).round() as u32).max(1);
             let h = ((img.height() as f64 * scale).round() as u32).max(1);
-            image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle)
+            resize_rgb(&img, w, h)
         }
         _ => img,
     };
@@ -408,6 +408,21 @@ fn prepare(s: &Sample, store: Store, max_side: Option<u32>, quality: u8) -> Resu
             })
         }
     }
+}
+
+/// Antialiased bilinear resize (PIL's filter) with the loader's separable resampler: about
+/// four times faster than `image::imageops::resize`, which dominated JPEG-tree builds.
+fn resize_rgb(img: &image::RgbImage, w: u32, h: u32) -> image::RgbImage {
+    use crate::augment::{resample, Taps};
+    let (sw, sh) = (img.width() as usize, img.height() as usize);
+    let (mut ht, mut vt) = (Taps::default(), Taps::default());
+    ht.build(w as usize, sw, 0.0, sw as f64 / w as f64, false);
+    vt.build(h as usize, sh, 0.0, sh as f64 / h as f64, false);
+    let (mut tmp, mut out) = (Vec::new(), Vec::new());
+    resample(img.as_raw(), sw, 3, &ht, &vt, &mut tmp, &mut out);
+    // `as u8` saturates, so values just outside [0, 255] clamp.
+    let bytes = out.iter().map(|&x| (x + 0.5) as u8).collect();
+    image::RgbImage::from_raw(w, h, bytes).expect("resample fills w x h x 3")
 }
 
 fn progress_bar(len: u64, visible: bool) -> ProgressBar {
@@ -488,4 +503,42 @@ fn is_replaceable(out: &Path) -> bool {
             || std::fs::read_dir(out)
                 .map(|mut d| d.next().is_none())
                 .unwrap_or(false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resize_matches_image_triangle_filter_closely() {
+        let img = image::RgbImage::from_fn(500, 375, |x, y| {
+            image::Rgb([
+                (x * 255 / 499) as u8,
+                (y * 255 / 374) as u8,
+                ((x / 10 + y / 10) % 2 * 200) as u8,
+            ])
+        });
+        let ours = resize_rgb(&img, 256, 192);
+        let theirs = image::imageops::resize(&img, 256, 192, image::imageops::FilterType::Triangle);
+        assert_eq!(ours.dimensions(), (256, 192));
+        let diff: Vec<i32> = ours
+            .as_raw()
+            .iter()
+            .zip(theirs.as_raw())
+            .map(|(&a, &b)| (a as i32 - b as i32).abs())
+            .collect();
+        let mean = diff.iter().sum::<i32>() as f64 / diff.len() as f64;
+        assert!(mean < 2.0, "mean difference {mean}");
+        // The smooth channels agree everywhere to a level or two.
+        assert!(ours
+            .pixels()
+            .zip(theirs.pixels())
+            .all(|(a, b)| (0..2).all(|c| (a[c] as i32 - b[c] as i32).abs() <= 2)));
+        let flat = resize_rgb(
+            &image::RgbImage::from_pixel(97, 61, image::Rgb([9, 128, 250])),
+            13,
+            8,
+        );
+        assert!(flat.pixels().all(|p| *p == image::Rgb([9, 128, 250])));
+    }
 }

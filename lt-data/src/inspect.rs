@@ -86,7 +86,7 @@ pub fn split_list(path: &Path) -> Result<Stats> {
 pub fn verify(dir: &Path) -> Result<usize> {
     let m = Manifest::load(dir)?;
     let mut n = 0;
-    if m.splits.get("train").is_none() {
+    if !m.splits.contains_key("train") {
         return Err(Error::format(
             dir.join(crate::manifest::FILE),
             "no train split listed",

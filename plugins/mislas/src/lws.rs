@@ -1,0 +1,194 @@
+//! Learnable weight scaling as MiSLAS stage 2 uses it: the stage-1 linear classifier keeps
+//! training (its weight and bias, at `lr * lr_factor` in the official code) and a per-class scale
+//! vector, initialised to 1, multiplies its logits: logits = (x W^T + b) * scales.
+//!
+//! This differs from Kang et al.'s LWS (plugin `decoupling`), where the classifier is frozen and
+//! only the scales learn.
+
+use lt_plugin::tch::{Kind, Tensor};
+use lt_plugin::{Config, DatasetInfo, Head, NamedTensor, PluginError, Result};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LwsConfig {}
+
+/// The `lws` head component.
+pub struct LearnableWeightScaling {
+    weight: Tensor,
+    bias: Tensor,
+    scales: Tensor,
+}
+
+impl LearnableWeightScaling {
+    /// No options; `feature_dim` must be known. Until `init_from_linear` runs, the classifier has
+    /// PyTorch's default `nn.Linear` initialisation, so the head also works on its own.
+    pub fn new(config: &Config, data: &DatasetInfo) -> Result<LearnableWeightScaling> {
+        if !config.0.is_null() {
+            let _: LwsConfig = config.parse()?;
+        }
+        let (k, d) = (data.num_classes as i64, data.feature_dim as i64);
+        if k == 0 || d == 0 {
+            return Err(PluginError(format!(
+                "lws needs the number of classes and the feature width, got {k} and {d}"
+            )));
+        }
+        let bound = 1.0 / (d as f64).sqrt();
+        let opts = (Kind::Float, data.device);
+        let weight =
+            (Tensor::f_rand([k, d], opts)? * (2.0 * bound) - bound).set_requires_grad(true);
+        let bias = (Tensor::f_rand([k], opts)? * (2.0 * bound) - bound).set_requires_grad(true);
+        let scales = Tensor::f_ones([k], opts)?.set_requires_grad(true);
+        Ok(LearnableWeightScaling {
+            weight,
+            bias,
+            scales,
+        })
+    }
+}
+
+/// Copies `src` into `dst` in place (keeping `dst`'s identity, so tensors already handed to the
+/// optimiser stay the same), after checking the shape.
+pub(crate) fn copy_checked(dst: &mut Tensor, src: &Tensor, what: &str) -> Result<()> {
+    if src.size() != dst.size() {
+        return Err(PluginError(format!(
+            "stage-1 {what} has shape {:?}, this head expects {:?}",
+            src.size(),
+            dst.size()
+        )));
+    }
+    let src = src.f_to_device(dst.device())?.f_to_kind(dst.kind())?;
+    lt_plugin::tch::no_grad(|| dst.f_copy_(&src))?;
+    Ok(())
+}
+
+pub(crate) fn check_features(features: &Tensor, d: i64) -> Result<()> {
+    match features.size().as_slice() {
+        [_, fd] if *fd == d => Ok(()),
+        s => Err(PluginError(format!("expected features [B,{d}], got {s:?}"))),
+    }
+}
+
+impl Head for LearnableWeightScaling {
+    fn forward(&mut self, features: &Tensor, _train: bool) -> Result<Tensor> {
+        check_features(features, self.weight.size()[1])?;
+        let f = features.f_to_kind(self.weight.kind())?;
+        let logits = f.f_linear(&self.weight, Some(&self.bias))?;
+        Ok(logits.f_mul(&self.scales)?)
+    }
+
+    fn named_tensors(&self) -> Vec<NamedTensor> {
+        [
+            ("weight", &self.weight),
+            ("bias", &self.bias),
+            ("scales", &self.scales),
+        ]
+        .into_iter()
+        .map(|(n, t)| NamedTensor {
+            name: n.into(),
+            tensor: t.shallow_clone(),
+            trainable: true,
+        })
+        .collect()
+    }
+
+    fn wants_linear_init(&self) -> bool {
+        true
+    }
+
+    fn init_from_linear(&mut self, weight: &Tensor, bias: Option<&Tensor>) -> Result<()> {
+        copy_checked(&mut self.weight, weight, "classifier weight")?;
+        match bias {
+            Some(b) => copy_checked(&mut self.bias, b, "classifier bias")?,
+            None => {
+                let _ = lt_plugin::tch::no_grad(|| self.bias.f_zero_())?;
+            }
+        }
+        let _ = lt_plugin::tch::no_grad(|| self.scales.f_fill_(1.0))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lt_plugin::tch::Device;
+
+    fn info() -> DatasetInfo {
+        DatasetInfo {
+            num_classes: 3,
+            class_counts: vec![50, 10, 2],
+            feature_dim: 4,
+            seed: 0,
+            device: Device::Cpu,
+        }
+    }
+
+    #[test]
+    fn unit_scales_reproduce_the_stage1_head_and_scales_multiply_logits() {
+        let mut h = LearnableWeightScaling::new(&Config::default(), &info()).unwrap();
+        let w = Tensor::from_slice(&[
+            0.5f32, -1.0, 0.0, 2.0, 1.0, 1.0, -0.5, 0.0, 0.3, 0.2, 0.1, -0.4,
+        ])
+        .reshape([3, 4]);
+        let b = Tensor::from_slice(&[0.1f32, -0.2, 0.3]);
+        h.init_from_linear(&w, Some(&b)).unwrap();
+        let x = Tensor::from_slice(&[1.0f32, 2.0, -1.0, 0.5, 0.0, 1.0, 1.0, 1.0]).reshape([2, 4]);
+        let got = h.forward(&x, false).unwrap();
+        let want = x.matmul(&w.tr()) + &b;
+        assert!(got.allclose(&want, 1e-6, 1e-6, false));
+        // By hand, first sample, class 0: 0.5 - 2 + 0 + 1 + 0.1 = -0.4.
+        assert!((got.double_value(&[0, 0]) + 0.4).abs() < 1e-6);
+        // The head owns copies: changing the stage-1 tensors does not reach it.
+        let _ = w.shallow_clone().f_mul_scalar_(0.0).unwrap();
+        assert!(h
+            .forward(&x, false)
+            .unwrap()
+            .allclose(&want, 1e-6, 1e-6, false));
+        // Scales act per class.
+        let named = h.named_tensors();
+        assert_eq!(
+            named.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+            ["weight", "bias", "scales"]
+        );
+        assert!(named.iter().all(|n| n.trainable));
+        let s = &named[2].tensor;
+        lt_plugin::tch::no_grad(|| {
+            s.shallow_clone()
+                .copy_(&Tensor::from_slice(&[2.0f32, 1.0, 0.5]))
+        });
+        let scaled = h.forward(&x, false).unwrap();
+        assert!(scaled.allclose(
+            &(want * Tensor::from_slice(&[2.0f32, 1.0, 0.5])),
+            1e-6,
+            1e-6,
+            false
+        ));
+    }
+
+    #[test]
+    fn gradients_reach_weight_bias_and_scales() {
+        let mut h = LearnableWeightScaling::new(&Config::default(), &info()).unwrap();
+        let x = Tensor::ones([2, 4], (Kind::Float, Device::Cpu));
+        h.forward(&x, true).unwrap().sum(Kind::Float).backward();
+        for n in h.named_tensors() {
+            assert!(n.tensor.grad().defined(), "{} has no gradient", n.name);
+        }
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors() {
+        let mut h = LearnableWeightScaling::new(&Config::default(), &info()).unwrap();
+        let e = h
+            .init_from_linear(&Tensor::zeros([3, 5], (Kind::Float, Device::Cpu)), None)
+            .unwrap_err();
+        assert!(e.0.contains("shape"), "{e}");
+        let e = h
+            .forward(&Tensor::zeros([2, 5], (Kind::Float, Device::Cpu)), false)
+            .unwrap_err();
+        assert!(e.0.contains("expected features"), "{e}");
+        let mut i = info();
+        i.feature_dim = 0;
+        assert!(LearnableWeightScaling::new(&Config::default(), &i).is_err());
+    }
+}
