@@ -3,8 +3,7 @@
 #   benches/step_compare.sh [THREADS=2] [STEPS=30] [ROUNDS=2]
 # Runs the two alternately ROUNDS times (so both see the same machine load), keeps each side's
 # best median, and prints `ratio lt/torch R` last (< 1: lt-train is faster).
-# The Rust side is `lt-train bench` (release); while that subcommand is not built, the same
-# lt_core::bench::step_bench runs through the lt-core test harness.
+# The Rust side is `lt-train bench` (release).
 set -euo pipefail
 threads=${1:-2}
 steps=${2:-30}
@@ -14,17 +13,9 @@ cd "$root"
 source scripts/env.sh
 py="$root/.venv/bin/python"
 
-cargo build --release -q -p lt-train 2>/dev/null || true
+cargo build --release -q -p lt-train-cli
 lt="${CARGO_TARGET_DIR:-$root/target}/release/lt-train"
-if [[ -x "$lt" ]] && "$lt" bench --help >/dev/null 2>&1; then
-  rust_cmd=("$lt" bench --model resnet32 --batch 128 --threads "$threads" --steps "$steps")
-  "$lt" bench --help 2>&1 | grep -q -- '--steps' || rust_cmd=("$lt" bench --model resnet32 --batch 128 --threads "$threads")
-else
-  echo "(lt-train bench not available: using the lt-core test harness)" >&2
-  cargo test --release -q -p lt-core --lib bench_resnet32 --no-run >/dev/null 2>&1
-  rust_cmd=(env LT_BENCH_THREADS="$threads" LT_BENCH_STEPS="$steps"
-            cargo test --release -q -p lt-core --lib bench_resnet32 -- --ignored --nocapture --test-threads=1)
-fi
+rust_cmd=("$lt" bench --model resnet32 --batch 128 --threads "$threads" --steps "$steps")
 
 last_ms() { grep -E '^step ms [0-9.]+' | tail -1 | awk '{print $3}'; }
 best_rust=""; best_torch=""

@@ -128,22 +128,4 @@ mod tests {
         assert_eq!(image_size("resnet32b"), 32);
         assert_eq!(image_size("resnet50"), 224);
     }
-
-    /// The Rust half of `benches/step_compare.sh` when `lt-train bench` is unavailable:
-    /// `LT_BENCH_THREADS=2 cargo test --release -p lt-core --lib bench_resnet32 -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn bench_resnet32() {
-        let threads = std::env::var("LT_BENCH_THREADS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(2);
-        let steps = std::env::var("LT_BENCH_STEPS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(30);
-        let r = step_bench("resnet32", 128, threads, steps).unwrap();
-        println!("{}", serde_json::to_string(&r).unwrap());
-        println!("{}", r.summary_line());
-    }
 }

@@ -779,7 +779,7 @@ fn reduction(ratio: f64) -> usize {
 
 /// Decodes a JPEG into `buf`, reduced by `reduce` when > 1; returns decoded width, height,
 /// channels and the full-resolution width and height.
-fn decode_jpeg(
+pub(crate) fn decode_jpeg(
     bytes: &[u8],
     reduce: usize,
     buf: &mut Vec<u8>,

@@ -372,9 +372,8 @@ fn prepare(s: &Sample, store: Store, max_side: Option<u32>, quality: u8) -> Resu
         }
         Pixels::File(path) => {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            image::load_from_memory(&bytes)
+            decode_rgb(&bytes)
                 .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?
-                .to_rgb8()
         }
     };
     let img = match max_side {
@@ -397,8 +396,20 @@ fn prepare(s: &Sample, store: Store, max_side: Option<u32>, quality: u8) -> Resu
         }),
         Store::Jpeg => {
             let mut bytes = Vec::with_capacity(img.as_raw().len() / 8);
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
-                .encode_image(&img)
+            let (w, h) = (img.width(), img.height());
+            if w > u16::MAX as u32 || h > u16::MAX as u32 {
+                return Err(Error::invalid(format!(
+                    "{}: {w}x{h} is too large for JPEG; use --max-side",
+                    source_name(s)
+                )));
+            }
+            jpeg_encoder::Encoder::new(&mut bytes, quality)
+                .encode(
+                    img.as_raw(),
+                    w as u16,
+                    h as u16,
+                    jpeg_encoder::ColorType::Rgb,
+                )
                 .map_err(|e| {
                     Error::invalid(format!("{}: JPEG encoding failed: {e}", source_name(s)))
                 })?;
@@ -408,6 +419,24 @@ fn prepare(s: &Sample, store: Store, max_side: Option<u32>, quality: u8) -> Resu
             })
         }
     }
+}
+
+/// Decodes an image file to RGB: JPEG with the loader's fast decoder, anything else with `image`.
+fn decode_rgb(bytes: &[u8]) -> std::result::Result<image::RgbImage, String> {
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        let mut buf = Vec::new();
+        let (w, h, c, _, _) = crate::augment::decode_jpeg(bytes, 1, &mut buf)?;
+        let rgb = match c {
+            3 => buf,
+            1 => buf.iter().flat_map(|&g| [g, g, g]).collect(),
+            c => return Err(format!("JPEG with {c} channels")),
+        };
+        return image::RgbImage::from_raw(w as u32, h as u32, rgb)
+            .ok_or_else(|| "short JPEG pixel data".into());
+    }
+    Ok(image::load_from_memory(bytes)
+        .map_err(|e| e.to_string())?
+        .to_rgb8())
 }
 
 /// Antialiased bilinear resize (PIL's filter) with the loader's separable resampler: about

@@ -10,7 +10,7 @@ pub enum Error {
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
+        // Not `#[source]`: the message already carries it, and `{:#}` would print it twice.
         source: std::io::Error,
     },
     /// A file whose content is not what its format promises.

@@ -32,7 +32,7 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
         /// Imbalance factor n_max / n_min (>= 1); default: the recipe's.
-        #[arg(long, value_name = "IF")]
+        #[arg(long, value_name = "IF", allow_negative_numbers = true)]
         imbalance: Option<f64>,
         #[arg(long, default_value_t = 0)]
         seed: u64,

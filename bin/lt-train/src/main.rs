@@ -74,6 +74,10 @@ struct TrainArgs {
     threads: Option<usize>,
     #[arg(long)]
     eval_every: Option<usize>,
+    /// Seconds to wait for distributed peers (rendezvous and collectives); default
+    /// LT_DIST_TIMEOUT or 300.
+    #[arg(long)]
+    dist_timeout: Option<u64>,
     /// Print the resolved configuration and exit.
     #[arg(long)]
     print_config: bool,
@@ -183,6 +187,9 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     }
     if let Some(e) = a.eval_every {
         b.set(&format!("eval_every={e}"))?;
+    }
+    if let Some(t) = a.dist_timeout {
+        b.set(&format!("dist_timeout={t}"))?;
     }
     for s in &a.sets {
         b.set(s)?;
