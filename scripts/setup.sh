@@ -14,10 +14,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
 
-if ! .venv/bin/python -c 'import torch, numpy, PIL; assert torch.__version__.startswith("2.11.0")' 2>/dev/null; then
+if ! .venv/bin/python -c 'import torch, torchvision, numpy, PIL; assert torch.__version__.startswith("2.11.0")' 2>/dev/null; then
     python3 -m venv .venv
     .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q torch==2.11.0 numpy pillow
+    .venv/bin/pip install -q torch==2.11.0 torchvision==0.26.0 numpy pillow
 fi
 ln -sfn "$(.venv/bin/python -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')" .venv/torch-lib
 

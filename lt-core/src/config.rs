@@ -74,6 +74,8 @@ pub struct Config {
     pub plugins: Vec<String>,
     /// Upper reference top-1 for relative accuracy (A_t / A_u), percent; 0: none.
     pub upper_top1: f64,
+    /// A stage-1 checkpoint to start stage 2 from, skipping stage 1; empty: none.
+    pub init_checkpoint: PathBuf,
     /// Distributed rendezvous and collective timeout, seconds; 0: `LT_DIST_TIMEOUT` or 300.
     pub dist_timeout: u64,
     pub stage1: StageConfig,
@@ -96,6 +98,7 @@ amp = true
 plugins = []
 upper_top1 = 0.0
 dist_timeout = 0
+init_checkpoint = ""
 
 [stage1]
 epochs = 200

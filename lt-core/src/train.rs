@@ -338,6 +338,15 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         .collect();
     let mut last_metrics = None;
     let mut epochs_run = 0usize;
+    // A given stage-1 model replaces stage 1 (decoupled methods sharing one representation).
+    if !cfg.init_checkpoint.as_os_str().is_empty() && start == (1, 0) {
+        if cfg.stage2.is_none() {
+            bail!("init_checkpoint skips stage 1, so a stage 2 is needed");
+        }
+        let ck = checkpoint::load(&cfg.init_checkpoint)?;
+        ck.restore_varstore(&m.vs, "")?;
+        start = (2, 0);
+    }
     for &(stage, sc) in &stages {
         if stage < start.0 {
             continue;

@@ -327,3 +327,43 @@ fn data_parallel_run_on_two_ranks() {
     assert!(d.path().join("run/metrics.json").exists());
     assert!(checkpoint_path(&d.path().join("run"), 1, "final").exists());
 }
+
+#[test]
+fn init_checkpoint_skips_stage_one() {
+    let _turn = serial();
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    tiny_dataset(&data);
+    let first = config(&data, &d.path().join("s1"), &["stage1.epochs=2"]);
+    train::run(&first, &quiet()).unwrap();
+    let init = checkpoint_path(&first.out, 1, "final");
+    let out = d.path().join("s2");
+    let cfg = config(
+        &data,
+        &out,
+        &[
+            "stage1.epochs=1000",
+            "stage2.epochs=1",
+            &format!("init_checkpoint=\"{}\"", init.display()),
+        ],
+    );
+    train::run(&cfg, &quiet()).unwrap();
+    assert!(
+        !checkpoint_path(&out, 1, "final").exists(),
+        "stage 1 ran although a checkpoint was given"
+    );
+    let a = tensors(&init);
+    let b = tensors(&checkpoint_path(&out, 2, "final"));
+    for ((n, x), (_, y)) in a.iter().zip(&b) {
+        if n.starts_with("backbone.") && !n.contains("running") {
+            assert!(same(x, y), "{n} differs from the initial checkpoint");
+        }
+    }
+    // Without a stage 2 there is nothing to do: an error, not a silent no-op.
+    let mut bad = cfg.clone();
+    bad.stage2 = None;
+    assert!(train::run(&bad, &quiet())
+        .unwrap_err()
+        .to_string()
+        .contains("stage 2"));
+}
