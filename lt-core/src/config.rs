@@ -74,6 +74,9 @@ pub struct Config {
     pub plugins: Vec<String>,
     /// Upper reference top-1 for relative accuracy (A_t / A_u), percent; 0: none.
     pub upper_top1: f64,
+    /// Split evaluated during and after training: "test", or "val" to tune hyper-parameters
+    /// (tau-norm's tau, logit adjustment's tau) without touching the test set.
+    pub eval_split: String,
     /// A stage-1 checkpoint to start stage 2 from, skipping stage 1; empty: none.
     pub init_checkpoint: PathBuf,
     /// Distributed rendezvous and collective timeout, seconds; 0: `LT_DIST_TIMEOUT` or 300.
@@ -99,6 +102,7 @@ plugins = []
 upper_top1 = 0.0
 dist_timeout = 0
 init_checkpoint = ""
+eval_split = "test"
 
 [stage1]
 epochs = 200

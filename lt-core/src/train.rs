@@ -61,10 +61,10 @@ struct Data {
     in_channels: i64,
 }
 
-fn load_data(dir: &Path) -> Result<Data> {
+fn load_data(dir: &Path, eval_split: &str) -> Result<Data> {
     let manifest = Manifest::load(dir)?;
     let train = Arc::new(Reader::open(&manifest.split_path(dir, "train")?)?);
-    let test = Arc::new(Reader::open(&manifest.split_path(dir, "test")?)?);
+    let test = Arc::new(Reader::open(&manifest.split_path(dir, eval_split)?)?);
     let in_channels = match (train.layout(), manifest.augment.as_str()) {
         (Layout::Raw { channels, .. }, "cifar") => channels as i64,
         _ => 3,
@@ -274,8 +274,8 @@ pub fn checkpoint_path(run: &Path, stage: u32, tag: &str) -> PathBuf {
 
 /// Trains and evaluates as `cfg` says; writes metrics, plots and checkpoints under `cfg.out`.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
-    let data =
-        load_data(&cfg.dataset).with_context(|| format!("dataset {}", cfg.dataset.display()))?;
+    let data = load_data(&cfg.dataset, &cfg.eval_split)
+        .with_context(|| format!("dataset {}", cfg.dataset.display()))?;
     // Launched by torchrun or srun: join the process group (data-parallel training).
     let timeout = (cfg.dist_timeout > 0).then(|| std::time::Duration::from_secs(cfg.dist_timeout));
     let pg = ProcessGroup::from_env(timeout)?;

@@ -201,17 +201,14 @@ mod tests {
     fn factors_follow_each_shape_by_hand() {
         let x = [1.0, 2.0 / 3.0, 1.0 / 3.0, 0.0];
         let (h, t) = (0.4, 0.1);
-        let cases: [(&str, Box<dyn Fn(f64) -> f64>); 4] = [
-            (
-                "concave",
-                Box::new(|x: f64| (x * std::f64::consts::PI / 2.0).sin()),
-            ),
-            ("linear", Box::new(|x: f64| x)),
-            (
-                "convex",
-                Box::new(|x: f64| 1.0 - (x * std::f64::consts::PI / 2.0).cos()),
-            ),
-            ("exp", Box::new(|x: f64| x * x * x)),
+        type Profile = fn(f64) -> f64;
+        let cases: [(&str, Profile); 4] = [
+            ("concave", |x: f64| (x * std::f64::consts::PI / 2.0).sin()),
+            ("linear", |x: f64| x),
+            ("convex", |x: f64| {
+                1.0 - (x * std::f64::consts::PI / 2.0).cos()
+            }),
+            ("exp", |x: f64| x * x * x),
         ];
         for (shape, f) in cases {
             let l = las(
