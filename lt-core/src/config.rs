@@ -17,7 +17,8 @@ pub struct StageConfig {
     pub weight_decay: f64,
     /// Linear per-epoch warm-up epochs.
     pub warmup_epochs: usize,
-    /// "step", "cosine" or "constant".
+    /// "step", "cosine" (per iteration), "cosine-epoch" (set once per epoch, as MiSLAS and
+    /// classifier-balancing do) or "constant".
     pub schedule: String,
     /// Step decay points as fractions of the stage (CIFAR-LT: 160/200 and 180/200).
     pub milestones: Vec<f64>,
@@ -26,6 +27,8 @@ pub struct StageConfig {
     /// Sampler name: built-in (instance, class-balanced, sqrt, progressive, reversed) or a
     /// plugin's.
     pub sampler: String,
+    /// Configuration handed to a plugin sampler.
+    pub sampler_config: toml::Table,
     /// Steps per epoch; 0: ceil(training images / batch size).
     pub steps_per_epoch: usize,
     /// Loss: "ce" (built in) or a plugin loss component.
@@ -115,6 +118,7 @@ schedule = "step"
 milestones = [0.8, 0.9]
 gamma = 0.1
 sampler = "instance"
+sampler_config = {}
 steps_per_epoch = 0
 loss = "ce"
 loss_config = {}
@@ -137,10 +141,11 @@ lr = 0.1
 momentum = 0.9
 weight_decay = 2e-4
 warmup_epochs = 0
-schedule = "cosine"
+schedule = "cosine-epoch"
 milestones = []
 gamma = 0.1
 sampler = "class-balanced"
+sampler_config = {}
 steps_per_epoch = 0
 loss = "ce"
 loss_config = {}
@@ -255,9 +260,9 @@ impl StageConfig {
         if !(self.lr.is_finite() && self.lr >= 0.0) {
             bail!("{name}.lr must be a non-negative number");
         }
-        if !["step", "cosine", "constant"].contains(&self.schedule.as_str()) {
+        if !["step", "cosine", "cosine-epoch", "constant"].contains(&self.schedule.as_str()) {
             bail!(
-                "{name}.schedule must be step, cosine or constant, got '{}'",
+                "{name}.schedule must be step, cosine, cosine-epoch or constant, got '{}'",
                 self.schedule
             );
         }

@@ -241,7 +241,7 @@ fn epoch_seed(seed: u64, stage: u32, epoch: usize) -> i64 {
 
 fn schedule_of(s: &StageConfig) -> Schedule {
     let decay = match s.schedule.as_str() {
-        "cosine" => Decay::Cosine { min_lr: 0.0 },
+        "cosine" | "cosine-epoch" => Decay::Cosine { min_lr: 0.0 },
         "step" => {
             // Fractions of a short stage can land on the same epoch: the later factor wins.
             let mut f = 1.0;
@@ -461,7 +461,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         } else {
             let (p, name) = plugins.find(crate::plugin::ComponentKind::Sampler, &sc.sampler)?;
             Box::new(FromPlugin {
-                inner: p.sampler(&name, &serde_json::json!({}), &info, labels)?,
+                inner: p.sampler(&name, &json_of(&sc.sampler_config), &info, labels)?,
                 error: sampler_error.clone(),
             })
         };
@@ -521,7 +521,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
                 if batch.len() < 2 {
                     continue; // batch norm cannot train on a single image
                 }
-                opt.set_lr(schedule.lr(epoch, i, n_batches));
+                // "cosine-epoch" keeps each epoch's rate constant: the value at its first iteration.
+                let iter = if sc.schedule == "cosine-epoch" { 0 } else { i };
+                opt.set_lr(schedule.lr(epoch, iter, n_batches));
                 let [n, c, h, w] = batch.shape;
                 let x = crate::device::to_device(
                     &batch.images_f32().context("loader gave non-float images")?[..n * c * h * w],
