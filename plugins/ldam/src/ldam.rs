@@ -80,35 +80,8 @@ pub fn ldam_margins(counts: &[u64], max_m: f64) -> Result<Vec<f64>> {
     Ok(raw.iter().map(|r| r * max_m / top).collect())
 }
 
-/// Class-balanced weights `(1 - beta) / (1 - beta^{n_c})`, normalised to sum to K (Cui et al.
-/// 2019). `beta = 0` gives all ones.
-pub fn effective_number_weights(counts: &[u64], beta: f64) -> Result<Vec<f64>> {
-    check_counts(counts, "class-balanced weights")?;
-    if !(0.0..1.0).contains(&beta) {
-        return Err(PluginError(format!("beta must be in [0, 1), got {beta}")));
-    }
-    let raw: Vec<f64> = counts
-        .iter()
-        .map(|&n| (1.0 - beta) / (1.0 - beta.powf(n as f64)))
-        .collect();
-    let sum: f64 = raw.iter().sum();
-    let k = counts.len() as f64;
-    Ok(raw.iter().map(|w| w * k / sum).collect())
-}
-
-fn check_counts(counts: &[u64], what: &str) -> Result<()> {
-    if counts.is_empty() {
-        return Err(PluginError::new(format!(
-            "{what}: the dataset has no classes"
-        )));
-    }
-    if let Some(c) = counts.iter().position(|&n| n == 0) {
-        return Err(PluginError(format!(
-            "{what}: class {c} has no training images (every class needs n_c > 0)"
-        )));
-    }
-    Ok(())
-}
+use lt_plugin::prior::check_counts;
+pub use lt_plugin::prior::effective_number_weights;
 
 /// The epoch (zero-based) from which DRW weights apply in a stage of `total` epochs.
 pub fn drw_epoch(drw_at: f64, total: u32) -> u32 {

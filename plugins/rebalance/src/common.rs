@@ -3,44 +3,7 @@
 use lt_plugin::tch::Tensor;
 use lt_plugin::{DatasetInfo, PluginError, Result};
 
-/// Refuses an empty class list or a class without training images (log 0 and 1/(1 - beta^0)
-/// would be infinite).
-pub fn check_counts(counts: &[u64], what: &str) -> Result<()> {
-    if counts.is_empty() {
-        return Err(PluginError::new(format!(
-            "{what}: the dataset has no classes"
-        )));
-    }
-    if let Some(c) = counts.iter().position(|&n| n == 0) {
-        return Err(PluginError(format!(
-            "{what}: class {c} has no training images (every class needs n_c > 0)"
-        )));
-    }
-    Ok(())
-}
-
-/// `log pi_c = log(n_c / N)`, the log of the training label prior.
-pub fn log_prior(counts: &[u64]) -> Result<Vec<f64>> {
-    check_counts(counts, "label prior")?;
-    let total: f64 = counts.iter().map(|&n| n as f64).sum();
-    Ok(counts.iter().map(|&n| (n as f64 / total).ln()).collect())
-}
-
-/// Class-balanced weights `(1 - beta) / (1 - beta^{n_c})` (Cui et al. 2019: the inverse
-/// effective number of samples), normalised to sum to K.
-pub fn effective_number_weights(counts: &[u64], beta: f64) -> Result<Vec<f64>> {
-    check_counts(counts, "class-balanced weights")?;
-    if !(0.0..1.0).contains(&beta) {
-        return Err(PluginError(format!("beta must be in [0, 1), got {beta}")));
-    }
-    let raw: Vec<f64> = counts
-        .iter()
-        .map(|&n| (1.0 - beta) / (1.0 - beta.powf(n as f64)))
-        .collect();
-    let sum: f64 = raw.iter().sum();
-    let k = counts.len() as f64;
-    Ok(raw.iter().map(|w| w * k / sum).collect())
-}
+pub use lt_plugin::prior::{check_counts, effective_number_weights, log_prior};
 
 /// A per-class vector as a double tensor on the dataset device (cast to the logits' kind per
 /// call, so double-precision tests see no float rounding).

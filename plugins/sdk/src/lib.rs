@@ -7,6 +7,7 @@
 //! never as an unwinding across the C boundary. See `docs/plugin-guide.md` for a walk-through.
 
 pub mod abi;
+pub mod prior;
 #[doc(hidden)]
 pub mod runtime;
 
