@@ -106,7 +106,7 @@ pub fn save(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let tmp = crate::metrics::tmp_name(path);
+    let tmp = lt_data::format::temp_path(path);
     let res = (|| -> Result<()> {
         Tensor::write_safetensors(&named, &tmp)?;
         std::fs::File::open(&tmp)?.sync_all()?;

@@ -33,14 +33,8 @@ pub struct Sample {
 }
 
 /// Shot group of a class (many > 100, few < 20 training images in the usual rule; the map
-/// comes from the dataset manifest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Shot {
-    Many,
-    Medium,
-    Few,
-}
+/// comes from the dataset manifest): the data side's group type.
+pub use lt_data::recipe::Group as Shot;
 
 /// Turns logits or probabilities into [`Sample`]s, batch by batch.
 #[derive(Debug, Clone)]
@@ -370,29 +364,9 @@ impl Metrics {
     }
 }
 
-/// Writes `bytes` to `path.tmp-<pid>` and renames it over `path`.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_name(path);
-    let res = (|| -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.with_context(|| format!("writing {}", path.display()))
-}
-
-pub(crate) fn tmp_name(path: &Path) -> std::path::PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".tmp-{}", std::process::id()));
-    path.with_file_name(name)
+/// Atomic write shared with the data side (temp file, sync, rename).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    Ok(lt_data::manifest::write_atomic(path, bytes)?)
 }
 
 /// Draws a reliability diagram: per-bin accuracy bars against the diagonal (perfect

@@ -22,7 +22,6 @@ use lt_data::augment::Augment;
 use lt_data::format::{Layout, Reader};
 use lt_data::loader::{HeapAllocator, Loader, LoaderConfig};
 use lt_data::manifest::Manifest;
-use lt_data::recipe::Group;
 use lt_data::sampler::{self, Sampler};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -69,15 +68,7 @@ fn load_data(dir: &Path, eval_split: &str) -> Result<Data> {
         (Layout::Raw { channels, .. }, "cifar") => channels as i64,
         _ => 3,
     };
-    let groups = manifest
-        .groups
-        .iter()
-        .map(|g| match g {
-            Group::Many => Shot::Many,
-            Group::Medium => Shot::Medium,
-            Group::Few => Shot::Few,
-        })
-        .collect();
+    let groups = manifest.groups.clone();
     Ok(Data {
         manifest,
         train,
