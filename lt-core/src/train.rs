@@ -515,13 +515,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
                 // "cosine-epoch" keeps each epoch's rate constant: the value at its first iteration.
                 let iter = if sc.schedule == "cosine-epoch" { 0 } else { i };
                 opt.set_lr(schedule.lr(epoch, iter, n_batches));
-                let [n, c, h, w] = batch.shape;
-                let x = crate::device::to_device(
-                    &batch.images_f32().context("loader gave non-float images")?[..n * c * h * w],
-                    &[n as i64, c as i64, h as i64, w as i64],
-                    device,
-                )?;
-                let y = Tensor::from_slice(&batch.labels).to_device(device);
+                let n = batch.len();
+                let (x, y) = batch_tensor(&batch, device)?;
                 let (x, ya, yb, lam) = mixup::mixup(&x, &y, sc.mixup_alpha, &mut rng)?;
                 let ctx = StepCtx {
                     epoch: epoch as u32,
