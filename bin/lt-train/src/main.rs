@@ -78,6 +78,9 @@ struct TrainArgs {
     /// LT_DIST_TIMEOUT or 300.
     #[arg(long)]
     dist_timeout: Option<u64>,
+    /// Load the configuration's plugins and build its losses, heads and samplers, then exit.
+    #[arg(long)]
+    check: bool,
     /// Print the resolved configuration and exit.
     #[arg(long)]
     print_config: bool,
@@ -197,6 +200,11 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     let cfg = b.build()?;
     if a.print_config {
         print!("{}", cfg.to_toml());
+        return Ok(());
+    }
+    if a.check {
+        train::check(&cfg)?;
+        println!("ok: plugins load and every stage's components accept their configs");
         return Ok(());
     }
     let summary = train::run(

@@ -1,0 +1,113 @@
+//! Every shipped config under `configs/` must run: `lt-train --check` loads its plugins and
+//! builds each stage's loss, head and sampler with the config's settings.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds the method plugins next to the lt-train binary (same target directory and profile),
+/// where its plugin search looks; a no-op when they are up to date.
+fn build_plugins() {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_lt-train"));
+    let profile_dir = bin.parent().unwrap();
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root()).args(["build", "--quiet"]);
+    for p in ["mislas", "decoupling", "ldam", "rebalance", "samplers"] {
+        cmd.args(["-p", &format!("lt-plugin-{p}")]);
+    }
+    cmd.arg("--target-dir").arg(profile_dir.parent().unwrap());
+    match profile_dir.file_name().unwrap().to_str().unwrap() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        p => {
+            cmd.args(["--profile", p]);
+        }
+    }
+    assert!(
+        cmd.status().unwrap().success(),
+        "building the plugins failed"
+    );
+}
+
+/// The plugin a config is written for, from where it lives.
+fn plugin_of(rel: &str) -> &'static str {
+    match rel {
+        r if r.starts_with("mislas/") => "mislas",
+        r if r.starts_with("decoupling/") => "decoupling",
+        "ldam-drw.toml" => "ldam",
+        "balanced-softmax.toml"
+        | "logit-adjustment.toml"
+        | "logit-adjustment-posthoc.toml"
+        | "focal.toml"
+        | "cb-focal.toml" => "rebalance",
+        other => panic!("configs/{other}: add it to plugin_of in this test"),
+    }
+}
+
+fn configs(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            configs(&p, out);
+        } else if p.extension().is_some_and(|x| x == "toml") {
+            out.push(p);
+        }
+    }
+}
+
+/// Runs `lt-train --check` (which does not read the dataset, but a run needs one named).
+fn lt_train(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lt-train"))
+        .args(["--check", "--dataset", "unread"])
+        .args(args)
+        .env_remove("LT_PLUGIN_PATH")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_shipped_config_builds_its_components() {
+    build_plugins();
+    let dir = root().join("configs");
+    let mut files = Vec::new();
+    configs(&dir, &mut files);
+    files.sort();
+    assert!(
+        files.len() >= 17,
+        "expected the shipped configs, found {}",
+        files.len()
+    );
+    for f in &files {
+        let rel = f.strip_prefix(&dir).unwrap().to_str().unwrap();
+        let out = lt_train(&["--plugin", plugin_of(rel), "--config", f.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "configs/{rel}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn check_rejects_a_missing_component_and_a_bad_setting() {
+    build_plugins();
+    let out = lt_train(&["--plugin", "mislas", "--set", "stage1.loss=nope"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("'nope'") && err.lines().count() == 1, "{err}");
+
+    // Label-aware smoothing factors must lie in [0, 1]: the plugin rejects 1.5.
+    let out = lt_train(&[
+        "--plugin",
+        "mislas",
+        "--set",
+        "stage2.loss_config.smooth_head=1.5",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("stage 2 loss 'las'"), "{err}");
+}
