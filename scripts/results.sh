@@ -61,13 +61,14 @@ python3 - "$R" "$E" "$T" <<'PY'
 import json, os, re, subprocess, sys
 R, E, T = sys.argv[1], sys.argv[2], sys.argv[3]
 rows = [("CE", "ce"), ("CE + mixup", "ce-mixup"), ("cRT", "crt"), ("LWS", "lws"),
-        ("tau-norm", "tau-norm"), ("LDAM-DRW", "ldam-drw"), ("Balanced softmax", "balanced-softmax"),
+        ("tau-norm (tau 1)", "tau-norm"), ("LDAM-DRW", "ldam-drw"), ("Balanced softmax", "balanced-softmax"),
         ("Logit adjustment (post-hoc)", "logit-adjustment"), ("MiSLAS", "mislas")]
 cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name' | sed 's/.*: *//'"], capture_output=True, text=True).stdout.strip()
 table = [f"Command: `EPOCHS={E} bash scripts/results.sh` (stage 1: {E} epochs; decoupled rows add a stage 2",
          f"on the shared stage-1 model). Hardware: {os.cpu_count()} cores ({cpu}), CPU only, torch 2.11.0",
          f"(libtorch through tch 0.24); two runs side by side with {T} libtorch thread(s) each, so wall",
-         "times are not a speed benchmark. Accuracy, ECE (15 bins) and mean confidence (conf.) in percent,",
+         "times (each row's own run: decoupled rows exclude their shared stage 1) are not a speed",
+         "benchmark. Accuracy, ECE (15 bins) and mean confidence (conf.) in percent,",
          "NLL in nats; conf. above top-1 is over-confidence, below it under-confidence.", "",
          "| method | top-1 | many | medium | few | ECE | NLL | conf. | wall (s) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 f = lambda v: "-" if v is None else f"{v:.2f}"
