@@ -190,6 +190,45 @@ impl Plugins {
     }
 }
 
+impl Plugins {
+    /// The stage's loss: built-in cross-entropy, or a plugin's built with the stage's config.
+    fn loss(&self, stage: u32, sc: &StageConfig, info: &DatasetInfo) -> Result<LossFn> {
+        if sc.loss == "ce" {
+            return Ok(LossFn::CrossEntropy);
+        }
+        let (p, name) = self.find(crate::plugin::ComponentKind::Loss, &sc.loss)?;
+        let l = p.loss(&name, &json_of(&sc.loss_config), info);
+        Ok(LossFn::Plugin(l.with_context(|| {
+            format!("stage {stage} loss '{}'", sc.loss)
+        })?))
+    }
+
+    /// The stage's plugin head; `None` for the built-in linear classifier.
+    fn head(&self, stage: u32, sc: &StageConfig, info: &DatasetInfo) -> Result<Option<PluginHead>> {
+        if sc.head == "linear" {
+            return Ok(None);
+        }
+        let (p, name) = self.find(crate::plugin::ComponentKind::Head, &sc.head)?;
+        let h = p.head(&name, &json_of(&sc.head_config), info);
+        Ok(Some(h.with_context(|| {
+            format!("stage {stage} head '{}'", sc.head)
+        })?))
+    }
+
+    /// The stage's plugin sampler over `labels` (the caller handles the built-in names).
+    fn sampler(
+        &self,
+        stage: u32,
+        sc: &StageConfig,
+        info: &DatasetInfo,
+        labels: &[u32],
+    ) -> Result<PluginSampler> {
+        let (p, name) = self.find(crate::plugin::ComponentKind::Sampler, &sc.sampler)?;
+        p.sampler(&name, &json_of(&sc.sampler_config), info, labels)
+            .with_context(|| format!("stage {stage} sampler '{}'", sc.sampler))
+    }
+}
+
 fn json_of(t: &toml::Table) -> serde_json::Value {
     serde_json::to_value(t).unwrap_or(serde_json::Value::Null)
 }
@@ -286,22 +325,10 @@ pub fn check(cfg: &Config) -> Result<()> {
     };
     let stages = std::iter::once((1, &cfg.stage1)).chain(cfg.stage2.iter().map(|s| (2, s)));
     for (stage, sc) in stages {
-        let ctx = |what: &str, name: &str| format!("stage {stage} {what} '{name}'");
-        use crate::plugin::ComponentKind;
-        if sc.loss != "ce" {
-            let (p, name) = plugins.find(ComponentKind::Loss, &sc.loss)?;
-            p.loss(&name, &json_of(&sc.loss_config), &info)
-                .with_context(|| ctx("loss", &sc.loss))?;
-        }
-        if sc.head != "linear" {
-            let (p, name) = plugins.find(ComponentKind::Head, &sc.head)?;
-            p.head(&name, &json_of(&sc.head_config), &info)
-                .with_context(|| ctx("head", &sc.head))?;
-        }
+        plugins.loss(stage, sc, &info)?;
+        plugins.head(stage, sc, &info)?;
         if !sampler::NAMES.contains(&sc.sampler.as_str()) {
-            let (p, name) = plugins.find(ComponentKind::Sampler, &sc.sampler)?;
-            p.sampler(&name, &json_of(&sc.sampler_config), &info, &labels)
-                .with_context(|| ctx("sampler", &sc.sampler))?;
+            plugins.sampler(stage, sc, &info, &labels)?;
         }
     }
     Ok(())
@@ -395,21 +422,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
             seed: cfg.seed,
             device,
         };
-        let mut loss = if sc.loss == "ce" {
-            LossFn::CrossEntropy
-        } else {
-            let (p, name) = plugins.find(crate::plugin::ComponentKind::Loss, &sc.loss)?;
-            LossFn::Plugin(p.loss(&name, &json_of(&sc.loss_config), &info)?)
-        };
-        if sc.head == "linear" {
-            m.plugin_head = None;
-        } else {
-            let (p, name) = plugins.find(crate::plugin::ComponentKind::Head, &sc.head)?;
-            let mut h = p.head(&name, &json_of(&sc.head_config), &info)?;
+        let mut loss = plugins.loss(stage, sc, &info)?;
+        m.plugin_head = plugins.head(stage, sc, &info)?;
+        if let Some(h) = &mut m.plugin_head {
             if h.wants_linear_init() {
                 h.init_from_linear(&m.head.weight, Some(&m.head.bias))?;
             }
-            m.plugin_head = Some(h);
         }
         if let Some(h) = &mut m.plugin_head {
             if h.needs_fit() {
@@ -494,9 +512,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
                 sc.epochs as u64,
             )?
         } else {
-            let (p, name) = plugins.find(crate::plugin::ComponentKind::Sampler, &sc.sampler)?;
             Box::new(FromPlugin {
-                inner: p.sampler(&name, &json_of(&sc.sampler_config), &info, labels)?,
+                inner: plugins.sampler(stage, sc, &info, labels)?,
                 error: sampler_error.clone(),
             })
         };
