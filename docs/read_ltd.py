@@ -24,7 +24,8 @@ import zlib
 import numpy as np
 
 MAGIC = b"LTDSPLT\0"
-VERSION = 1
+VERSION = 2
+OLDEST_VERSION = 1  # version 1's checksum covers bytes 128.. only
 HEADER_LEN = 128
 ALIGN = 64
 ENCODINGS = {0: None, 1: "jpeg", 2: "png"}
@@ -51,7 +52,7 @@ class Split:
         if head[:8] != MAGIC:
             raise FormatError(f"{path}: not a split file (bad magic)")
         version, kind, n, k, h, w, c = struct.unpack_from("<IIQIIII", head, 8)
-        if version != VERSION:
+        if not OLDEST_VERSION <= version <= VERSION:
             raise FormatError(f"{path}: unsupported format version {version}")
         offsets_pos, labels_pos, counts_pos, data_pos, data_len = struct.unpack_from("<5Q", head, 40)
         checksum, encoding = struct.unpack_from("<II", head, 80)
@@ -66,7 +67,10 @@ class Split:
         if counts_pos + 4 * k != size:
             raise FormatError(f"{path}: truncated or padded: expected {counts_pos + 4 * k} bytes, file has {size}")
         if verify:
-            got = zlib.crc32(mm[HEADER_LEN:]) & 0xFFFFFFFF
+            if version == 1:
+                got = zlib.crc32(mm[HEADER_LEN:]) & 0xFFFFFFFF
+            else:  # the whole file, the checksum field read as zero
+                got = zlib.crc32(mm[84:], zlib.crc32(bytes(mm[:80]) + b"\0\0\0\0")) & 0xFFFFFFFF
             if got != checksum:
                 raise FormatError(f"{path}: checksum mismatch: header {checksum:08x}, data {got:08x}")
         self.kind = kind
@@ -111,6 +115,10 @@ def load_dataset(directory, verify=True):
         s = Split(os.path.join(directory, info["file"]), verify)
         if f"{s.checksum:08x}" != info["checksum"] or s.counts.tolist() != info["counts"]:
             raise FormatError(f"{s.path}: differs from the manifest")
+        storage = "raw" if s.kind == 0 else s.encoding
+        shape = list(s.shape) if s.shape else None
+        if s.k != manifest["num_classes"] or storage != info["storage"] or shape != info.get("shape"):
+            raise FormatError(f"{s.path}: header disagrees with the manifest (classes, storage or shape)")
         splits[name] = s
     manifest = dict(manifest, splits=splits)
     return manifest

@@ -182,7 +182,7 @@ fn main() {
             imbalance: Some(1.0),
             ..BuildOptions::new("fashion-mnist", &out)
         };
-        let m = build(&opts).unwrap_or_else(|e| panic!("{e}"));
+        let m = build(&opts).unwrap_or_else(|e| panic!("{e}")).manifest;
         m.splits.values().map(|s| s.total).sum()
     });
     let py_out = dir.path().join("fmnist-py");
@@ -225,7 +225,11 @@ fn main() {
             quality: 90,
             ..BuildOptions::new("folder", &out)
         };
-        build(&opts).unwrap_or_else(|e| panic!("{e}")).splits["train"].total
+        build(&opts)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .manifest
+            .splits["train"]
+            .total
     });
     let py_out = dir.path().join("tree-py");
     let t_py = (0..reps)

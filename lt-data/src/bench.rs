@@ -67,6 +67,16 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     }
     let aug = Augment::by_name(&opts.aug, true)?;
     let reader = Arc::new(Reader::open(&path)?);
+    if opts.batch > reader.len() {
+        return Err(Error::format(
+            &path,
+            format!(
+                "--batch {} exceeds the {} samples of this split",
+                opts.batch,
+                reader.len()
+            ),
+        ));
+    }
     let file_bytes = std::fs::metadata(&path)
         .map_err(|e| Error::io(&path, e))?
         .len();

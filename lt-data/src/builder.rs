@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::format::{Encoding, Layout, Writer};
 use crate::manifest::{Manifest, Skipped, SplitInfo};
+use crate::output::Output;
 use crate::recipe::{self, Recipe};
 use crate::source::{self, Pixels, Sample, SourceData};
 use crate::split::{self, Compat, Profile};
@@ -56,8 +57,16 @@ pub struct BuildOptions {
     pub store: Option<Store>,
     pub quality: u8,
     pub skip_bad: bool,
+    /// Largest image, in pixels, a source image may declare before it is decoded (a
+    /// decompression-bomb guard, as PIL's `MAX_IMAGE_PIXELS`).
+    pub max_pixels: u64,
+    /// Replace `out` even when it holds files lt-data did not write.
+    pub force: bool,
     pub progress: bool,
 }
+
+/// PIL's `Image.MAX_IMAGE_PIXELS`: 1024 x 1024 x 1024 / 4 / 3.
+pub const DEFAULT_MAX_PIXELS: u64 = 89_478_485;
 
 impl BuildOptions {
     /// Options with the recipe's defaults for `dataset`, written to `out`.
@@ -77,13 +86,23 @@ impl BuildOptions {
             store: None,
             quality: 90,
             skip_bad: false,
+            max_pixels: DEFAULT_MAX_PIXELS,
+            force: false,
             progress: false,
         }
     }
 }
 
+/// What a build made, and what it did to leftovers of interrupted builds into the same path.
+#[derive(Debug)]
+pub struct Built {
+    pub manifest: Manifest,
+    /// One sentence per leftover recovered or removed (see `output`).
+    pub notes: Vec<String>,
+}
+
 /// Builds the dataset described by `opts` and returns its manifest.
-pub fn build(opts: &BuildOptions) -> Result<Manifest> {
+pub fn build(opts: &BuildOptions) -> Result<Built> {
     let recipe = recipe::by_name(&opts.dataset)?;
     if let Some(f) = opts.imbalance {
         if !f.is_finite() || f < 1.0 {
@@ -109,6 +128,7 @@ pub fn build(opts: &BuildOptions) -> Result<Manifest> {
         }
     };
     std::fs::read_dir(&src).map_err(|e| Error::io(&src, e))?;
+    let output = Output::prepare(&opts.out, opts.force)?;
 
     let mut data = read_source(&recipe, &src, opts)?;
     if let Some(names) = &recipe.class_names {
@@ -145,8 +165,6 @@ pub fn build(opts: &BuildOptions) -> Result<Manifest> {
         None => ((0..data.train.len()).collect(), None),
     };
 
-    let out = &opts.out;
-    let staging = StagingDir::new(out)?;
     let total = train_idx.len() + data.test.len() + data.val.as_ref().map_or(0, |v| v.len());
     let bar = progress_bar(total as u64, opts.progress);
     let mut splits = BTreeMap::new();
@@ -163,7 +181,7 @@ pub fn build(opts: &BuildOptions) -> Result<Manifest> {
             continue;
         }
         bar.set_prefix(name);
-        let (info, mut bad) = write_split(&staging.path, name, &samples, k as u32, opts, &bar)?;
+        let (info, mut bad) = write_split(output.staging(), name, &samples, k as u32, opts, &bar)?;
         skipped.append(&mut bad);
         splits.insert(name.to_string(), info);
     }
@@ -196,12 +214,19 @@ pub fn build(opts: &BuildOptions) -> Result<Manifest> {
         source_checksums: data.checksums.iter().cloned().collect(),
         skipped,
     };
-    manifest.save(&staging.path)?;
-    staging.commit(out)?;
-    Ok(manifest)
+    manifest.save(output.staging())?;
+    let notes = output.notes.clone();
+    output.commit()?;
+    Ok(Built { manifest, notes })
 }
 
+/// Reads the recipe's source with its reader; every label must be one of the recipe's classes.
 fn read_source(recipe: &Recipe, src: &Path, opts: &BuildOptions) -> Result<SourceData> {
+    let classes = || {
+        recipe.classes().ok_or_else(|| {
+            Error::invalid(format!("recipe '{}' declares no num_classes", recipe.name))
+        })
+    };
     let named = |given: &Option<PathBuf>, default: &Option<String>| -> Option<PathBuf> {
         given
             .clone()
@@ -215,12 +240,12 @@ fn read_source(recipe: &Recipe, src: &Path, opts: &BuildOptions) -> Result<Sourc
         })?;
         let val = named(&opts.val_file, &recipe.val_list)
             .filter(|p| opts.val_file.is_some() || p.exists());
-        source::listfile::read(src, &train, &test, val.as_deref())
+        source::listfile::read(src, &train, &test, val.as_deref(), &classes()?)
     };
     match recipe.source.as_str() {
         "cifar10" => source::cifar::read(src, source::cifar::Variant::Cifar10),
         "cifar100" => source::cifar::read(src, source::cifar::Variant::Cifar100),
-        "idx" => source::idx::read(src),
+        "idx" => source::idx::read_within(src, &classes()?),
         "folder" => source::folder::read(src),
         "list" => lists(named(&opts.split_file, &recipe.train_list)),
         "inat" if opts.split_file.is_some() => lists(opts.split_file.clone()),
@@ -228,7 +253,7 @@ fn read_source(recipe: &Recipe, src: &Path, opts: &BuildOptions) -> Result<Sourc
             let train = named(&None, &recipe.train_json).expect("inat recipe names its train json");
             let test =
                 named(&opts.test_file, &recipe.test_json).expect("inat recipe names its test json");
-            source::inat::read(src, &train, &test)
+            source::inat::read(src, &train, &test, &classes()?)
         }
         other => Err(Error::invalid(format!(
             "recipe '{}' names unknown source '{other}'",
@@ -260,7 +285,7 @@ fn write_split(
     for part in samples.chunks(chunk) {
         let encoded: Vec<Result<Prepared>> = part
             .par_iter()
-            .map(|s| prepare(s, store, max_side, opts.quality))
+            .map(|s| prepare(s, store, max_side, opts.quality, opts.max_pixels))
             .collect();
         for (s, enc) in part.iter().zip(encoded) {
             bar.inc(1);
@@ -299,15 +324,7 @@ fn write_split(
         .ok_or_else(|| Error::invalid(format!("split '{name}': every image failed to decode")))?;
     let checksum = writer.finish()?;
     let reader = crate::format::Reader::open(&path)?;
-    let (storage, shape) = match reader.layout() {
-        Layout::Raw {
-            height,
-            width,
-            channels,
-        } => ("raw", Some([height, width, channels])),
-        Layout::Encoded(Encoding::Jpeg) => ("jpeg", None),
-        Layout::Encoded(Encoding::Png) => ("png", None),
-    };
+    let (storage, shape) = crate::dataset::describe(reader.layout());
     let info = SplitInfo {
         file,
         total: reader.len(),
@@ -331,8 +348,15 @@ struct Prepared {
     bytes: Vec<u8>,
 }
 
-/// Decodes, resizes and encodes one sample as `store` asks.
-fn prepare(s: &Sample, store: Store, max_side: Option<u32>, quality: u8) -> Result<Prepared> {
+/// Decodes, resizes and encodes one sample as `store` asks; an image file declaring more
+/// than `max_pixels` pixels is refused before it is decoded.
+fn prepare(
+    s: &Sample,
+    store: Store,
+    max_side: Option<u32>,
+    quality: u8,
+    max_pixels: u64,
+) -> Result<Prepared> {
     let img: image::RgbImage = match &s.pixels {
         Pixels::Raw {
             height,
@@ -372,8 +396,7 @@ fn prepare(s: &Sample, store: Store, max_side: Option<u32>, quality: u8) -> Resu
         }
         Pixels::File(path) => {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            decode_rgb(&bytes)
-                .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?
+            decode_rgb(path, &bytes, max_pixels)?
         }
     };
     let img = match max_side {
@@ -421,22 +444,67 @@ fn prepare(s: &Sample, store: Store, max_side: Option<u32>, quality: u8) -> Resu
     }
 }
 
-/// Decodes an image file to RGB: JPEG with the loader's fast decoder, anything else with `image`.
-fn decode_rgb(bytes: &[u8]) -> std::result::Result<image::RgbImage, String> {
+/// Decodes the image file `path` (its content `bytes`) to RGB, reading the size its header
+/// declares first and refusing more than `max_pixels` before any pixel buffer exists: JPEG
+/// with the loader's decoder (zune-jpeg) in strict mode, anything else with `image`.
+fn decode_rgb(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<image::RgbImage> {
+    let bad = |e: String| Error::format(path, format!("cannot decode image: {e}"));
     if bytes.starts_with(&[0xFF, 0xD8]) {
-        let mut buf = Vec::new();
-        let (w, h, c, _, _) = crate::augment::decode_jpeg(bytes, 1, &mut buf)?;
-        let rgb = match c {
-            3 => buf,
-            1 => buf.iter().flat_map(|&g| [g, g, g]).collect(),
-            c => return Err(format!("JPEG with {c} channels")),
-        };
-        return image::RgbImage::from_raw(w as u32, h as u32, rgb)
-            .ok_or_else(|| "short JPEG pixel data".into());
+        return decode_jpeg_strict(path, bytes, max_pixels);
     }
-    Ok(image::load_from_memory(bytes)
-        .map_err(|e| e.to_string())?
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| bad(e.to_string()))
+    };
+    let (w, h) = reader()?
+        .into_dimensions()
+        .map_err(|e| bad(e.to_string()))?;
+    check_pixels(path, w as u64, h as u64, max_pixels)?;
+    Ok(reader()?
+        .decode()
+        .map_err(|e| bad(e.to_string()))?
         .to_rgb8())
+}
+
+/// A source JPEG to RGB. Strict: a stream that ends early or holds a stray marker is an
+/// error, where the lenient decoder would fill the rest with grey.
+fn decode_jpeg_strict(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<image::RgbImage> {
+    use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
+    let bad = |e: String| Error::format(path, format!("cannot decode image: corrupt JPEG: {e}"));
+    let opts = DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::RGB)
+        .set_strict_mode(true)
+        // The pixel count is the limit, not zune's default 16384 a side.
+        .set_max_width(u16::MAX as usize)
+        .set_max_height(u16::MAX as usize);
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), opts);
+    d.decode_headers().map_err(|e| bad(e.to_string()))?;
+    let (w, h) = d
+        .dimensions()
+        .ok_or_else(|| bad("no frame header".into()))?;
+    check_pixels(path, w as u64, h as u64, max_pixels)?;
+    let px = d.decode().map_err(|e| bad(e.to_string()))?;
+    let rgb = match px.len() / (w * h).max(1) {
+        3 => px,
+        1 => px.iter().flat_map(|&g| [g, g, g]).collect(),
+        c => return Err(bad(format!("{c} channels"))),
+    };
+    image::RgbImage::from_raw(w as u32, h as u32, rgb).ok_or_else(|| bad("short pixel data".into()))
+}
+
+/// The decompression-bomb guard: an image may declare at most `max_pixels` pixels.
+fn check_pixels(path: &Path, w: u64, h: u64, max_pixels: u64) -> Result<()> {
+    let n = w * h;
+    if n > max_pixels {
+        return Err(Error::format(
+            path,
+            format!(
+                "{w}x{h} = {n} pixels exceeds --max-pixels {max_pixels} (decompression bomb guard)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Antialiased bilinear resize (PIL's filter) with the loader's separable resampler: about
@@ -469,69 +537,6 @@ fn progress_bar(len: u64, visible: bool) -> ProgressBar {
             .progress_chars("=> "),
     );
     bar
-}
-
-/// A sibling directory that becomes the output only on `commit`; removed otherwise.
-struct StagingDir {
-    path: PathBuf,
-    done: bool,
-}
-
-impl StagingDir {
-    fn new(out: &Path) -> Result<Self> {
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-        if out.exists() && !is_replaceable(out) {
-            return Err(Error::invalid(format!(
-                "{}: exists and is not a dataset directory; refusing to overwrite",
-                out.display()
-            )));
-        }
-        let name = out
-            .file_name()
-            .ok_or_else(|| Error::invalid(format!("{}: not a directory name", out.display())))?;
-        let path = parent.join(format!(
-            ".{}.partial-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir(&path).map_err(|e| Error::io(&path, e))?;
-        Ok(StagingDir { path, done: false })
-    }
-
-    fn commit(mut self, out: &Path) -> Result<()> {
-        if out.exists() {
-            let old = self.path.with_extension("old");
-            std::fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
-            std::fs::rename(&self.path, out).map_err(|e| Error::io(out, e))?;
-            let _ = std::fs::remove_dir_all(&old);
-        } else {
-            std::fs::rename(&self.path, out).map_err(|e| Error::io(out, e))?;
-        }
-        self.done = true;
-        Ok(())
-    }
-}
-
-impl Drop for StagingDir {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
-
-/// An existing output may be replaced if it is an empty directory or a previous dataset.
-fn is_replaceable(out: &Path) -> bool {
-    out.is_dir()
-        && (out.join(crate::manifest::FILE).exists()
-            || std::fs::read_dir(out)
-                .map(|mut d| d.next().is_none())
-                .unwrap_or(false))
 }
 
 #[cfg(test)]

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An operating-system error on a file.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {err}", path.display())]
     Io {
         path: PathBuf,
-        // Not `#[source]`: the message already carries it, and `{:#}` would print it twice.
-        source: std::io::Error,
+        // Not named `source` (thiserror would make it the error's source): the message
+        // already carries it, and anyhow's `{:#}` would print the OS message twice.
+        err: std::io::Error,
     },
     /// A file whose content is not what its format promises.
     #[error("{}: {msg}", path.display())]
@@ -25,7 +26,7 @@ impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().to_path_buf(),
-            source,
+            err: source,
         }
     }
     pub fn format(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
@@ -40,3 +41,36 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The first paragraph of a multi-line message (clap's usage errors) as one line, without its
+/// `error: ` prefix: `the following required arguments were not provided: --split-file <F>`.
+pub fn first_paragraph(msg: &str) -> String {
+    let words: Vec<&str> = msg
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.trim())
+        .collect();
+    let line = words.join(" ");
+    match line.strip_prefix("error: ") {
+        Some(rest) => rest.to_string(),
+        None if line.is_empty() => "bad arguments".to_string(),
+        None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn first_paragraph_joins_clap_errors() {
+        let clap = "error: the following required arguments were not provided:\n  --split-file <SPLIT_FILE>\n\nUsage: lt-data inspect\n";
+        assert_eq!(
+            super::first_paragraph(clap),
+            "the following required arguments were not provided: --split-file <SPLIT_FILE>"
+        );
+        assert_eq!(
+            super::first_paragraph("error: unexpected argument '-x' found\n"),
+            "unexpected argument '-x' found"
+        );
+        assert_eq!(super::first_paragraph(""), "bad arguments");
+    }
+}

@@ -5,13 +5,13 @@
 //! | bytes | field |
 //! | --- | --- |
 //! | 0..8 | magic `b"LTDSPLT\0"` |
-//! | 8..12 | version (u32, currently 1) |
+//! | 8..12 | version (u32, currently 2) |
 //! | 12..16 | kind: 0 = raw uint8 HWC of fixed shape, 1 = encoded image bytes |
 //! | 16..24 | number of samples N (u64) |
 //! | 24..28 | number of classes K (u32) |
 //! | 28..40 | height, width, channels (u32 each; 0 for encoded splits) |
 //! | 40..80 | byte positions of offsets, labels, counts, data, then data length (u64 each) |
-//! | 80..84 | CRC-32 (zlib polynomial) of every byte from 128 to the end of the file |
+//! | 80..84 | CRC-32 (zlib polynomial) of the whole file, these four bytes read as zero |
 //! | 84..88 | encoding: 0 none, 1 JPEG, 2 PNG |
 //! | 88..128 | reserved, zero |
 //! | data | the samples, back to back, from byte 128 |
@@ -24,6 +24,8 @@
 //!
 //! Files are written under a temporary name and renamed once complete, so a file with the
 //! final name is always whole; `Reader::open` still checks every size against the file length.
+//! The checksum covers the header too (since version 2): a header rewritten to another shape
+//! fails `verify`. Version 1 files (checksum of bytes 128.. only) are still read.
 
 use crate::error::{Error, Result};
 use memmap2::Mmap;
@@ -32,7 +34,11 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 pub const MAGIC: &[u8; 8] = b"LTDSPLT\0";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// The oldest version this build reads (its checksum does not cover the header).
+pub const OLDEST_VERSION: u32 = 1;
+/// Where the checksum sits in the header.
+const CHECKSUM_AT: usize = 80;
 pub const HEADER_LEN: u64 = 128;
 const ALIGN: u64 = 64;
 
@@ -76,7 +82,12 @@ impl Layout {
                 height,
                 width,
                 channels,
-            } => Some(height as usize * width as usize * channels as usize),
+            } => Some(
+                // Saturates: a hostile header's product never wraps to a plausible size.
+                (height as usize)
+                    .saturating_mul(width as usize)
+                    .saturating_mul(channels as usize),
+            ),
             Layout::Encoded(_) => None,
         }
     }
@@ -110,6 +121,19 @@ impl Positions {
     fn end(&self, k: u64) -> u64 {
         self.counts + 4 * k
     }
+}
+
+/// The checksum of a whole split file as version 2 stores it: CRC-32 of every byte, the
+/// checksum field (bytes 80..84) read as zero. Tools that rewrite a header reseal with it.
+pub fn file_checksum(file: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    let at = CHECKSUM_AT.min(file.len());
+    h.update(&file[..at]);
+    if file.len() >= CHECKSUM_AT + 4 {
+        h.update(&[0; 4]);
+        h.update(&file[CHECKSUM_AT + 4..]);
+    }
+    h.finalize()
 }
 
 /// Path of the temporary file a writer fills before renaming it to `path`.
@@ -215,10 +239,31 @@ impl Writer {
             pos.counts,
             counts.iter().flat_map(|o| o.to_le_bytes()).collect(),
         );
-        let mut crc = self.data_crc.clone();
-        crc.update(&meta);
+        let mut body = self.data_crc.clone();
+        body.update(&meta);
+        let mut header = self.header(n, &pos, data_len);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&header);
+        crc.combine(&body);
         let checksum = crc.finalize();
+        header[CHECKSUM_AT..CHECKSUM_AT + 4].copy_from_slice(&checksum.to_le_bytes());
 
+        let tmp = self.tmp.clone();
+        let io = |e| Error::io(&tmp, e);
+        self.file.write_all(&meta).map_err(io)?;
+        self.file.seek(SeekFrom::Start(0)).map_err(io)?;
+        self.file.write_all(&header).map_err(io)?;
+        self.file.flush().map_err(io)?;
+        self.file.get_ref().sync_all().map_err(io)?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        self.finished = true;
+        Ok(checksum)
+    }
+}
+
+impl Writer {
+    /// The 128-byte header, its checksum field zero.
+    fn header(&self, n: u64, pos: &Positions, data_len: u64) -> Vec<u8> {
         let (kind, shape, encoding) = self.layout.code();
         let mut header = Vec::with_capacity(HEADER_LEN as usize);
         header.extend_from_slice(MAGIC);
@@ -232,20 +277,10 @@ impl Writer {
         for p in [pos.offsets, pos.labels, pos.counts, pos.data, data_len] {
             header.extend_from_slice(&p.to_le_bytes());
         }
-        header.extend_from_slice(&checksum.to_le_bytes());
+        header.extend_from_slice(&[0; 4]);
         header.extend_from_slice(&encoding.to_le_bytes());
         header.resize(HEADER_LEN as usize, 0);
-
-        let tmp = self.tmp.clone();
-        let io = |e| Error::io(&tmp, e);
-        self.file.write_all(&meta).map_err(io)?;
-        self.file.seek(SeekFrom::Start(0)).map_err(io)?;
-        self.file.write_all(&header).map_err(io)?;
-        self.file.flush().map_err(io)?;
-        self.file.get_ref().sync_all().map_err(io)?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
-        self.finished = true;
-        Ok(checksum)
+        header
     }
 }
 
@@ -268,6 +303,7 @@ pub struct Reader {
     counts: Vec<u32>,
     data_pos: usize,
     checksum: u32,
+    version: u32,
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -294,9 +330,9 @@ impl Reader {
             return Err(bad("not a split file (bad magic)".into()));
         }
         let version = u32_at(&map, 8);
-        if version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&version) {
             return Err(bad(format!(
-                "unsupported format version {version} (this build reads {VERSION})"
+                "unsupported format version {version} (this build reads {OLDEST_VERSION} to {VERSION})"
             )));
         }
         let kind = u32_at(&map, 12);
@@ -313,7 +349,7 @@ impl Reader {
         let checksum = u32_at(&map, 80);
         let encoding = u32_at(&map, 84);
         let layout = match (kind, encoding) {
-            (0, _) => Layout::Raw {
+            (0, 0) => Layout::Raw {
                 height: h,
                 width: w,
                 channels: c,
@@ -326,6 +362,14 @@ impl Reader {
                 )))
             }
         };
+        if matches!(layout, Layout::Encoded(_)) && (h, w, c) != (0, 0, 0) {
+            return Err(bad(format!(
+                "encoded split with a raw shape {h}x{w}x{c} in its header"
+            )));
+        }
+        if map[88..HEADER_LEN as usize].iter().any(|&b| b != 0) {
+            return Err(bad("reserved header bytes 88..128 are not zero".into()));
+        }
         if k == 0 || n > len || k as u64 > len {
             return Err(bad(format!("implausible header: {n} samples, {k} classes")));
         }
@@ -390,12 +434,18 @@ impl Reader {
             counts,
             data_pos: pos.data as usize,
             checksum,
+            version,
         })
     }
 
-    /// Recomputes the CRC-32 of the whole file body and compares it with the header.
+    /// Recomputes the CRC-32 of the file (version 1: of the body only) and compares it with
+    /// the header.
     pub fn verify_checksum(&self) -> Result<()> {
-        let got = crc32fast::hash(&self.map[HEADER_LEN as usize..]);
+        let got = if self.version == 1 {
+            crc32fast::hash(&self.map[HEADER_LEN as usize..])
+        } else {
+            file_checksum(&self.map)
+        };
         if got != self.checksum {
             return Err(Error::format(
                 &self.path,

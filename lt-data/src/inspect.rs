@@ -1,9 +1,8 @@
 //! `lt-data inspect` and `lt-data verify`: statistics of a built dataset or a split list, and
 //! a full re-check of a dataset's files against their checksums and its manifest.
 
-use crate::error::{Error, Result};
-use crate::format::Reader;
-use crate::manifest::Manifest;
+use crate::dataset::Dataset;
+use crate::error::Result;
 use crate::recipe::{Group, GroupRule};
 use crate::stats::Stats;
 use serde::Serialize;
@@ -30,17 +29,12 @@ pub struct SplitSummary {
     pub storage: String,
 }
 
-/// Statistics of the dataset in `dir` (a directory holding `manifest.json`).
+/// Statistics of the dataset in `dir` (a directory holding `manifest.json`), after the same
+/// checks the trainer makes (every split's header against the manifest).
 pub fn dataset(dir: &Path) -> Result<Report> {
-    let m = Manifest::load(dir)?;
-    let path = m.split_path(dir, "train")?;
-    let train = Reader::open(&path)?;
-    if train.counts() != m.train_counts() {
-        return Err(Error::format(
-            &path,
-            "class counts differ from the manifest",
-        ));
-    }
+    let d = Dataset::open(dir)?;
+    let m = &d.manifest;
+    let train = d.split("train")?;
     let splits = m
         .splits
         .iter()
@@ -67,68 +61,25 @@ pub fn dataset(dir: &Path) -> Result<Report> {
 }
 
 /// Statistics of an official split list alone (`path label` lines), without any pixels.
-pub fn split_list(path: &Path) -> Result<Stats> {
-    let entries = crate::source::listfile::parse(path)?;
-    let k = entries
-        .iter()
-        .map(|(_, l)| *l as usize + 1)
-        .max()
-        .unwrap_or(0);
-    let mut counts = vec![0u32; k];
-    for (_, l) in &entries {
+/// With `classes` every label must be below it; without, the class count is the largest
+/// label + 1, which may not exceed the number of entries.
+pub fn split_list(path: &Path, classes: Option<usize>) -> Result<Stats> {
+    use crate::source::{listfile, Classes};
+    let entries = listfile::parse_numbered(path)?;
+    let classes = match classes {
+        Some(k) => Classes::new(k, "given by --classes"),
+        None => listfile::implied_classes(path, &entries)?,
+    };
+    listfile::check_labels(path, &entries, &classes)?;
+    let mut counts = vec![0u32; classes.count];
+    for (_, _, l) in &entries {
         counts[*l as usize] += 1;
     }
     Ok(Stats::new(&counts, &GroupRule::default()))
 }
 
-/// Re-reads every split of the dataset in `dir`: structure, checksum, and agreement with the
-/// manifest. Returns the number of samples checked.
+/// Re-reads every split of the dataset in `dir`: structure, agreement of every header with the
+/// manifest and of the splits with each other, and checksums. Returns the number of samples.
 pub fn verify(dir: &Path) -> Result<usize> {
-    let m = Manifest::load(dir)?;
-    let mut n = 0;
-    if !m.splits.contains_key("train") {
-        return Err(Error::format(
-            dir.join(crate::manifest::FILE),
-            "no train split listed",
-        ));
-    }
-    for (name, info) in &m.splits {
-        let path = m.split_path(dir, name)?;
-        let r = Reader::open(&path)?;
-        r.verify_checksum()?;
-        if format!("{:08x}", r.checksum()) != info.checksum {
-            return Err(Error::format(
-                &path,
-                format!(
-                    "checksum {:08x} differs from the manifest's {}",
-                    r.checksum(),
-                    info.checksum
-                ),
-            ));
-        }
-        if r.counts() != info.counts.as_slice() || r.len() != info.total {
-            return Err(Error::format(
-                &path,
-                "sample counts differ from the manifest",
-            ));
-        }
-        if r.num_classes() != m.num_classes {
-            return Err(Error::format(
-                &path,
-                format!(
-                    "{} classes, manifest says {}",
-                    r.num_classes(),
-                    m.num_classes
-                ),
-            ));
-        }
-        n += r.len();
-    }
-    if m.groups.len() != m.num_classes || m.class_names.len() != m.num_classes {
-        return Err(Error::format(
-            dir.join(crate::manifest::FILE),
-            "class names or groups do not cover every class",
-        ));
-    }
-    Ok(n)
+    Dataset::open(dir)?.verify_checksums()
 }

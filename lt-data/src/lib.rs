@@ -7,12 +7,14 @@
 pub mod augment;
 pub mod bench;
 pub mod builder;
+pub mod dataset;
 pub mod error;
 pub mod format;
 pub mod inspect;
 pub mod loader;
 pub mod manifest;
 pub mod numpy_rng;
+pub mod output;
 pub mod plot;
 pub mod recipe;
 pub mod sampler;

@@ -66,11 +66,26 @@ impl Storage for HeapStorage {
 }
 
 impl Allocator for HeapAllocator {
+    /// Zeroed pages from the allocator (untouched pages cost no memory); a failed allocation is
+    /// an error, not an abort.
     fn allocate(&self, bytes: usize) -> Result<Box<dyn Storage>> {
-        Ok(Box::new(HeapStorage {
-            words: vec![0.0; bytes.div_ceil(4)],
-            bytes,
-        }))
+        let words = bytes.div_ceil(4);
+        let too_big = || Error::invalid(format!("cannot allocate a batch buffer of {bytes} bytes"));
+        let layout = std::alloc::Layout::array::<f32>(words).map_err(|_| too_big())?;
+        let words = if words == 0 {
+            Vec::new()
+        } else {
+            // SAFETY: non-zero size; the zeroed memory is valid f32s and is handed to a Vec with
+            // the same layout (capacity = length = `words`), which frees it with that layout.
+            unsafe {
+                let p = std::alloc::alloc_zeroed(layout) as *mut f32;
+                if p.is_null() {
+                    return Err(too_big());
+                }
+                Vec::from_raw_parts(p, words, words)
+            }
+        };
+        Ok(Box::new(HeapStorage { words, bytes }))
     }
 }
 
@@ -243,8 +258,16 @@ impl Loader {
             .aug
             .out_shape(reader.layout())
             .map_err(|e| Error::format(reader.path(), e.to_string()))?;
-        let bytes =
-            config.batch_size * shape.0 * shape.1 * shape.2 * config.aug.dtype().elem_bytes();
+        let bytes = [shape.0, shape.1, shape.2, config.aug.dtype().elem_bytes()]
+            .iter()
+            .try_fold(config.batch_size, |a, &b| a.checked_mul(b))
+            .filter(|&b| b <= isize::MAX as usize)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "a batch of {} images of {}x{}x{} does not fit in memory",
+                    config.batch_size, shape.0, shape.1, shape.2
+                ))
+            })?;
         let pool = Arc::new(Pool {
             alloc,
             bytes,

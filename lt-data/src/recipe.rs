@@ -96,6 +96,10 @@ pub struct Recipe {
     pub model: String,
     #[serde(default)]
     pub max_side: Option<u32>,
+    /// How many classes the dataset has: every label a source holds must be below it.
+    /// Required, except for `folder` sources, whose class folders are the classes.
+    #[serde(default)]
+    pub num_classes: Option<usize>,
     #[serde(default)]
     pub class_names: Option<Vec<String>>,
     #[serde(default)]
@@ -148,7 +152,39 @@ pub fn by_name(name: &str) -> Result<Recipe> {
             names().join(", ")
         ))
     })?;
-    toml::from_str(text).map_err(|e| Error::invalid(format!("recipe '{name}': {e}")))
+    let recipe: Recipe =
+        toml::from_str(text).map_err(|e| Error::invalid(format!("recipe '{name}': {e}")))?;
+    recipe.check()?;
+    Ok(recipe)
+}
+
+impl Recipe {
+    /// The declared class count agrees with the rest of the recipe.
+    fn check(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::invalid(format!("recipe '{}': {msg}", self.name)));
+        match (self.num_classes, self.source.as_str()) {
+            (None, "folder") => {}
+            (None, _) => return bad("num_classes is required".into()),
+            (Some(_), "folder") => {
+                return bad("a folder source takes its classes from its folders".into())
+            }
+            (Some(0), _) => return bad("num_classes must be at least 1".into()),
+            (Some(k), _) => {
+                if let Some(names) = &self.class_names {
+                    if names.len() != k {
+                        return bad(format!("{} class_names for num_classes = {k}", names.len()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The classes every label of the source must fall in, when the recipe declares them.
+    pub fn classes(&self) -> Option<crate::source::Classes> {
+        self.num_classes
+            .map(|k| crate::source::Classes::new(k, format!("of {}", self.name)))
+    }
 }
 
 #[cfg(test)]
@@ -159,6 +195,41 @@ mod tests {
             let r = super::by_name(n).unwrap();
             assert_eq!(r.name, n);
             assert_eq!(r.mean.len(), r.std.len());
+            assert_eq!(r.num_classes.is_none(), r.source == "folder", "{n}");
         }
+        let k = |n| super::by_name(n).unwrap().num_classes;
+        assert_eq!(
+            [
+                "cifar10",
+                "cifar100",
+                "mnist",
+                "fashion-mnist",
+                "imagenet-lt",
+                "places-lt",
+                "inat2018"
+            ]
+            .map(k),
+            [10, 100, 10, 10, 1000, 365, 8142].map(Some)
+        );
+    }
+
+    #[test]
+    fn class_count_must_agree_with_names() {
+        let parse = |extra: &str, source: &str| {
+            let text = format!(
+                "name = \"x\"\nsource = \"{source}\"\nmean = [0.5]\nstd = [0.5]\n\
+                 augment = \"cifar\"\nmodel = \"resnet32\"\n{extra}"
+            );
+            let r: super::Recipe = toml::from_str(&text).unwrap();
+            r.check().map_err(|e| e.to_string())
+        };
+        assert!(parse("num_classes = 2\nclass_names = [\"a\", \"b\"]", "idx").is_ok());
+        let e = parse("num_classes = 3\nclass_names = [\"a\", \"b\"]", "idx").unwrap_err();
+        assert!(e.contains("2 class_names for num_classes = 3"), "{e}");
+        let e = parse("", "list").unwrap_err();
+        assert!(e.contains("recipe 'x': num_classes is required"), "{e}");
+        assert!(parse("num_classes = 0", "list").is_err());
+        assert!(parse("", "folder").is_ok());
+        assert!(parse("num_classes = 4", "folder").is_err());
     }
 }

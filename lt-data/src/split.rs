@@ -102,10 +102,36 @@ pub fn class_counts(profile: Profile, available: &[usize], imbalance: f64) -> Re
             (max * ((c + 1) as f64).powf(-a) * (1.0 + 1e-9)).floor() as usize
         }
     });
-    Ok(counts
+    let counts: Vec<usize> = counts
         .zip(available)
         .map(|(n, &avail)| n.min(avail))
-        .collect())
+        .collect();
+    no_empty_class(&counts, available, imbalance, n_max)?;
+    Ok(counts)
+}
+
+/// A profile that leaves a class without training images is a request that cannot be met.
+fn no_empty_class(
+    counts: &[usize],
+    available: &[usize],
+    imbalance: f64,
+    n_max: usize,
+) -> Result<()> {
+    if let Some(c) = available.iter().position(|&a| a == 0) {
+        return Err(Error::invalid(format!(
+            "class {c} has no training images in the source"
+        )));
+    }
+    let empty: Vec<usize> = (0..counts.len()).filter(|&c| counts[c] == 0).collect();
+    if empty.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "--imbalance {imbalance} leaves {} of {} classes (from class {}) with no training image; with {n_max} images in the largest class the imbalance factor can be at most {n_max}",
+        empty.len(),
+        counts.len(),
+        empty[0]
+    )))
 }
 
 /// How images are picked inside a class.

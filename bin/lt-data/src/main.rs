@@ -60,6 +60,12 @@ enum Cmd {
         /// Skip images that fail to decode (listed in the manifest) instead of stopping.
         #[arg(long)]
         skip_bad: bool,
+        /// Refuse (or with --skip-bad, skip) source images declaring more pixels than this.
+        #[arg(long, default_value_t = builder::DEFAULT_MAX_PIXELS)]
+        max_pixels: u64,
+        /// Replace --out even when it holds files lt-data did not write (they are deleted).
+        #[arg(long)]
+        force: bool,
         #[arg(long, short)]
         quiet: bool,
     },
@@ -71,6 +77,16 @@ enum Cmd {
         /// Statistics of a split list alone, without pixels.
         #[arg(long, conflicts_with = "path")]
         split_file: Option<PathBuf>,
+        /// With --split-file: the number of classes (default: the largest label + 1, at most
+        /// one class per entry).
+        #[arg(
+            long,
+            value_name = "K",
+            requires = "split_file",
+            conflicts_with = "path",
+            value_parser = clap::value_parser!(u32).range(1..=MAX_LIST_CLASSES)
+        )]
+        classes: Option<u32>,
         #[arg(long)]
         json: bool,
         /// Write the sorted class-count bar chart, coloured by group.
@@ -94,17 +110,16 @@ enum Cmd {
     },
 }
 
+/// Most classes `inspect --split-file --classes` counts (64 MiB of counts).
+const MAX_LIST_CLASSES: i64 = 1 << 24;
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) if e.use_stderr() => {
-            let msg = e.to_string();
             eprintln!(
                 "lt-data: {}",
-                msg.lines()
-                    .next()
-                    .unwrap_or("bad arguments")
-                    .trim_start_matches("error: ")
+                lt_data::error::first_paragraph(&e.to_string())
             );
             std::process::exit(2);
         }
@@ -133,6 +148,8 @@ fn run(cli: Cli) -> Result<()> {
             store,
             quality,
             skip_bad,
+            max_pixels,
+            force,
             quiet,
         } => {
             let opts = BuildOptions {
@@ -152,10 +169,16 @@ fn run(cli: Cli) -> Result<()> {
                 store,
                 quality,
                 skip_bad,
+                max_pixels,
+                force,
                 progress: !quiet,
                 ..BuildOptions::new(&dataset, &out)
             };
-            let m = builder::build(&opts)?;
+            let built = builder::build(&opts)?;
+            for note in &built.notes {
+                eprintln!("lt-data: note: {note}");
+            }
+            let m = built.manifest;
             if !quiet {
                 let t = &m.splits["train"];
                 println!(
@@ -179,11 +202,12 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Inspect {
             path,
             split_file,
+            classes,
             json,
             plot,
         } => {
             if let Some(f) = split_file {
-                let s = lt_data::inspect::split_list(&f)?;
+                let s = lt_data::inspect::split_list(&f, classes.map(|k| k as usize))?;
                 if let Some(p) = &plot {
                     lt_data::plot::counts_png(
                         &s.counts,
@@ -232,8 +256,8 @@ fn run(cli: Cli) -> Result<()> {
                 threads,
                 epochs,
             })?;
+            // The report's last line is `images/s N`.
             println!("{report}");
-            println!("images/s {:.0}", report.images_per_sec);
         }
     }
     Ok(())

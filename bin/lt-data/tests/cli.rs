@@ -876,21 +876,34 @@ fn damaged_split_files_are_rejected_by_verify_and_inspect() {
     stdout(&["verify", s(&good)]);
 
     let magic = damaged(&good, "magic", |b| b[0] = b'X');
-    let version = damaged(&good, "version", |b| b[8] = 2);
+    let version = damaged(&good, "version", |b| b[8] = 9);
     let truncated = damaged(&good, "truncated", |b| b.truncate(b.len() - 100));
     let short = damaged(&good, "short", |b| b.truncate(60));
     // Label of sample 5 set to 12 (10 classes); the checksum is fixed up so only the range check can catch it.
     let label = damaged(&good, "label", |b| {
         let at = u64_at(b, 48) + 4 * 5;
         b[at..at + 4].copy_from_slice(&12u32.to_le_bytes());
-        let crc = crc(&b[HEADER_LEN as usize..]);
-        b[80..84].copy_from_slice(&crc.to_le_bytes());
+        reseal(b);
+    });
+    // The header rewritten to another shape of the same size (1x1024x3 for 32x32x3), its
+    // checksum recomputed: only the manifest can tell.
+    let reshaped = damaged(&good, "reshaped", |b| {
+        b[28..32].copy_from_slice(&1u32.to_le_bytes());
+        b[32..36].copy_from_slice(&1024u32.to_le_bytes());
+        reseal(b);
     });
     let flipped = damaged(&good, "flipped", |b| b[HEADER_LEN as usize + 777] ^= 0x01);
 
-    let cases: [(&Path, &[&str]); 6] = [
+    let cases: [(&Path, &[&str]); 7] = [
         (&magic, &["train.ltd", "bad magic"]),
-        (&version, &["train.ltd", "version 2"]),
+        (&version, &["train.ltd", "version 9"]),
+        (
+            &reshaped,
+            &[
+                "train.ltd",
+                "header says raw 1x1024x3, the manifest raw 32x32x3",
+            ],
+        ),
         (&truncated, &["train.ltd", "truncated"]),
         (&short, &["train.ltd", "truncated"]),
         (&label, &["train.ltd", "label 12", "out of range"]),
@@ -944,13 +957,24 @@ fn crc(bytes: &[u8]) -> u32 {
     !c
 }
 
+/// Recomputes a split file's checksum: CRC-32 of the whole file, the checksum field as zeros.
+fn reseal(b: &mut [u8]) {
+    b[80..84].fill(0);
+    let c = crc(b);
+    b[80..84].copy_from_slice(&c.to_le_bytes());
+}
+
 #[test]
-fn checksum_is_zlib_crc32_of_the_body() {
+fn checksum_is_zlib_crc32_of_the_file_with_its_own_field_zeroed() {
     let t = tempfile::tempdir().unwrap();
     let good = small_dataset(t.path());
-    let b = std::fs::read(good.join("train.ltd")).unwrap();
+    let mut b = std::fs::read(good.join("train.ltd")).unwrap();
     let stored = u32::from_le_bytes(b[80..84].try_into().unwrap());
-    assert_eq!(crc(&b[HEADER_LEN as usize..]), stored);
+    b[80..84].fill(0);
+    assert_eq!(crc(&b), stored);
+    // The header is covered: one bit of its shape changes the checksum.
+    b[28] ^= 1;
+    assert_ne!(crc(&b), stored);
     let m: Value =
         serde_json::from_slice(&std::fs::read(good.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["splits"]["train"]["checksum"], format!("{stored:08x}"));
@@ -1071,7 +1095,7 @@ fn bad_build_requests_fail_cleanly_and_leave_nothing() {
             s(&keep),
             "-q",
         ],
-        &["keep", "refusing to overwrite"],
+        &["keep", "not a dataset lt-data wrote", "notes.txt"],
     );
     assert_eq!(
         std::fs::read_to_string(keep.join("notes.txt")).unwrap(),

@@ -4,6 +4,7 @@
 
 use super::{Pixels, Sample, SourceData};
 use crate::error::{Error, Result};
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 const EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "bmp", "ppm", "webp"];
@@ -26,11 +27,10 @@ pub fn read(root: &Path) -> Result<SourceData> {
         return Err(Error::format(&train_root, "no class folders"));
     }
     let mut train = Vec::new();
-    for (label, name) in classes.iter().enumerate() {
-        let dir = train_root.join(name);
-        let files = images(&dir)?;
+    for (label, (_, dir)) in classes.iter().enumerate() {
+        let files = images(dir)?;
         if files.is_empty() {
-            return Err(Error::format(&dir, "class folder holds no images"));
+            return Err(Error::format(dir, "class folder holds no images"));
         }
         train.extend(files.into_iter().map(|p| Sample {
             label: label as u32,
@@ -39,14 +39,13 @@ pub fn read(root: &Path) -> Result<SourceData> {
     }
     let mut test = Vec::new();
     if let Some(test_root) = test_root {
-        for name in subdirs(&test_root)? {
-            let label = classes.binary_search(&name).map_err(|_| {
-                Error::format(
-                    test_root.join(&name),
-                    "class folder has no counterpart in the training tree",
-                )
-            })?;
-            let files = images(&test_root.join(&name))?;
+        for (name, dir) in subdirs(&test_root)? {
+            let label = classes
+                .binary_search_by(|(n, _)| n.cmp(&name))
+                .map_err(|_| {
+                    Error::format(&dir, "class folder has no counterpart in the training tree")
+                })?;
+            let files = images(&dir)?;
             test.extend(files.into_iter().map(|p| Sample {
                 label: label as u32,
                 pixels: Pixels::File(p),
@@ -54,20 +53,22 @@ pub fn read(root: &Path) -> Result<SourceData> {
         }
     }
     Ok(SourceData {
-        class_names: classes,
+        class_names: classes.iter().map(|(n, _)| display_name(n)).collect(),
         train,
         test,
         ..Default::default()
     })
 }
 
-fn read_dir(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>> {
+/// The visible entries of `dir` sorted by name (bytes: names need not be UTF-8), each with
+/// its path and whether it is a directory.
+fn read_dir(dir: &Path) -> Result<Vec<(OsString, PathBuf, bool)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        let name = entry.file_name();
+        if name.as_encoded_bytes().starts_with(b".") {
             continue;
         }
         // Follows symbolic links, as trees of linked images are common.
@@ -80,13 +81,26 @@ fn read_dir(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>> {
     Ok(out)
 }
 
-/// Sorted names of the visible sub-folders.
-fn subdirs(dir: &Path) -> Result<Vec<String>> {
+/// Names and paths of the visible sub-folders, sorted by name.
+fn subdirs(dir: &Path) -> Result<Vec<(OsString, PathBuf)>> {
     Ok(read_dir(dir)?
         .into_iter()
         .filter(|e| e.2)
-        .map(|e| e.0)
+        .map(|e| (e.0, e.1))
         .collect())
+}
+
+/// A folder name as text for the manifest: itself when UTF-8, else with each invalid byte
+/// written `\xNN`, so that distinct folders keep distinct names.
+fn display_name(name: &OsStr) -> String {
+    let mut out = String::new();
+    for chunk in name.as_encoded_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 /// Image files under `dir`, recursively, in sorted path order.
@@ -95,7 +109,7 @@ fn images(dir: &Path) -> Result<Vec<PathBuf>> {
     for (name, path, is_dir) in read_dir(dir)? {
         if is_dir {
             out.extend(images(&path)?);
-        } else if let Some((_, ext)) = name.rsplit_once('.') {
+        } else if let Some((_, ext)) = name.to_string_lossy().rsplit_once('.') {
             if EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)) {
                 out.push(path);
             }
@@ -171,6 +185,41 @@ mod tests {
         touch(t.path(), "val/fox/6.jpg");
         let e = read(t.path()).unwrap_err().to_string();
         assert!(e.contains("val/fox") && e.contains("no counterpart"), "{e}");
+    }
+
+    #[test]
+    fn class_folders_named_in_any_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let t = tempfile::tempdir().unwrap();
+        let latin1 = OsStr::from_bytes(b"caf\xe9");
+        let other = OsStr::from_bytes(b"caf\xe8");
+        for split in ["train", "val"] {
+            for c in [OsStr::new("ant"), latin1, other] {
+                let d = t.path().join(split).join(c);
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join(OsStr::from_bytes(b"\xff.jpg")), b"img").unwrap();
+            }
+        }
+        let d = read(t.path()).unwrap();
+        assert_eq!(d.class_names, ["ant", "caf\\xe8", "caf\\xe9"]);
+        assert_eq!(
+            d.train.iter().map(|s| s.label).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            d.test.iter().map(|s| s.label).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            d.train[2].pixels,
+            Pixels::File(
+                t.path()
+                    .join("train")
+                    .join(latin1)
+                    .join(OsStr::from_bytes(b"\xff.jpg"))
+            )
+        );
+        assert_eq!(display_name(OsStr::new("zebra ü")), "zebra ü");
     }
 
     #[test]

@@ -1,15 +1,22 @@
 //! IDX files (MNIST, Fashion-MNIST): a big-endian header `0 0 TYPE NDIMS`, NDIMS u32 sizes,
 //! then the values. Read gzip-compressed or plain, whichever is on disk.
 
-use super::{Pixels, Sample, SourceData};
+use super::{Classes, Pixels, Sample, SourceData};
 use crate::error::{Error, Result};
-use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// [`read_within`] with the ten classes of MNIST and Fashion-MNIST.
+pub fn read(dir: &Path) -> Result<SourceData> {
+    read_within(dir, &Classes::new(10, "of an MNIST-style IDX source"))
+}
+
 /// Reads `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`
 /// and `t10k-labels-idx1-ubyte` (each optionally `.gz`) from `dir` or its `raw/` folder.
-pub fn read(dir: &Path) -> Result<SourceData> {
+/// Every label must be one of `classes`, which are the dataset's classes.
+pub fn read_within(dir: &Path, classes: &Classes) -> Result<SourceData> {
     if !dir.is_dir() {
         return Err(Error::io(
             dir,
@@ -17,16 +24,10 @@ pub fn read(dir: &Path) -> Result<SourceData> {
         ));
     }
     let mut checksums = Vec::new();
-    let train = read_pair(dir, "train", &mut checksums)?;
-    let test = read_pair(dir, "t10k", &mut checksums)?;
-    let k = train
-        .iter()
-        .chain(&test)
-        .map(|s| s.label)
-        .max()
-        .map_or(0, |m| m as usize + 1);
+    let train = read_pair(dir, "train", classes, &mut checksums)?;
+    let test = read_pair(dir, "t10k", classes, &mut checksums)?;
     Ok(SourceData {
-        class_names: (0..k.max(10)).map(|c| c.to_string()).collect(),
+        class_names: (0..classes.count).map(|c| c.to_string()).collect(),
         train,
         test,
         val: None,
@@ -62,15 +63,30 @@ fn find(dir: &Path, prefix: &str, kind: &str, n: u8) -> Result<PathBuf> {
 fn load(path: &Path) -> Result<(Vec<u8>, u32)> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let crc = crc32fast::hash(&raw);
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| Error::format(path, format!("bad gzip stream: {e}")))?;
+    if raw.starts_with(&GZIP_MAGIC) {
+        let out = gunzip(&raw).map_err(|e| Error::format(path, format!("bad gzip stream: {e}")))?;
         Ok((out, crc))
     } else {
         Ok((raw, crc))
     }
+}
+
+/// The content of every member of a gzip file (several, as `cat a.gz b.gz` makes, are one
+/// stream), refusing a truncated member and anything but another member after one.
+fn gunzip(mut rest: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        if !rest.starts_with(&GZIP_MAGIC) {
+            return Err(format!(
+                "{} bytes of trailing data after the gzip stream",
+                rest.len()
+            ));
+        }
+        let mut member = flate2::bufread::GzDecoder::new(rest);
+        member.read_to_end(&mut out).map_err(|e| e.to_string())?;
+        rest = member.into_inner();
+    }
+    Ok(out)
 }
 
 /// Checks the header of an unsigned-byte IDX file of `ndims` dimensions and returns the
@@ -126,6 +142,7 @@ fn header<'a>(path: &Path, b: &'a [u8], ndims: u8) -> Result<(Vec<usize>, &'a [u
 fn read_pair(
     dir: &Path,
     prefix: &str,
+    classes: &Classes,
     checksums: &mut Vec<(String, String)>,
 ) -> Result<Vec<Sample>> {
     let ipath = find(dir, prefix, "images", 3)?;
@@ -149,6 +166,7 @@ fn read_pair(
     if h == 0 || w == 0 {
         return Err(Error::format(&ipath, format!("empty image size {h}x{w}")));
     }
+    check_labels(&lpath, labels, classes)?;
     for (p, c) in [(&ipath, icrc), (&lpath, lcrc)] {
         let name = p
             .file_name()
@@ -170,6 +188,21 @@ fn read_pair(
             },
         })
         .collect())
+}
+
+/// Fails on the first label (items counted from 0) that is not one of `classes`.
+fn check_labels(path: &Path, labels: &[u8], classes: &Classes) -> Result<()> {
+    match labels.iter().position(|&l| !classes.contains(l as u64)) {
+        None => Ok(()),
+        Some(i) => Err(Error::format(
+            path,
+            format!(
+                "label {} of item {i} is outside {}",
+                labels[i],
+                classes.describe()
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -334,5 +367,67 @@ mod tests {
             e.contains("t10k-labels-idx1-ubyte.gz") && e.contains("gzip"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn labels_must_be_among_the_declared_classes() {
+        let t = tempfile::tempdir().unwrap();
+        write_tree(t.path(), true);
+        let eight = Classes::new(8, "of test-set");
+        let d = read_within(t.path(), &eight).unwrap();
+        assert_eq!(d.class_names.len(), 8);
+        // Label 7 is the largest in the tree: seven classes are too few.
+        let e = read_within(t.path(), &Classes::new(7, "of seven"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with(
+                "train-labels-idx1-ubyte.gz: label 7 of item 1 is outside the 7 classes of seven"
+            ),
+            "{e}"
+        );
+        std::fs::write(
+            t.path().join("t10k-labels-idx1-ubyte.gz"),
+            gz(&idx(1, &[1], &[255])),
+        )
+        .unwrap();
+        let e = read(t.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("t10k-labels-idx1-ubyte.gz: label 255 of item 0 is outside the 10 classes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn gzip_members_trailing_data_and_truncation() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
+        assert_eq!(gunzip(&gz(&data)).unwrap(), data);
+        // Several members are one stream.
+        let multi = [gz(&data[..10]), gz(&data[10..4000]), gz(&data[4000..])].concat();
+        assert_eq!(gunzip(&multi).unwrap(), data);
+        // Anything else after a member is an error.
+        for tail in [&b"x"[..], &[0; 512], &[0x1f], b"\x1f\x8bjunkjunkjunk"] {
+            let e = gunzip(&[gz(&data), tail.to_vec()].concat()).unwrap_err();
+            assert!(
+                e.contains("trailing data") || e.contains("header"),
+                "{tail:?}: {e}"
+            );
+        }
+        let e = gunzip(&[gz(&data), b"garbage".to_vec()].concat()).unwrap_err();
+        assert_eq!(e, "7 bytes of trailing data after the gzip stream");
+        // Every truncation, inside the header, the data or the trailer, is an error.
+        let whole = gz(&data);
+        for n in 2..whole.len() {
+            assert!(
+                gunzip(&whole[..n]).is_err(),
+                "cut at {n} of {}",
+                whole.len()
+            );
+        }
+        // A wrong CRC is an error too.
+        let mut bad = whole.clone();
+        let at = bad.len() - 8;
+        bad[at] ^= 1;
+        assert!(gunzip(&bad).is_err());
     }
 }

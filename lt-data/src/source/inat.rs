@@ -4,7 +4,7 @@
 //! protocol evaluates on `val2018.json`, so it becomes the test split here.
 
 use super::listfile::check_exist;
-use super::{Pixels, Sample, SourceData};
+use super::{Classes, Pixels, Sample, SourceData};
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -37,32 +37,43 @@ struct Category {
 }
 
 /// Reads the train and val annotation files; labels are the category ids, which must be
-/// dense (0..K-1), and every listed image must exist under `root`.
-pub fn read(root: &Path, train_json: &Path, val_json: &Path) -> Result<SourceData> {
+/// dense (0..K-1) and among `classes`, and every listed image must exist under `root`.
+pub fn read(
+    root: &Path,
+    train_json: &Path,
+    val_json: &Path,
+    classes: &Classes,
+) -> Result<SourceData> {
     let mut checksums = Vec::new();
     let train = load(train_json, &mut checksums)?;
     let val = load(val_json, &mut checksums)?;
     // val2018.json repeats the categories; the training file is the reference.
-    let cats = if train.categories.is_empty() {
-        &val.categories
+    let (cats, cats_file) = if train.categories.is_empty() {
+        (&val.categories, val_json)
     } else {
-        &train.categories
+        (&train.categories, train_json)
     };
     if cats.is_empty() {
         return Err(Error::format(train_json, "no categories"));
+    }
+    if let Some(c) = cats.iter().find(|c| !classes.contains(c.id)) {
+        return Err(Error::format(
+            cats_file,
+            format!("category id {} is outside {}", c.id, classes.describe()),
+        ));
     }
     let k = cats.len();
     let mut class_names = vec![None; k];
     for c in cats {
         let slot = class_names.get_mut(c.id as usize).ok_or_else(|| {
             Error::format(
-                train_json,
+                cats_file,
                 format!("category id {} is outside 0..{k}: ids are not dense", c.id),
             )
         })?;
         if slot.is_some() {
             return Err(Error::format(
-                train_json,
+                cats_file,
                 format!("category id {} appears twice", c.id),
             ));
         }
@@ -169,6 +180,10 @@ mod tests {
         .to_string()
     }
 
+    fn k3() -> Classes {
+        Classes::new(3, "of abies")
+    }
+
     const CATS: [(u64, &str); 3] = [
         (2, "Abies grandis"),
         (0, "Abies concolor"),
@@ -209,7 +224,7 @@ mod tests {
     fn reads_inat2018_json() {
         let t = tempfile::tempdir().unwrap();
         let (train, val) = setup(t.path());
-        let d = read(t.path(), &train, &val).unwrap();
+        let d = read(t.path(), &train, &val, &k3()).unwrap();
         assert_eq!(
             d.class_names,
             ["Abies concolor", "Abies magnifica", "Abies grandis"]
@@ -234,7 +249,9 @@ mod tests {
         let imgs = [(10, "train_val2018/Plantae/0/a.jpg", 0)];
         // Category ids with a hole: 0, 1, 5.
         std::fs::write(&train, coco(&imgs, &[(0, "a"), (1, "b"), (5, "c")])).unwrap();
-        let e = read(t.path(), &train, &val).unwrap_err().to_string();
+        let e = read(t.path(), &train, &val, &Classes::new(8142, "of inat2018"))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("train2018.json") && e.contains("not dense"),
             "{e}"
@@ -245,7 +262,7 @@ mod tests {
             coco(&[(10, "train_val2018/Plantae/0/zz.jpg", 0)], &CATS),
         )
         .unwrap();
-        let e = read(t.path(), &train, &val).unwrap_err().to_string();
+        let e = read(t.path(), &train, &val, &k3()).unwrap_err().to_string();
         assert!(
             e.contains("train2018.json: images[0] (id 10): missing image") && e.contains("zz.jpg"),
             "{e}"
@@ -257,13 +274,26 @@ mod tests {
             coco(&[(20, "train_val2018/Plantae/1/c.jpg", 3)], &CATS),
         )
         .unwrap();
-        let e = read(t.path(), &train, &val).unwrap_err().to_string();
+        let e = read(t.path(), &train, &val, &k3()).unwrap_err().to_string();
         assert!(
             e.contains("val2018.json") && e.contains("category_id 3 outside 0..3"),
             "{e}"
         );
+        // A category beyond the declared classes, even with dense ids.
+        std::fs::write(
+            &val,
+            coco(&[(20, "train_val2018/Plantae/1/c.jpg", 1)], &CATS),
+        )
+        .unwrap();
+        let e = read(t.path(), &train, &val, &Classes::new(2, "of two"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("train2018.json: category id 2 is outside the 2 classes of two"),
+            "{e}"
+        );
         std::fs::write(&val, "{\"images\": [").unwrap();
-        let e = read(t.path(), &train, &val).unwrap_err().to_string();
+        let e = read(t.path(), &train, &val, &k3()).unwrap_err().to_string();
         assert!(
             e.contains("val2018.json") && e.contains("not iNaturalist JSON"),
             "{e}"

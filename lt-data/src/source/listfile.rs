@@ -2,7 +2,7 @@
 //! LABEL` a line, paths relative to the image root. These lists *are* the official
 //! long-tailed splits, so the reader keeps their order and checks every image exists.
 
-use super::{Pixels, Sample, SourceData};
+use super::{Classes, Pixels, Sample, SourceData};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -18,7 +18,7 @@ pub fn parse(path: &Path) -> Result<Vec<(String, u32)>> {
 }
 
 /// As [`parse`], with each entry's 1-based line number.
-fn parse_numbered(path: &Path) -> Result<Vec<(usize, String, u32)>> {
+pub(crate) fn parse_numbered(path: &Path) -> Result<Vec<(usize, String, u32)>> {
     let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = String::from_utf8(text).map_err(|e| {
         Error::format(
@@ -50,12 +50,59 @@ fn parse_numbered(path: &Path) -> Result<Vec<(usize, String, u32)>> {
     Ok(out)
 }
 
-/// Reads train/test(/val) lists of images under `root`. Every listed image must exist; the
-/// class count is the largest label + 1 and class names come from the image folders.
-pub fn read(root: &Path, train: &Path, test: &Path, val: Option<&Path>) -> Result<SourceData> {
+/// Fails on the first entry (in list order) whose label is not one of `classes`.
+pub(crate) fn check_labels(
+    list: &Path,
+    entries: &[(usize, String, u32)],
+    classes: &Classes,
+) -> Result<()> {
+    match entries
+        .iter()
+        .find(|(_, _, l)| !classes.contains(*l as u64))
+    {
+        None => Ok(()),
+        Some((line, _, l)) => Err(Error::format(
+            list,
+            format!("line {line}: label {l} is outside {}", classes.describe()),
+        )),
+    }
+}
+
+/// The classes a list implies on its own: the largest label + 1, which may not exceed the
+/// number of entries (a stray huge label would otherwise ask for gigabytes of counts).
+pub(crate) fn implied_classes(list: &Path, entries: &[(usize, String, u32)]) -> Result<Classes> {
+    // The first line holding the largest label.
+    let Some((line, _, max)) = entries.iter().rev().max_by_key(|e| e.2) else {
+        return Ok(Classes::new(0, "of the list"));
+    };
+    let k = *max as usize + 1;
+    if k > entries.len() {
+        return Err(Error::format(
+            list,
+            format!(
+                "line {line}: label {max} would make {k} classes for {} entries; \
+                 give --classes K if the list really has that many classes",
+                entries.len()
+            ),
+        ));
+    }
+    Ok(Classes::new(k, "of the list"))
+}
+
+/// Reads train/test(/val) lists of images under `root`. Every label must be one of
+/// `classes` and every listed image must exist; the class count is the largest label + 1
+/// and class names come from the image folders.
+pub fn read(
+    root: &Path,
+    train: &Path,
+    test: &Path,
+    val: Option<&Path>,
+    classes: &Classes,
+) -> Result<SourceData> {
     let mut lists = Vec::new();
     for list in [Some(train), Some(test), val].into_iter().flatten() {
         let numbered = parse_numbered(list)?;
+        check_labels(list, &numbered, classes)?;
         let entries: Vec<(String, u32)> = numbered
             .iter()
             .map(|(_, rel, l)| (rel.clone(), *l))
@@ -177,6 +224,10 @@ mod tests {
 
     const SPLITS: &str = "../../shared/splits";
 
+    fn k1000() -> Classes {
+        Classes::new(1000, "of imagenet-lt")
+    }
+
     fn splits(name: &str) -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(SPLITS)
@@ -277,7 +328,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let (root, tr, te) = tree(t.path());
         let va = t.path().join("val.txt");
-        let d = read(&root, &tr, &te, Some(&va)).unwrap();
+        let d = read(&root, &tr, &te, Some(&va), &k1000()).unwrap();
         assert_eq!(d.class_names, ["cat", "dog"]);
         assert_eq!(
             d.train.iter().map(|s| s.label).collect::<Vec<_>>(),
@@ -292,7 +343,62 @@ mod tests {
         assert_eq!(d.checksums.len(), 3);
         // A folder shared by two labels: names fall back to numbers.
         std::fs::write(&te, "val/cat/4.jpg 0\nval/cat/4.jpg 1\n").unwrap();
-        assert_eq!(read(&root, &tr, &te, None).unwrap().class_names, ["0", "1"]);
+        assert_eq!(
+            read(&root, &tr, &te, None, &k1000()).unwrap().class_names,
+            ["0", "1"]
+        );
+    }
+
+    #[test]
+    fn labels_outside_the_classes_are_errors_before_any_allocation() {
+        let t = tempfile::tempdir().unwrap();
+        let (root, tr, te) = tree(t.path());
+        for label in ["1000", "2000000000", "4294967295"] {
+            std::fs::write(
+                &tr,
+                format!("train/cat/1.jpg 0\n\ntrain/dog/3.jpg {label}\ntrain/cat/2.jpg 0\n"),
+            )
+            .unwrap();
+            let e = read(&root, &tr, &te, None, &k1000())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.ends_with(&format!(
+                    "train.txt: line 3: label {label} is outside the 1000 classes of imagenet-lt"
+                )),
+                "{e}"
+            );
+        }
+        // The test list is held to the same classes.
+        std::fs::write(&tr, "train/cat/1.jpg 0\n").unwrap();
+        std::fs::write(&te, "val/cat/4.jpg 0\nval/dog/5.jpg 1\n").unwrap();
+        let e = read(&root, &tr, &te, None, &Classes::new(1, "of one"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("test.txt: line 2: label 1 is outside the 1 classes of one"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_list_alone_implies_at_most_one_class_per_entry() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("LIST");
+        std::fs::write(&f, "a 0\nb 7\nc 2\nd 7\ne 1\n").unwrap();
+        let e = implied_classes(&f, &parse_numbered(&f).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("LIST: line 2: label 7 would make 8 classes for 5 entries")
+                && e.contains("--classes"),
+            "{e}"
+        );
+        std::fs::write(&f, "a 0\nb 4\nc 2\nd 4\ne 1\n").unwrap();
+        let k = implied_classes(&f, &parse_numbered(&f).unwrap()).unwrap();
+        assert_eq!(k.count, 5);
+        std::fs::write(&f, "\n").unwrap();
+        assert_eq!(implied_classes(&f, &[]).unwrap().count, 0);
     }
 
     #[test]
@@ -300,12 +406,14 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let (root, tr, te) = tree(t.path());
         std::fs::write(&te, "val/cat/4.jpg 0\n\nval/dog/6.jpg 1\nval/dog/7.jpg 1\n").unwrap();
-        let e = read(&root, &tr, &te, None).unwrap_err().to_string();
+        let e = read(&root, &tr, &te, None, &k1000())
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("test.txt: line 3: missing image") && e.contains("val/dog/6.jpg"),
             "{e}"
         );
-        let e = read(&t.path().join("nope"), &tr, &te, None)
+        let e = read(&t.path().join("nope"), &tr, &te, None, &k1000())
             .unwrap_err()
             .to_string();
         assert!(e.contains("nope"), "{e}");

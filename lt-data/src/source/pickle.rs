@@ -299,6 +299,37 @@ fn cell(n: Node) -> Ref {
     Rc::new(RefCell::new(n))
 }
 
+impl Node {
+    /// Moves the node's children into `out`, leaving it childless.
+    fn take_children(&mut self, out: &mut Vec<Ref>) {
+        match self {
+            Node::List(v) | Node::Tuple(v) | Node::Set(v) => out.append(v),
+            Node::Dict(v) => out.extend(v.drain(..).flat_map(|(k, v)| [k, v])),
+            Node::Object { args, state, .. } => {
+                out.push(std::mem::replace(args, cell(Node::None)));
+                out.extend(state.take());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Tears a node down with a work list instead of recursion: a pickle can nest containers
+/// far deeper than the thread's stack (a few hundred KB of `]` and `a` opcodes), and the
+/// default drop of a chain of cells recurses once per level.
+impl Drop for Node {
+    fn drop(&mut self) {
+        let mut pending = Vec::new();
+        self.take_children(&mut pending);
+        while let Some(r) = pending.pop() {
+            // A cell still shared elsewhere is only released here; its owner tears it down.
+            if let Ok(c) = Rc::try_unwrap(r) {
+                c.into_inner().take_children(&mut pending);
+            }
+        }
+    }
+}
+
 /// Nesting beyond this is refused (also stops self-referencing structures).
 const MAX_DEPTH: usize = 512;
 
@@ -427,7 +458,9 @@ impl<'a> Machine<'a> {
                     let off = self.pos;
                     drop(self.memo);
                     drop(self.stack);
-                    return into_value(v, 0).map_err(|msg| PickleError { offset: off, msg });
+                    return Converter::new(self.input.len())
+                        .convert(v)
+                        .map_err(|msg| PickleError { offset: off, msg });
                 }
                 0x80 => {
                     let p = self.u8()?;
@@ -1232,108 +1265,215 @@ fn raw_unicode_unescape(l: &[u8]) -> Option<String> {
     Some(out)
 }
 
-/// Converts the machine's cells to plain values, moving data out when a cell is unshared.
-fn into_value(r: Ref, depth: usize) -> std::result::Result<Value, String> {
-    if depth > MAX_DEPTH {
-        return Err("nesting too deep (or a self-referencing structure)".into());
-    }
-    let node = match Rc::try_unwrap(r) {
-        Ok(c) => c.into_inner(),
-        Err(shared) => return clone_value(&shared.borrow(), depth),
-    };
-    let conv = |v: Vec<Ref>| {
-        v.into_iter()
-            .map(|r| into_value(r, depth + 1))
-            .collect::<std::result::Result<Vec<_>, _>>()
-    };
-    Ok(match node {
-        Node::List(v) => Value::List(conv(v)?),
-        Node::Tuple(v) => Value::Tuple(conv(v)?),
-        Node::Set(v) => Value::Set(conv(v)?),
-        Node::Dict(v) => Value::Dict(
-            v.into_iter()
-                .map(|(k, v)| Ok((into_value(k, depth + 1)?, into_value(v, depth + 1)?)))
-                .collect::<std::result::Result<_, String>>()?,
-        ),
-        Node::Object {
-            module,
-            name,
-            args,
-            state,
-        } => Value::Object {
-            module,
-            name,
-            args: Box::new(into_value(args, depth + 1)?),
-            state: match state {
-                Some(s) => Some(Box::new(into_value(s, depth + 1)?)),
-                None => None,
-            },
-        },
-        Node::Array(Some(a)) => Value::Array(a),
-        other => clone_value(&other, depth)?,
+/// Converts the machine's cells to plain values, moving data out when a cell is unshared and
+/// copying it when shared, within two bounds: nesting depth, and the bytes copies may add
+/// (a few bytes of GET opcodes can reference a big object many times over, or a structure
+/// that doubles at each level: a "billion laughs"). Iterative: the depth of the data never
+/// becomes depth of the call stack.
+struct Converter {
+    /// What copies of shared cells may still add, in bytes (nodes count as their size).
+    copy_budget: usize,
+}
+
+/// A container being converted: its shape, the children still to convert, and those done.
+struct Frame {
+    shape: Shape,
+    pending: std::vec::IntoIter<Ref>,
+    done: Vec<Value>,
+}
+
+enum Shape {
+    List,
+    Tuple,
+    Set,
+    /// Children alternate key, value.
+    Dict,
+    /// Children are the arguments, then the state if any.
+    Object {
+        module: String,
+        name: String,
+    },
+}
+
+/// What a cell opens to: a finished value, or a container whose children come next.
+enum Opened {
+    Leaf(Value),
+    Frame(Frame),
+}
+
+fn frame(shape: Shape, children: Vec<Ref>) -> Opened {
+    Opened::Frame(Frame {
+        shape,
+        done: Vec::with_capacity(children.len()),
+        pending: children.into_iter(),
     })
 }
 
-fn clone_value(n: &Node, depth: usize) -> std::result::Result<Value, String> {
-    if depth > MAX_DEPTH {
-        return Err("nesting too deep (or a self-referencing structure)".into());
-    }
-    let conv = |v: &[Ref]| {
-        v.iter()
-            .map(|r| clone_value(&r.borrow(), depth + 1))
-            .collect::<std::result::Result<Vec<_>, _>>()
-    };
-    Ok(match n {
-        Node::None => Value::None,
-        Node::Bool(b) => Value::Bool(*b),
-        Node::Int(i) => Value::Int(*i),
-        Node::BigInt(b) => Value::BigInt(b.clone()),
-        Node::Float(f) => Value::Float(*f),
-        Node::Str(s) => Value::Str(s.clone()),
-        Node::Bytes(b) => Value::Bytes(b.clone()),
-        Node::List(v) => Value::List(conv(v)?),
-        Node::Tuple(v) => Value::Tuple(conv(v)?),
-        Node::Set(v) => Value::Set(conv(v)?),
-        Node::Dict(v) => Value::Dict(
-            v.iter()
-                .map(|(k, v)| {
-                    Ok((
-                        clone_value(&k.borrow(), depth + 1)?,
-                        clone_value(&v.borrow(), depth + 1)?,
-                    ))
-                })
-                .collect::<std::result::Result<_, String>>()?,
-        ),
-        Node::Global { module, name } => Value::Global {
-            module: module.clone(),
-            name: name.clone(),
-        },
-        Node::Dtype { descr, order } => {
-            let o = order.as_deref().unwrap_or("");
-            let o = if descr.starts_with(['<', '>', '|', '=']) {
-                ""
-            } else {
-                o
-            };
-            Value::Dtype(format!("{o}{descr}"))
+impl Frame {
+    fn finish(self) -> Value {
+        match self.shape {
+            Shape::List => Value::List(self.done),
+            Shape::Tuple => Value::Tuple(self.done),
+            Shape::Set => Value::Set(self.done),
+            Shape::Dict => {
+                let mut it = self.done.into_iter();
+                let mut pairs = Vec::with_capacity(it.len() / 2);
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    pairs.push((k, v));
+                }
+                Value::Dict(pairs)
+            }
+            Shape::Object { module, name } => {
+                let mut it = self.done.into_iter();
+                Value::Object {
+                    module,
+                    name,
+                    args: Box::new(it.next().unwrap_or(Value::None)),
+                    state: it.next().map(Box::new),
+                }
+            }
         }
-        Node::Array(Some(a)) => Value::Array(a.clone()),
-        Node::Array(None) => return Err("numpy array was never given its state (no BUILD)".into()),
-        Node::Object {
-            module,
-            name,
-            args,
-            state,
-        } => Value::Object {
-            module: module.clone(),
-            name: name.clone(),
-            args: Box::new(clone_value(&args.borrow(), depth + 1)?),
-            state: match state {
-                Some(s) => Some(Box::new(clone_value(&s.borrow(), depth + 1)?)),
-                None => None,
+    }
+}
+
+impl Converter {
+    /// Copies may add 16 times the pickle's size, and 64 MiB more.
+    fn new(input_len: usize) -> Self {
+        Converter {
+            copy_budget: input_len.saturating_mul(16).saturating_add(64 << 20),
+        }
+    }
+
+    /// The plain value of `root`, depth first with an explicit stack of open containers.
+    fn convert(&mut self, root: Ref) -> std::result::Result<Value, String> {
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut next = Some(root);
+        let mut finished: Option<Value> = None;
+        loop {
+            if let Some(r) = next.take() {
+                match self.open(r, stack.len())? {
+                    Opened::Leaf(v) => finished = Some(v),
+                    Opened::Frame(f) => stack.push(f),
+                }
+            }
+            let Some(top) = stack.last_mut() else {
+                return finished.ok_or_else(|| "empty pickle".to_string());
+            };
+            if let Some(v) = finished.take() {
+                top.done.push(v);
+            }
+            match top.pending.next() {
+                Some(child) => next = Some(child),
+                None => finished = stack.pop().map(Frame::finish),
+            }
+        }
+    }
+
+    /// Opens the cell at `depth`: moving its content out when no one else holds it.
+    fn open(&mut self, r: Ref, depth: usize) -> std::result::Result<Opened, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!(
+                "nesting deeper than {MAX_DEPTH} levels (or a self-referencing structure)"
+            ));
+        }
+        match Rc::try_unwrap(r) {
+            Ok(c) => self.open_node(&mut c.into_inner(), true),
+            Err(shared) => self.open_node(&mut shared.borrow_mut(), false),
+        }
+    }
+
+    /// A node's value or frame; its content is moved out when `owned`, else copied (and
+    /// paid for from the copy budget).
+    fn open_node(&mut self, n: &mut Node, owned: bool) -> std::result::Result<Opened, String> {
+        if !owned {
+            self.spend(payload_len(n))?;
+        }
+        let refs = |v: &mut Vec<Ref>| if owned { std::mem::take(v) } else { v.clone() };
+        let bytes = |b: &mut Vec<u8>| if owned { std::mem::take(b) } else { b.clone() };
+        let leaf = |v: Value| Ok(Opened::Leaf(v));
+        match n {
+            Node::None => leaf(Value::None),
+            Node::Bool(b) => leaf(Value::Bool(*b)),
+            Node::Int(i) => leaf(Value::Int(*i)),
+            Node::Float(f) => leaf(Value::Float(*f)),
+            Node::BigInt(b) => leaf(Value::BigInt(bytes(b))),
+            Node::Bytes(b) => leaf(Value::Bytes(bytes(b))),
+            Node::Str(s) => leaf(Value::Str(if owned {
+                std::mem::take(s)
+            } else {
+                s.clone()
+            })),
+            Node::Global { module, name } => leaf(Value::Global {
+                module: module.clone(),
+                name: name.clone(),
+            }),
+            Node::Dtype { descr, order } => {
+                let o = order.as_deref().unwrap_or("");
+                let o = if descr.starts_with(['<', '>', '|', '=']) {
+                    ""
+                } else {
+                    o
+                };
+                leaf(Value::Dtype(format!("{o}{descr}")))
+            }
+            Node::Array(slot) => match if owned { slot.take() } else { slot.clone() } {
+                Some(a) => leaf(Value::Array(a)),
+                None => Err("numpy array was never given its state (no BUILD)".into()),
             },
-        },
-    })
+            Node::List(v) => Ok(frame(Shape::List, refs(v))),
+            Node::Tuple(v) => Ok(frame(Shape::Tuple, refs(v))),
+            Node::Set(v) => Ok(frame(Shape::Set, refs(v))),
+            Node::Dict(v) => {
+                let pairs = if owned { std::mem::take(v) } else { v.clone() };
+                Ok(frame(
+                    Shape::Dict,
+                    pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+                ))
+            }
+            Node::Object {
+                module,
+                name,
+                args,
+                state,
+            } => {
+                let children = if owned {
+                    let mut c = vec![std::mem::replace(args, cell(Node::None))];
+                    c.extend(state.take());
+                    c
+                } else {
+                    [args.clone()].into_iter().chain(state.clone()).collect()
+                };
+                let shape = Shape::Object {
+                    module: module.clone(),
+                    name: name.clone(),
+                };
+                Ok(frame(shape, children))
+            }
+        }
+    }
+
+    fn spend(&mut self, bytes: usize) -> std::result::Result<(), String> {
+        let cost = bytes + std::mem::size_of::<Value>();
+        match self.copy_budget.checked_sub(cost) {
+            Some(left) => {
+                self.copy_budget = left;
+                Ok(())
+            }
+            None => Err(
+                "shared objects expand beyond the size limit when copied (a reference bomb)".into(),
+            ),
+        }
+    }
+}
+
+/// Bytes a copy of the node's own content takes (its children are counted as they are copied).
+fn payload_len(n: &Node) -> usize {
+    match n {
+        Node::BigInt(b) | Node::Bytes(b) => b.len(),
+        Node::Str(s) => s.len(),
+        Node::Array(Some(a)) => a.data.len(),
+        _ => 0,
+    }
 }
 
 /// Test helper: writes pickles the way CPython (3.x, protocols 2 and 4) and Python 2's
@@ -1959,5 +2099,149 @@ mod tests {
         let e = loads(&bad).unwrap_err();
         assert!(e.msg.contains("needs 12 bytes, the pickle holds 11"), "{e}");
         assert!(loads(b"\x80\x06.").unwrap_err().msg.contains("protocol 6"));
+    }
+
+    fn framed(body: &[u8]) -> Vec<u8> {
+        [&b"\x80\x02"[..], body, b"."].concat()
+    }
+
+    /// Pickles nesting `n` deep in every way the opcodes allow.
+    fn nestings(n: usize) -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            // EMPTY_LIST x n, APPEND x (n - 1).
+            ("lists", [vec![b']'; n], vec![b'a'; n - 1]].concat()),
+            // MARK x n, LIST x n: [[[...]]] the protocol-0 way.
+            ("marked lists", [vec![b'('; n], vec![b'l'; n]].concat()),
+            // EMPTY_TUPLE, TUPLE1 x n.
+            ("tuples", [vec![b')'], vec![0x85; n]].concat()),
+            // EMPTY_TUPLE, (MARK, TUPLE) wrapping: MARK x n first, then TUPLE x n.
+            ("marked tuples", [vec![b'('; n], vec![b't'; n]].concat()),
+            // EMPTY_DICT, (BININT1 0, EMPTY_DICT) x n, SETITEM x n.
+            (
+                "dicts",
+                [vec![b'}'], b"K\x00}".repeat(n), vec![b's'; n]].concat(),
+            ),
+            // EMPTY_SET, (MARK, EMPTY_SET ... ADDITEMS): sets of sets.
+            (
+                "sets",
+                [vec![0x8f], [b'(', 0x8f].repeat(n), vec![0x90; n]].concat(),
+            ),
+            // Through the memo: l = [l] n times, each level stored and fetched again.
+            (
+                "memo",
+                [
+                    b"]q\x00\x30".to_vec(),
+                    b"]h\x00aq\x00\x30".repeat(n),
+                    b"h\x00".to_vec(),
+                ]
+                .concat(),
+            ),
+            // Opaque objects whose arguments nest, MARK GLOBAL ... OBJ: m.f(m.f(...)), two
+            // levels (object, argument tuple) each.
+            (
+                "objects",
+                [b"(cm\nf\n".repeat(n / 2), vec![b')'], vec![b'o'; n / 2]].concat(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn nesting_is_bounded_in_every_shape() {
+        // On a small stack: nothing recurses on the depth of the data.
+        let small = std::thread::Builder::new().stack_size(256 << 10);
+        small
+            .spawn(|| {
+                for (shape, body) in nestings(200_000) {
+                    let e = loads(&framed(&body)).unwrap_err();
+                    assert!(
+                        e.msg.contains("nesting deeper than 512 levels"),
+                        "{shape}: {e}"
+                    );
+                    // Without STOP the machine fails holding the deep structure: dropped, no
+                    // overflow.
+                    let e = loads(&[&b"\x80\x02"[..], &body].concat()).unwrap_err();
+                    assert!(e.msg.contains("truncated"), "{shape}: {e}");
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        // Within the limit every shape converts.
+        for (shape, body) in nestings(500) {
+            let v = loads(&framed(&body)).unwrap_or_else(|e| panic!("{shape}: {e}"));
+            let mut depth = 0;
+            let mut cur = &v;
+            loop {
+                let next = match cur {
+                    Value::List(x) | Value::Tuple(x) | Value::Set(x) => x.first(),
+                    Value::Dict(x) => x.first().map(|(_, v)| v),
+                    Value::Object { args, .. } => {
+                        depth += 1;
+                        args.as_seq().and_then(|a| a.first())
+                    }
+                    _ => None,
+                };
+                match next {
+                    Some(n) => {
+                        depth += 1;
+                        cur = n;
+                    }
+                    None => break,
+                }
+            }
+            assert!((499..=501).contains(&depth), "{shape}: depth {depth}");
+        }
+    }
+
+    #[test]
+    fn nesting_grown_after_the_fact_is_bounded_too() {
+        // Lists stored empty, then each appended to the one before it through the memo:
+        // the nesting is made by mutation, not by construction.
+        let n = 100_000u32;
+        let mut b = Vec::new();
+        for i in 0..n {
+            b.push(b']');
+            b.push(b'r');
+            b.extend(i.to_le_bytes());
+            b.push(b'0');
+        }
+        for i in 1..n {
+            for j in [i - 1, i] {
+                b.push(b'j');
+                b.extend(j.to_le_bytes());
+            }
+            b.extend(b"a0");
+        }
+        b.extend(b"j\x00\x00\x00\x00");
+        let e = loads(&framed(&b)).unwrap_err();
+        assert!(e.msg.contains("nesting deeper than 512"), "{e}");
+        // A list holding itself.
+        let e = loads(b"\x80\x02]q\x00h\x00a.").unwrap_err();
+        assert!(e.msg.contains("nesting deeper than 512"), "{e}");
+    }
+
+    #[test]
+    fn shared_references_cannot_multiply_without_bound() {
+        // l = [l, l] sixty times: 2**60 leaves once copied out.
+        let mut b = b"]q\x00\x30".to_vec();
+        b.extend(b"(h\x00h\x00lq\x00\x30".repeat(60));
+        b.extend(b"h\x00");
+        let e = loads(&framed(&b)).unwrap_err();
+        assert!(e.msg.contains("reference bomb"), "{e}");
+        // One 1 MB byte string referenced 100,000 times from a 200 KB pickle.
+        let mut b = b"B\x00\x00\x10\x00".to_vec();
+        b.extend(vec![7u8; 1 << 20]);
+        b.extend(b"q\x00\x30(");
+        b.extend(b"h\x00".repeat(100_000));
+        b.push(b'l');
+        let e = loads(&framed(&b)).unwrap_err();
+        assert!(e.msg.contains("reference bomb"), "{e}");
+        // Modest sharing, as real pickles have, is copied.
+        let mut b = b"X\x03\x00\x00\x00abcq\x00\x30(".to_vec();
+        b.extend(b"h\x00".repeat(1000));
+        b.push(b'l');
+        let v = loads(&framed(&b)).unwrap();
+        assert_eq!(v.as_seq().unwrap().len(), 1000);
+        assert!(v.as_seq().unwrap().iter().all(|x| *x == s("abc")));
     }
 }
