@@ -17,11 +17,16 @@
 //! files declare the same plugin name, the first in search order wins.
 //!
 //! # Safety
-//! A library is opened with `RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE`: unresolved symbols fail at
-//! load time with a message instead of at first call, plugin symbols stay private, and the code
-//! is never unmapped (tensors and autograd graphs created by plugin code may outlive every
-//! handle). The ABI version is checked before anything else is called; every call result is
-//! checked; plugin panics are caught inside the plugin (see `lt_plugin::abi`).
+//! Before `dlopen` the file is checked (module `elf`): a regular file whose ELF header describes
+//! a shared library for this machine and whose segments and section headers lie inside it, so a
+//! truncated or foreign file is an error, not a SIGBUS. A library is then opened with
+//! `RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE`: unresolved symbols fail at load time with a message
+//! instead of at first call, plugin symbols stay private, and the code is never unmapped
+//! (tensors and autograd graphs created by plugin code may outlive every handle). The ABI
+//! version is checked before anything else is called; every call result is checked; plugin
+//! panics are caught inside the plugin (see `lt_plugin::abi`).
+
+mod elf;
 
 use lt_plugin::abi::{self, LtDatasetInfo, LtErr, LtStr, LtTensorSink, LtU32Sink, PluginV1};
 pub use lt_plugin::{DatasetInfo, NamedTensor, StepCtx};
@@ -34,19 +39,30 @@ use tch::{Device, Tensor};
 /// Environment variable with extra plugin directories, colon-separated, searched first.
 pub const PLUGIN_PATH_ENV: &str = "LT_PLUGIN_PATH";
 
-/// Everything that can go wrong with a plugin; each message names the plugin file.
+/// Everything that can go wrong with a plugin; each message is one line and names the plugin
+/// file (or, for `NotFound` and `BadArgument`, the plugin).
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
+    /// No file in the search path has one of the names a plugin name maps to.
     #[error("plugin `{name}` not found (looked for {files} in: {dirs})")]
     NotFound {
         name: String,
         files: String,
         dirs: String,
     },
+    /// The path is not a readable regular file (missing, a directory, unreadable), or the file
+    /// is damaged: empty, cut short, or with header offsets past any file's end. Found before
+    /// `dlopen`, which would otherwise map the missing bytes and die of SIGBUS.
+    #[error("{}: {reason}", path.display())]
+    BadFile { path: PathBuf, reason: String },
+    /// A complete file that is not a shared library for this host (not ELF, 32-bit, another
+    /// machine, not `ET_DYN`), or one that `dlopen` refused (e.g. an unresolved symbol).
     #[error("{}: not a loadable shared library: {reason}", path.display())]
     NotALibrary { path: PathBuf, reason: String },
+    /// A loadable library without the plugin entry points.
     #[error("{}: not an lt-train plugin: missing symbol `{symbol}`", path.display())]
     MissingSymbol { path: PathBuf, symbol: String },
+    /// A plugin built against another version of the plugin ABI.
     #[error(
         "{}: plugin ABI version {found}, but this lt-train speaks ABI version {expected}; rebuild the plugin against lt-plugin {sdk}",
         path.display()
@@ -57,14 +73,17 @@ pub enum PluginError {
         expected: u32,
         sdk: &'static str,
     },
+    /// A plugin built with another tch (and so possibly another libtorch).
     #[error("{}: plugin built with tch {found}, this lt-train uses tch {expected}: tensors cannot cross safely; rebuild the plugin", path.display())]
     TchMismatch {
         path: PathBuf,
         found: String,
         expected: &'static str,
     },
+    /// The plugin's table is malformed (too small, null, not UTF-8, ...).
     #[error("{}: invalid plugin table: {reason}", path.display())]
     BadTable { path: PathBuf, reason: String },
+    /// The plugin has no component of that kind and name.
     #[error("{}: plugin `{plugin}` has no {kind} named `{name}` (available: {available})", path.display())]
     UnknownComponent {
         path: PathBuf,
@@ -73,6 +92,7 @@ pub enum PluginError {
         name: String,
         available: String,
     },
+    /// A call into the plugin returned an error or panicked.
     #[error("{}: plugin `{plugin}`, {kind} `{component}`: {op} {}: {message}", path.display(), verb(.panicked))]
     Call {
         path: PathBuf,
@@ -84,6 +104,7 @@ pub enum PluginError {
         /// True when the plugin panicked (caught inside the plugin), false for a returned error.
         panicked: bool,
     },
+    /// The host refused an argument before calling the plugin (config not an object, ...).
     #[error("plugin `{plugin}`, {kind} `{component}`: {reason}")]
     BadArgument {
         plugin: String,
@@ -267,7 +288,8 @@ impl PluginSearch {
             };
             let mut files: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
+                // Not `is_file`: a broken link or a special file named like a plugin is reported.
+                .filter(|p| !p.is_dir())
                 .filter(|p| {
                     let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
                     n.ends_with(".so")
@@ -389,15 +411,24 @@ impl Plugin {
     /// Opens the library at `path` and validates it (see the module docs for the order).
     pub fn open(path: &Path) -> Result<Plugin> {
         let path = path.to_path_buf();
-        if !path.is_file() {
-            return Err(PluginError::NotALibrary {
-                path,
-                reason: "no such file".to_string(),
-            });
-        }
-        let lib = open_library(&path).map_err(|e| PluginError::NotALibrary {
-            path: path.clone(),
-            reason: e.to_string(),
+        elf::check_file(&path).map_err(|r| match r {
+            elf::Rejection::File(reason) => PluginError::BadFile {
+                path: path.clone(),
+                reason,
+            },
+            elf::Rejection::Format(reason) => PluginError::NotALibrary {
+                path: path.clone(),
+                reason,
+            },
+        })?;
+        let lib = open_library(&path).map_err(|e| {
+            // dlerror() starts with the path, which the message names already.
+            let e = e.to_string();
+            let prefix = format!("{}: ", path.display());
+            PluginError::NotALibrary {
+                path: path.clone(),
+                reason: e.strip_prefix(&prefix).unwrap_or(&e).to_string(),
+            }
         })?;
         let missing = |sym: &str| PluginError::MissingSymbol {
             path: path.clone(),
