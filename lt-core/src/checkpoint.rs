@@ -9,7 +9,7 @@
 //! RNG state: a run is resumed only at epoch boundaries, and the trainer re-seeds tch, the
 //! loader and the mixup [`crate::mixup::Rng`] from `(seed, epoch)` at the start of every epoch,
 //! so `(meta.seed, meta.epoch)` *is* the RNG state; no generator bytes are stored.
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -122,6 +122,8 @@ pub fn save(
 /// Reads a checkpoint written by [`save`].
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let ctx = || format!("reading checkpoint {}", path.display());
+    // The OS's word on a missing or unreadable file, rather than the tensor reader's.
+    std::fs::File::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let named = Tensor::read_safetensors(path).with_context(ctx)?;
     let mut model = Vec::new();
     let mut extra = Vec::new();

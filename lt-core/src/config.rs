@@ -2,7 +2,7 @@
 //! plugin carries, a `--config` file, then `--set key=value` overrides from the command line.
 //! Unknown keys are errors, so a typo never silently falls back to a default.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -192,17 +192,15 @@ impl Builder {
     /// Merges a TOML document (a recipe or a config file); `origin` names it in errors.
     pub fn layer(&mut self, text: &str, origin: &str) -> Result<&mut Self> {
         let mut t: toml::Table =
-            toml::from_str(text).with_context(|| format!("{origin}: invalid TOML"))?;
+            toml::from_str(text).map_err(|e| anyhow!("{origin}: {}", parse_problem(text, &e)))?;
         // A plugin recipe may describe its method in a `[method]` table; it is documentation.
         t.remove("method");
-        if t.contains_key("stage2") && !self.table.contains_key("stage2") {
-            self.table.insert(
-                "stage2".into(),
-                toml::Value::Table(toml::from_str(STAGE2_DEFAULTS).expect("parse")),
-            );
+        let mut table = self.table.clone();
+        if t.contains_key("stage2") {
+            add_stage2(&mut table);
         }
-        merge(&mut self.table, t);
-        Ok(self)
+        merge(&mut table, t);
+        self.commit(table, origin)
     }
 
     /// Applies `key.path=value`; the value is TOML (`3`, `0.1`, `"cosine"`, `[1, 2]`), or a bare
@@ -216,13 +214,11 @@ impl Builder {
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(value.to_string()));
         let parts: Vec<&str> = key.trim().split('.').collect();
-        if parts[0] == "stage2" && !self.table.contains_key("stage2") {
-            self.table.insert(
-                "stage2".into(),
-                toml::Value::Table(toml::from_str(STAGE2_DEFAULTS).expect("parse")),
-            );
+        let mut table = self.table.clone();
+        if parts[0] == "stage2" {
+            add_stage2(&mut table);
         }
-        let mut t = &mut self.table;
+        let mut t = &mut table;
         for p in &parts[..parts.len() - 1] {
             t = match t
                 .entry(p.to_string())
@@ -233,6 +229,15 @@ impl Builder {
             };
         }
         t.insert(parts[parts.len() - 1].to_string(), value);
+        self.commit(table, &format!("--set {}", key.trim()))
+    }
+
+    /// Takes `table` as the configuration so far if it still deserializes into [`Config`]:
+    /// every layer is checked as it is applied, so that a wrongly typed value is an error even
+    /// when a later layer would override it; the error names the layer (`origin`) and the key.
+    fn commit(&mut self, table: toml::Table, origin: &str) -> Result<&mut Self> {
+        deserialize(&table).map_err(|e| anyhow!("{}", shape_problem(origin, &e)))?;
+        self.table = table;
         Ok(self)
     }
 
@@ -244,18 +249,106 @@ impl Builder {
 
     /// The resolved, validated configuration.
     pub fn build(&self) -> Result<Config> {
-        let c: Config = toml::Value::Table(self.table.clone())
-            .try_into()
-            .context("configuration")?;
+        let c = deserialize(&self.table)
+            .map_err(|e| anyhow!("{}", shape_problem("configuration", &e)))?;
         c.validate()?;
         Ok(c)
     }
 }
 
+/// Adds a stage 2 with its defaults unless there is one: a layer or `--set` that names a
+/// stage-2 key asks for one.
+fn add_stage2(table: &mut toml::Table) {
+    if !table.contains_key("stage2") {
+        let defaults = toml::from_str(STAGE2_DEFAULTS).expect("built-in stage-2 defaults parse");
+        table.insert("stage2".into(), toml::Value::Table(defaults));
+    }
+}
+
+fn deserialize(table: &toml::Table) -> Result<Config, toml::de::Error> {
+    toml::Value::Table(table.clone()).try_into()
+}
+
+/// `origin: line L, column C: problem` for a document that is not TOML.
+fn parse_problem(text: &str, e: &toml::de::Error) -> String {
+    let problem = e.message().trim().replace('\n', ", ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {problem}")
+        }
+        None => problem,
+    }
+}
+
+/// `origin: key: problem` for a table that does not deserialize into [`Config`]; the key is
+/// left out when `origin` already is `--set key`.
+fn shape_problem(origin: &str, e: &toml::de::Error) -> String {
+    // toml reports `problem\nin `dotted.key``; an unknown key is named in the problem only.
+    let text = e.to_string();
+    let (problem, within) = match text.split_once("\nin `") {
+        Some((p, k)) => (p.trim(), k.trim().trim_end_matches('`')),
+        None => (text.trim(), ""),
+    };
+    let unknown = problem
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split_once('`'))
+        .map(|(name, _)| name);
+    let key = match (within, unknown) {
+        ("", Some(u)) => u.to_string(),
+        (w, Some(u)) => format!("{w}.{u}"),
+        (w, None) => w.to_string(),
+    };
+    if key.is_empty() || origin == format!("--set {key}") {
+        format!("{origin}: {problem}")
+    } else {
+        format!("{origin}: {key}: {problem}")
+    }
+}
+
+/// Keys that may differ when a run is resumed: they say where and how fast the run computes,
+/// not what it computes. `eval_every` is one of them: evaluation runs without gradients in
+/// eval mode and every epoch re-seeds its generators, so the weights of each epoch are the same
+/// whatever the cadence; it only changes which epochs report test metrics (and so which of them
+/// can become the best checkpoint).
+pub const RESUME_NEUTRAL_KEYS: &[&str] = &[
+    "threads",
+    "loader_threads",
+    "device",
+    "dist_timeout",
+    "out",
+    "eval_every",
+];
+
+/// The dotted keys whose values differ between two configuration tables, sorted; tables are
+/// compared key by key, other values whole.
+fn differing_keys(prefix: &str, a: &toml::Table, b: &toml::Table, out: &mut Vec<String>) {
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for k in keys {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (a.get(k), b.get(k)) {
+            (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) => {
+                differing_keys(&path, x, y, out)
+            }
+            (x, y) if x != y => out.push(path),
+            _ => {}
+        }
+    }
+}
+
 impl StageConfig {
     fn validate(&self, name: &str) -> Result<()> {
-        if self.batch_size == 0 {
-            bail!("{name}.batch_size must be positive");
+        if self.batch_size < 2 {
+            bail!(
+                "{name}.batch_size: must be at least 2 (batch norm cannot train on one image), got {}",
+                self.batch_size
+            );
         }
         if !(self.lr.is_finite() && self.lr >= 0.0) {
             bail!("{name}.lr must be a non-negative number");
@@ -277,7 +370,8 @@ impl StageConfig {
 }
 
 impl Config {
-    fn validate(&self) -> Result<()> {
+    /// Checks what the types cannot say; [`Builder::build`] and the trainer call it.
+    pub fn validate(&self) -> Result<()> {
         if self.dataset.as_os_str().is_empty() {
             bail!("no dataset: give --dataset DIR (built with lt-data build)");
         }
@@ -288,12 +382,26 @@ impl Config {
         if self.eval_every == 0 {
             bail!("eval_every must be at least 1");
         }
+        if !self.init_checkpoint.as_os_str().is_empty() && self.stage2.is_none() {
+            bail!("init_checkpoint: it replaces stage 1, so a stage 2 is needed");
+        }
         Ok(())
     }
 
     /// The configuration as TOML (for `--print-config` and checkpoints).
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("config serialises")
+    }
+
+    /// The dotted keys (`stage1.lr`, `stage2.loss_config.tau`) in which this configuration
+    /// differs from `recorded` (a run directory's `config.toml`), leaving out
+    /// [`RESUME_NEUTRAL_KEYS`]; empty when a run made with `recorded` may continue with this one.
+    pub fn differing_keys(&self, recorded: &toml::Table) -> Vec<String> {
+        let now: toml::Table = toml::from_str(&self.to_toml()).expect("config round-trips");
+        let mut keys = Vec::new();
+        differing_keys("", recorded, &now, &mut keys);
+        keys.retain(|k| !RESUME_NEUTRAL_KEYS.contains(&k.as_str()));
+        keys
     }
 }
 
@@ -333,8 +441,11 @@ mod tests {
     fn typos_and_bad_values_are_errors() {
         let mut b = Builder::default();
         b.set("dataset=d").unwrap();
-        b.set("stage1.epocs=3").unwrap();
-        assert!(format!("{:#}", b.build().unwrap_err()).contains("epocs"));
+        let e = b.set("stage1.epocs=3").unwrap_err().to_string();
+        assert!(
+            e.starts_with("--set stage1.epocs: unknown field `epocs`"),
+            "{e}"
+        );
         let mut b = Builder::default();
         b.set("dataset=d")
             .unwrap()
@@ -346,5 +457,61 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no dataset"));
+        let mut b = Builder::default();
+        b.set("dataset=d")
+            .unwrap()
+            .set("stage1.batch_size=1")
+            .unwrap();
+        let e = b.build().unwrap_err().to_string();
+        assert!(
+            e.starts_with("stage1.batch_size: must be at least 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_layer_is_type_checked_and_named() {
+        let mut b = Builder::default();
+        let e = b
+            .layer("[stage1]\nepochs = \"thirty\"\n", "my.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "my.toml: stage1.epochs: invalid type: string \"thirty\", expected usize"
+        );
+        let e = b.layer("[stage2]\nlos = 1\n", "r.toml").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("r.toml: stage2.los: unknown field"),
+            "{e}"
+        );
+        let e = b.set("seed=-1").unwrap_err().to_string();
+        assert_eq!(e, "--set seed: invalid value: integer `-1`, expected u64");
+        let e = b.layer("seed = 1\nx = \n", "bad.toml").unwrap_err();
+        assert!(
+            e.to_string().starts_with("bad.toml: line 2, column 5: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn differing_keys_name_what_changes_the_result() {
+        let mut b = Builder::default();
+        b.set("dataset=d").unwrap();
+        let a = b.build().unwrap();
+        let recorded: toml::Table = toml::from_str(&a.to_toml()).unwrap();
+        b.set("threads=3").unwrap().set("eval_every=1").unwrap();
+        b.set("out=elsewhere").unwrap().set("device=cpu").unwrap();
+        assert!(b.build().unwrap().differing_keys(&recorded).is_empty());
+        b.set("stage1.lr=0.5")
+            .unwrap()
+            .set("stage2.loss=las")
+            .unwrap();
+        b.set("stage1.loss_config.gamma=2").unwrap();
+        assert_eq!(
+            b.build().unwrap().differing_keys(&recorded),
+            ["stage1.loss_config.gamma", "stage1.lr", "stage2"]
+        );
     }
 }

@@ -19,6 +19,7 @@ use crate::schedule::{Decay, Schedule};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lt_data::augment::Augment;
+use lt_data::dataset::Dataset;
 use lt_data::format::{Layout, Reader};
 use lt_data::loader::{HeapAllocator, Loader, LoaderConfig};
 use lt_data::manifest::Manifest;
@@ -28,6 +29,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Kind, Tensor};
+
+mod run_dir;
+use run_dir::RunDir;
 
 /// What a finished run reports.
 #[derive(Debug)]
@@ -44,7 +48,7 @@ pub struct Summary {
 pub struct RunOptions {
     /// Continue from the last epoch checkpoint in the run directory.
     pub resume: bool,
-    /// No progress bars; one line per evaluation.
+    /// No progress bars; every epoch still prints its one line.
     pub quiet: bool,
     /// Stop after this many epochs in total (across stages) without finishing: lets tests
     /// interrupt a run the way a kill would.
@@ -60,10 +64,13 @@ struct Data {
     in_channels: i64,
 }
 
+/// Opens the dataset with every check `lt-data verify` makes but the checksums (headers
+/// against the manifest, splits against each other, normalisation and augmentation).
 fn load_data(dir: &Path, eval_split: &str) -> Result<Data> {
-    let manifest = Manifest::load(dir)?;
-    let train = Arc::new(Reader::open(&manifest.split_path(dir, "train")?)?);
-    let test = Arc::new(Reader::open(&manifest.split_path(dir, eval_split)?)?);
+    let d = Dataset::open(dir)?;
+    let train = d.split("train")?.clone();
+    let test = d.split(eval_split)?.clone();
+    let manifest = d.manifest;
     let in_channels = match (train.layout(), manifest.augment.as_str()) {
         (Layout::Raw { channels, .. }, "cifar") => channels as i64,
         _ => 3,
@@ -336,8 +343,11 @@ pub fn check(cfg: &Config) -> Result<()> {
 
 /// Trains and evaluates as `cfg` says; writes metrics, plots and checkpoints under `cfg.out`.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
+    cfg.validate()?;
     let data = load_data(&cfg.dataset, &cfg.eval_split)
         .with_context(|| format!("dataset {}", cfg.dataset.display()))?;
+    check_batch_sizes(cfg, data.train.len())?;
+    let dir = RunDir::inspect(cfg, opts.resume)?;
     // Launched by torchrun or srun: join the process group (data-parallel training).
     let timeout = (cfg.dist_timeout > 0).then(|| std::time::Duration::from_secs(cfg.dist_timeout));
     let pg = ProcessGroup::from_env(timeout)?;
@@ -349,10 +359,6 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     tch::set_num_threads(if cfg.threads == 0 { cores } else { cfg.threads } as i32);
     let run_dir = cfg.out.clone();
-    if main {
-        std::fs::create_dir_all(run_dir.join("checkpoints"))
-            .with_context(|| format!("creating {}", run_dir.display()))?;
-    }
     let plugins = Plugins::load(&cfg.plugins)?;
     let k = data.manifest.num_classes as i64;
     let arch = if cfg.model.is_empty() {
@@ -375,19 +381,18 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         crate::dist::broadcast_parameters(pg, &sorted_variables(&m.vs))?;
     }
     let config_json = serde_json::to_value(cfg)?;
-    let mut log = Writes::new(main, &run_dir)?;
 
     // Where to start: the newest epoch checkpoint when resuming.
     let mut start = (1u32, 0usize);
     let mut best = f64::NEG_INFINITY;
-    if opts.resume {
+    if dir.resumes() {
         for stage in [2u32, 1] {
             let p = checkpoint_path(&run_dir, stage, "last");
             if p.exists() {
                 let ck = checkpoint::load(&p)?;
                 start = (stage, ck.meta.epoch);
                 best = ck.meta.best_top1.unwrap_or(f64::NEG_INFINITY);
-                if !opts.quiet {
+                if main {
                     eprintln!("resuming stage {stage} at epoch {}", ck.meta.epoch);
                 }
                 break;
@@ -402,13 +407,14 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
     let mut epochs_run = 0usize;
     // A given stage-1 model replaces stage 1 (decoupled methods sharing one representation).
     if !cfg.init_checkpoint.as_os_str().is_empty() && start == (1, 0) {
-        if cfg.stage2.is_none() {
-            bail!("init_checkpoint skips stage 1, so a stage 2 is needed");
-        }
-        let ck = checkpoint::load(&cfg.init_checkpoint)?;
+        let ck = checkpoint::load(&cfg.init_checkpoint).context("init_checkpoint")?;
         ck.restore_varstore(&m.vs, "")?;
         start = (2, 0);
     }
+    if main {
+        dir.prepare(cfg, start)?;
+    }
+    let mut log = Writes::new(main, &run_dir)?;
     for &(stage, sc) in &stages {
         if stage < start.0 {
             continue;
@@ -492,7 +498,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         )?;
         let schedule = schedule_of(sc);
         schedule.validate()?;
-        if opts.resume && stage == start.0 && first_epoch > 0 {
+        if dir.resumes() && stage == start.0 && first_epoch > 0 {
             let ck = checkpoint::load(&checkpoint_path(&run_dir, stage, "last"))?;
             ck.restore_varstore(&m.vs, "")?;
             let extra = m.extra()?;
@@ -625,6 +631,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
                 ));
             }
             bar.finish_and_clear();
+            if seen == 0 {
+                bail!(
+                    "stage{stage}: epoch {}: no batch was trained (every batch held fewer than 2 images)",
+                    epoch + 1
+                );
+            }
             epochs_run += 1;
             let ips = seen as f64 / t0.elapsed().as_secs_f64();
             let last = epoch + 1 == sc.epochs;
@@ -655,22 +667,11 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
                         &meta,
                     )?;
                 }
-                if main && (!opts.quiet || last) {
-                    eprintln!(
-                        "stage {stage} epoch {:>3}/{}  loss {:.4}  top1 {:.2}  many {}  medium {}  few {}  ECE {:.2}  NLL {:.3}  {:.0} img/s",
-                        epoch + 1, sc.epochs, loss_sum / seen.max(1) as f64, met.top1,
-                        fmt_opt(met.many), fmt_opt(met.medium), fmt_opt(met.few), met.ece, met.nll, ips
-                    );
-                }
                 last_metrics = Some(met);
-            } else if opts.quiet && main {
-                eprintln!(
-                    "stage {stage} epoch {:>3}/{}  loss {:.4}  {:.0} img/s",
-                    epoch + 1,
-                    sc.epochs,
-                    loss_sum / seen.max(1) as f64,
-                    ips
-                );
+            }
+            if main {
+                // One line per epoch, quiet or not (the bar above is cleared).
+                eprintln!("{}", epoch_line(stage, epoch + 1, sc.epochs, &line));
             }
             log.line(&line)?;
             let extra = m.extra()?;
@@ -689,7 +690,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
                 &meta,
             )?;
         }
-        if sc.epochs == 0 {
+        // A stage without epochs, or one a resumed run had finished: evaluate it as it is.
+        if first_epoch >= sc.epochs {
             last_metrics = Some(evaluate(
                 &mut m,
                 &mut loss,
@@ -781,6 +783,46 @@ impl Sampler for Truncated {
 
 fn fmt_opt(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.2}"))
+}
+
+/// The line an epoch prints: its metrics.jsonl entry, with the test metrics when it has them.
+fn epoch_line(stage: u32, epoch: usize, epochs: usize, entry: &serde_json::Value) -> String {
+    let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let mut s = format!(
+        "stage {stage} epoch {epoch:>3}/{epochs}  loss {:.4}",
+        num(&entry["train_loss"])
+    );
+    let t = &entry["test"];
+    if t.is_object() {
+        s.push_str(&format!(
+            "  top1 {:.2}  many {}  medium {}  few {}  ECE {:.2}  NLL {:.3}",
+            num(&t["top1"]),
+            fmt_opt(t["many"].as_f64()),
+            fmt_opt(t["medium"].as_f64()),
+            fmt_opt(t["few"].as_f64()),
+            num(&t["ece"]),
+            num(&t["nll"])
+        ));
+    }
+    s.push_str(&format!("  {:.0} img/s", num(&entry["images_per_sec"])));
+    s
+}
+
+/// Refuses a stage whose batch is larger than the training split: such a batch could only be
+/// padded by repetition, and the loader would allocate it whole.
+fn check_batch_sizes(cfg: &Config, train_images: usize) -> Result<()> {
+    let stages =
+        std::iter::once(("stage1", &cfg.stage1)).chain(cfg.stage2.iter().map(|s| ("stage2", s)));
+    for (name, sc) in stages {
+        if sc.batch_size > train_images {
+            bail!(
+                "{name}.batch_size: {} exceeds the {train_images} training images of {}",
+                sc.batch_size,
+                cfg.dataset.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn epoch_bar(len: u64, quiet: bool, stage: u32, epoch: usize, epochs: usize) -> ProgressBar {

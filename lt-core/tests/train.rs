@@ -344,6 +344,7 @@ fn init_checkpoint_skips_stage_one() {
         &[
             "stage1.epochs=1000",
             "stage2.epochs=1",
+            "stage2.batch_size=16",
             &format!("init_checkpoint=\"{}\"", init.display()),
         ],
     );

@@ -44,7 +44,8 @@ struct TrainArgs {
     /// Dataset directory built by `lt-data build`.
     #[arg(long)]
     dataset: Option<PathBuf>,
-    /// Run directory (metrics.json, reliability.png, checkpoints/).
+    /// Run directory (config.toml, metrics.jsonl, metrics.json, reliability.png, checkpoints/);
+    /// missing or empty unless --resume.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Plugin to load (name, or path to the library); its recipe sets the method's stages.
@@ -84,34 +85,53 @@ struct TrainArgs {
     /// Print the resolved configuration and exit.
     #[arg(long)]
     print_config: bool,
-    /// Continue from the run directory's last checkpoint.
+    /// Continue the run in --out from its last checkpoint, with the configuration it was made
+    /// with (threads, loader_threads, device, dist_timeout, eval_every may change); a missing
+    /// or empty --out starts a fresh run.
     #[arg(long)]
     resume: bool,
     /// No progress bars (cluster logs).
     #[arg(long, short)]
     quiet: bool,
+    /// Stop with an error after N epochs, as a kill would (tests of --resume).
+    #[arg(long, value_name = "N", hide = true)]
+    stop_after: Option<usize>,
 }
 
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) if e.use_stderr() => {
-            let msg = e.to_string();
             eprintln!(
                 "lt-train: {}",
-                msg.lines()
-                    .next()
-                    .unwrap_or("bad arguments")
-                    .trim_start_matches("error: ")
+                lt_data::error::first_paragraph(&e.to_string())
             );
             std::process::exit(2);
         }
         Err(e) => e.exit(),
     };
     if let Err(e) = run(cli) {
-        eprintln!("lt-train: {}", format!("{e:#}").replace('\n', " "));
+        eprintln!("lt-train: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, `outer: inner: ...`. A cause whose message its
+/// parent already ends with is left out: an error type that both prints its source and returns
+/// it from `source()` (an I/O error wrapped with its path) would show the OS message twice.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut s = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if s.ends_with(c.as_str()) {
+            continue;
+        }
+        if !s.is_empty() {
+            s.push_str(": ");
+        }
+        s.push_str(&c);
+    }
+    s.replace('\n', " ")
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -121,8 +141,9 @@ fn run(cli: Cli) -> Result<()> {
             for p in &found.plugins {
                 println!("{p}");
             }
+            // One line per bad file, naming it and the problem; the good ones are listed above.
             for err in &found.problems {
-                eprintln!("skipped: {err}");
+                eprintln!("lt-train: skipped {}", err.to_string().replace('\n', " "));
             }
             Ok(())
         }
@@ -212,7 +233,7 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
         &RunOptions {
             resume: a.resume,
             quiet: a.quiet,
-            stop_after_epochs: None,
+            stop_after_epochs: a.stop_after,
         },
     )?;
     let m = &summary.metrics;

@@ -1,0 +1,123 @@
+//! Configuration and I/O errors through the real binary: every layer is type-checked even when
+//! a later one overrides the value; batch sizes that cannot train are refused before a run
+//! starts; an OS error's message is printed once.
+mod common;
+use common::*;
+
+const NAME: &str = "config_errors";
+
+#[test]
+fn a_wrongly_typed_value_is_an_error_even_when_overridden() {
+    let data = dataset(NAME);
+    let dir = scratch(NAME);
+    let file = dir.join("thirty.toml");
+    std::fs::write(&file, "[stage1]\nepochs = \"thirty\"\n").unwrap();
+    let run = dir.join("thirty");
+    // `--epochs 3` (in `tiny`) overrides the file's value.
+    let config = format!("--config={}", file.display());
+    let out = lt_train(&tiny_with(data, &run, 3, &[&config]));
+    assert_error_line(
+        &out,
+        &format!(
+            "lt-train: {}: stage1.epochs: invalid type: string \"thirty\", expected usize",
+            file.display()
+        ),
+    );
+    let out = lt_train(&tiny_with(
+        data,
+        &run,
+        3,
+        &["--set=stage1.lr=fast", "--set=stage1.lr=0.1"],
+    ));
+    assert_error_line(
+        &out,
+        "lt-train: --set stage1.lr: invalid type: string \"fast\", expected f64",
+    );
+    assert!(
+        !run.exists(),
+        "a rejected configuration made its run directory"
+    );
+}
+
+#[test]
+fn a_batch_of_one_is_refused() {
+    let data = dataset(NAME);
+    let run = scratch(NAME).join("one");
+    let out = lt_train(&tiny_with(data, &run, 1, &["--set=stage1.batch_size=1"]));
+    assert_error_line(
+        &out,
+        "lt-train: stage1.batch_size: must be at least 2 (batch norm cannot train on one image), got 1",
+    );
+    let out = lt_train(&tiny_with(
+        data,
+        &run,
+        1,
+        &["--set=stage2.epochs=1", "--set=stage2.batch_size=1"],
+    ));
+    assert_error_line(
+        &out,
+        "lt-train: stage2.batch_size: must be at least 2 (batch norm cannot train on one image), got 1",
+    );
+    assert!(!run.exists());
+}
+
+#[test]
+fn a_batch_larger_than_the_training_split_is_refused() {
+    let data = dataset(NAME);
+    let run = scratch(NAME).join("huge");
+    let out = lt_train(&tiny_with(
+        data,
+        &run,
+        1,
+        &["--set=stage1.batch_size=1000000000"],
+    ));
+    assert_error_line(
+        &out,
+        &format!(
+            "lt-train: stage1.batch_size: 1000000000 exceeds the 14886 training images of {}",
+            data.display()
+        ),
+    );
+    assert!(!run.exists());
+}
+
+#[test]
+fn os_errors_are_printed_once() {
+    let data = dataset(NAME);
+    let dir = scratch(NAME);
+    let missing = dir.join("no-such.toml");
+    let config = format!("--config={}", missing.display());
+    let out = lt_train(&tiny_with(data, &dir.join("r1"), 1, &[&config]));
+    assert_error_line(
+        &out,
+        &format!(
+            "lt-train: {}: No such file or directory (os error 2)",
+            missing.display()
+        ),
+    );
+    let nodata = dir.join("no-such-dataset");
+    let out = lt_train(&tiny(&nodata, &dir.join("r2"), 1));
+    assert_error_line(
+        &out,
+        &format!(
+            "lt-train: dataset {0}: {0}/manifest.json: No such file or directory (os error 2)",
+            nodata.display()
+        ),
+    );
+    let nock = dir.join("no-such.safetensors");
+    let init = format!("--set=init_checkpoint={}", nock.display());
+    let out = lt_train(&tiny_with(
+        data,
+        &dir.join("r3"),
+        1,
+        &[&init, "--set=stage2.epochs=1", "--set=stage2.batch_size=8"],
+    ));
+    assert_error_line(
+        &out,
+        &format!(
+            "lt-train: init_checkpoint: {}: No such file or directory (os error 2)",
+            nock.display()
+        ),
+    );
+    assert!(!dir.join("r3").exists());
+}

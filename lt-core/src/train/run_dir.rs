@@ -1,0 +1,170 @@
+//! Run directories: what `--out` may be, and what a run leaves in it before training.
+//!
+//! * A missing or empty directory starts a fresh run, which first records its resolved
+//!   configuration in `RUN/config.toml` (atomically).
+//! * A non-empty one is continued only with `--resume`, and only with the configuration it was
+//!   made with (keys in [`RESUME_NEUTRAL_KEYS`] aside); `--resume` on a missing or empty one
+//!   starts fresh, so cluster requeue scripts can always pass it.
+//! * A dataset directory (one holding an lt-data `manifest.json`) is never a run directory.
+
+use crate::checkpoint;
+use crate::config::{Config, RESUME_NEUTRAL_KEYS};
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// How a run uses its directory; decided by [`RunDir::inspect`] before anything is written.
+#[derive(Debug)]
+pub(super) struct RunDir {
+    path: PathBuf,
+    /// Continue the run the directory holds (else start a fresh one).
+    resume: bool,
+    /// `--resume` was given but there was nothing to resume.
+    fresh_on_resume: bool,
+}
+
+/// Names of the directory's entries (folders with a trailing `/`), files first, sorted; empty
+/// when the directory does not exist.
+fn entries(dir: &Path) -> Result<Vec<String>> {
+    let list = match std::fs::read_dir(dir) {
+        Ok(list) => list,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(anyhow!("{}: {e}", dir.display())),
+    };
+    let mut names = Vec::new();
+    for entry in list {
+        let entry = entry.map_err(|e| anyhow!("{}: {e}", dir.display()))?;
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let name = entry.file_name().to_string_lossy().into_owned();
+        names.push((is_dir, if is_dir { format!("{name}/") } else { name }));
+    }
+    names.sort();
+    Ok(names.into_iter().map(|(_, n)| n).collect())
+}
+
+/// `a, b, c` for at most six names, then how many more.
+fn listing(names: &[String]) -> String {
+    let mut s = names.iter().take(6).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > 6 {
+        s.push_str(&format!(" and {} more", names.len() - 6));
+    }
+    s
+}
+
+impl RunDir {
+    /// Decides, reading only, whether `cfg.out` starts a fresh run or continues one; every rank
+    /// calls it before the process group forms, so none sees a directory another has begun.
+    pub(super) fn inspect(cfg: &Config, resume: bool) -> Result<RunDir> {
+        let path = cfg.out.clone();
+        let shown = path.display();
+        if path.join("manifest.json").is_file() {
+            bail!("{shown}: is a dataset directory (holds lt-data's manifest.json); choose another --out");
+        }
+        if path.exists() && !path.is_dir() {
+            bail!("{shown}: not a directory; choose another --out");
+        }
+        let names = entries(&path)?;
+        if names.is_empty() {
+            return Ok(RunDir {
+                path,
+                resume: false,
+                fresh_on_resume: resume,
+            });
+        }
+        if !resume {
+            bail!(
+                "{shown}: not empty (holds {}); continue it with --resume or choose another --out",
+                listing(&names)
+            );
+        }
+        let (recorded, origin) = recorded_config(&path, &names)?;
+        let keys = cfg.differing_keys(&recorded);
+        if !keys.is_empty() {
+            bail!(
+                "{origin}: the run was made with other values of {}; resume with them (only {} may change) or choose another --out",
+                keys.join(", "),
+                RESUME_NEUTRAL_KEYS.join(", ")
+            );
+        }
+        Ok(RunDir {
+            path,
+            resume: true,
+            fresh_on_resume: false,
+        })
+    }
+
+    /// Whether the run continues from the directory's checkpoints.
+    pub(super) fn resumes(&self) -> bool {
+        self.resume
+    }
+
+    /// Makes the directory ready for training at `start` (stage, completed epochs): a fresh run
+    /// records its configuration; a resumed one drops the metrics lines logged after `start`,
+    /// which the run is about to log again. Only the main rank calls it.
+    pub(super) fn prepare(&self, cfg: &Config, start: (u32, usize)) -> Result<()> {
+        let shown = self.path.display();
+        if self.fresh_on_resume {
+            eprintln!("{shown}: nothing to resume (missing or empty); starting a fresh run");
+        }
+        std::fs::create_dir_all(self.path.join("checkpoints"))
+            .map_err(|e| anyhow!("{shown}: cannot create it: {e}"))?;
+        if self.resume {
+            keep_metrics_up_to(&self.path.join("metrics.jsonl"), start)
+        } else {
+            lt_data::manifest::write_atomic(
+                &self.path.join("config.toml"),
+                cfg.to_toml().as_bytes(),
+            )
+            .map_err(|e| anyhow!("{e}"))
+        }
+    }
+}
+
+/// The configuration a run directory was made with: its `config.toml`, or, for one written
+/// before run directories recorded it, the configuration in its newest `last` checkpoint.
+fn recorded_config(dir: &Path, names: &[String]) -> Result<(toml::Table, String)> {
+    let file = dir.join("config.toml");
+    let origin = file.display().to_string();
+    if file.exists() {
+        let text = std::fs::read_to_string(&file).map_err(|e| anyhow!("{origin}: {e}"))?;
+        let table = toml::from_str(&text).map_err(|e| anyhow!("{origin}: {}", e.message()))?;
+        return Ok((table, origin));
+    }
+    for stage in [2u32, 1] {
+        let p = super::checkpoint_path(dir, stage, "last");
+        if p.exists() {
+            let ck = checkpoint::load(&p)?;
+            let cfg: Config = serde_json::from_value(ck.meta.config)
+                .with_context(|| format!("{}: configuration", p.display()))?;
+            let table = toml::from_str(&cfg.to_toml()).expect("config round-trips");
+            return Ok((table, p.display().to_string()));
+        }
+    }
+    bail!(
+        "{}: not a run directory (holds {}, but no config.toml); choose another --out",
+        dir.display(),
+        listing(names)
+    )
+}
+
+/// Rewrites `metrics.jsonl` (atomically) keeping the lines of epochs up to `start`, in
+/// (stage, epoch) order; a torn or foreign line is dropped too.
+fn keep_metrics_up_to(path: &Path, start: (u32, usize)) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => bail!("{}: {e}", path.display()),
+    };
+    let at = |line: &str| -> Option<(u32, usize)> {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        Some((v["stage"].as_u64()? as u32, v["epoch"].as_u64()? as usize))
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| at(l).is_some_and(|se| se <= start))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if kept == text {
+        return Ok(());
+    }
+    lt_data::manifest::write_atomic(path, kept.as_bytes()).map_err(|e| anyhow!("{e}"))
+}
