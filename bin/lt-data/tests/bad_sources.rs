@@ -3,30 +3,16 @@
 //! non-zero exit (never a crash, a runaway allocation or a silently wrong dataset), while the
 //! legitimate variants next to them still build.
 
-use serde_json::Value;
+mod common;
+
+use common::{
+    build_args, counts, crc, failed, fails, idx, jpeg, json, manifest, nothing_left, python_script,
+    s, stdout, strs, NAMES10,
+};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lt-data"))
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The project venv's Python (numpy); scripts/setup.sh creates it. Never skipped.
-fn python() -> PathBuf {
-    let p = workspace().join(".venv/bin/python");
-    assert!(p.exists(), "{} missing: run scripts/setup.sh", p.display());
-    p
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("cannot start lt-data")
-}
 
 /// Runs `lt-data` with at most `kib` KiB of address space, so that a runaway allocation
 /// fails instead of swapping the machine.
@@ -40,108 +26,7 @@ fn run_limited(kib: u64, args: &[&str]) -> Output {
         .expect("cannot start sh")
 }
 
-fn stdout(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "lt-data {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(args: &[&str]) -> Value {
-    serde_json::from_str(&stdout(args)).unwrap()
-}
-
-/// The output of a command that must fail cleanly: non-zero exit (not a signal), exactly one
-/// stderr line starting with `lt-data: ` that contains every needle, and no panic. Returns
-/// that line.
-fn failed(args: &[&str], out: Output, needles: &[&str]) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "lt-data {args:?} succeeded");
-    assert!(
-        out.status.code().is_some(),
-        "lt-data {args:?} was killed ({}): {err}",
-        out.status
-    );
-    assert!(
-        !err.contains("panicked"),
-        "lt-data {args:?} panicked: {err}"
-    );
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "lt-data {args:?}: expected one error line, got {err:?}"
-    );
-    assert!(lines[0].starts_with("lt-data: "), "{err}");
-    for n in needles {
-        assert!(
-            lines[0].contains(n),
-            "lt-data {args:?}: {n:?} not in {err:?}"
-        );
-    }
-    lines[0].to_string()
-}
-
-fn fails(args: &[&str], needles: &[&str]) -> String {
-    failed(args, run(args), needles)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// A failed build must leave neither the output nor a staging directory behind.
-fn nothing_left(parent: &Path, out: &Path) {
-    assert!(!out.exists(), "{} left behind", out.display());
-    let stray: Vec<_> = std::fs::read_dir(parent)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("partial") || n.ends_with(".tmp"))
-        .collect();
-    assert!(stray.is_empty(), "staging files left: {stray:?}");
-}
-
-fn manifest(out: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
-}
-
-fn counts(v: &Value) -> Vec<u64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap())
-        .collect()
-}
-
-/// `lt-data build --dataset DATASET --src SRC --out OUT -q` plus `extra`.
-fn build_args(dataset: &str, src: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "build",
-        "--dataset",
-        dataset,
-        "--src",
-        s(src),
-        "--out",
-        s(out),
-    ]
-    .iter()
-    .map(|x| x.to_string())
-    .collect();
-    v.extend(extra.iter().map(|x| x.to_string()));
-    v.push("-q".into());
-    v
-}
-
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
 // ---------------------------------------------------------------- 1. pickle nesting
-
-const NAMES10: &str = "airplane automobile bird cat deer dog frog horse ship truck";
 
 /// A small cifar-10-batches-py tree written by Python's pickle and numpy (5 images a class).
 fn write_cifar10_python(dir: &Path) {
@@ -162,12 +47,7 @@ meta = {{b"label_names": [x.encode() for x in "{NAMES10}".split()], b"num_cases_
 open(f"{{d}}/batches.meta", "wb").write(pickle.dumps(meta, protocol=2))
 "#
     );
-    let o = Command::new(python())
-        .args(["-c", &script])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    python_script(&script, &[dir]);
 }
 
 /// About 400 KB of pickle nesting 200,000 deep, in four shapes.
@@ -223,32 +103,6 @@ fn deeply_nested_pickle_is_an_error_not_a_stack_overflow() {
 }
 
 // ---------------------------------------------------------------- 2. labels and class counts
-
-/// An IDX file of unsigned bytes.
-fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![0, 0, 8, dims.len() as u8];
-    for d in dims {
-        v.extend(d.to_be_bytes());
-    }
-    v.extend_from_slice(data);
-    v
-}
-
-/// CRC-32 (zlib polynomial), bitwise: independent of the crate under test.
-fn crc(bytes: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in bytes {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0xEDB8_8320
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
-}
 
 /// One gzip member holding `data` in stored (uncompressed) deflate blocks.
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -312,22 +166,6 @@ fn idx_label_beyond_the_recipe_classes_is_an_error() {
     nothing_left(t.path(), &out);
 }
 
-/// A JPEG of `w` x `h` with a smooth pattern.
-fn jpeg(w: u32, h: u32, seed: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([
-            (x * 255 / w) as u8,
-            (y * 255 / h) as u8,
-            ((x / 8 + y / 8 + seed * 29) % 256) as u8,
-        ])
-    });
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-        .encode_image(&img)
-        .unwrap();
-    out
-}
-
 /// An ImageNet-LT-style root with three images a class for classes 0..3; returns the lines
 /// `train/c{c}/{i}.JPEG {c}`.
 fn write_list_tree(root: &Path) -> Vec<String> {
@@ -367,7 +205,7 @@ fn list_labels_beyond_the_recipe_classes_are_errors() {
         let out = run_limited(4 << 20, &strs(&args));
         failed(
             &strs(&args),
-            out,
+            &out,
             &[&format!(
                 "train.txt: line 3: label {label} is outside the 1000 classes of imagenet-lt"
             )],
@@ -408,7 +246,7 @@ fn inspect_split_list_bounds_classes_by_the_list_or_by_flag() {
         let out = run_limited(1 << 20, &args);
         failed(
             &args,
-            out,
+            &out,
             &["LIST: line 3: label 2000000000", "4 entries", "--classes"],
         );
     }

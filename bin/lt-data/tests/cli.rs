@@ -3,99 +3,39 @@
 //! with and without split lists, the official Places-LT list, and damaged inputs, each of
 //! which must give one error line naming the file, a non-zero exit, and no usable output.
 
+mod common;
+
+use common::{
+    build_args, counts, crc, fails, jpeg, json, manifest, nothing_left, python, python_script, s,
+    stdout, strs, workspace, NAMES10,
+};
 use lt_data::format::{Reader, HEADER_LEN};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lt-data"))
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The project venv's Python (numpy, PIL); scripts/setup.sh creates it. Never skipped.
-fn python() -> PathBuf {
-    let p = workspace().join(".venv/bin/python");
-    assert!(p.exists(), "{} missing: run scripts/setup.sh", p.display());
-    p
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("cannot start lt-data")
-}
-
-fn stdout(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "lt-data {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(args: &[&str]) -> Value {
-    serde_json::from_str(&stdout(args)).unwrap()
-}
-
-/// Runs a command that must fail cleanly: non-zero exit, exactly one stderr line starting
-/// with `lt-data:` that contains every needle, and no panic. Returns that line.
-fn fails(args: &[&str], needles: &[&str]) -> String {
-    let out = run(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "lt-data {args:?} succeeded");
-    assert!(
-        !err.contains("panicked"),
-        "lt-data {args:?} panicked: {err}"
-    );
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "lt-data {args:?}: expected one error line, got {err:?}"
-    );
-    assert!(lines[0].starts_with("lt-data: "), "{err}");
-    for n in needles {
-        assert!(
-            lines[0].contains(n),
-            "lt-data {args:?}: {n:?} not in {err:?}"
-        );
-    }
-    lines[0].to_string()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// A failed build must leave neither the output nor a staging directory behind.
-fn nothing_left(parent: &Path, out: &Path) {
-    // Stricter than "nothing verify accepts": nothing at all.
-    assert!(!out.exists(), "{} left behind", out.display());
-    let stray: Vec<_> = std::fs::read_dir(parent)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("partial") || n.ends_with(".tmp"))
-        .collect();
-    assert!(stray.is_empty(), "staging files left: {stray:?}");
-}
-
-fn counts(v: &Value) -> Vec<u64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap())
-        .collect()
-}
 
 /// The exp profile as LDAM-DRW computes it: int(n_max * (1/IF)^(c/(K-1))).
 fn exp_counts(n_max: usize, k: usize, imbalance: f64) -> Vec<u64> {
     (0..k)
         .map(|c| (n_max as f64 * (1.0 / imbalance).powf(c as f64 / (k as f64 - 1.0))) as u64)
         .collect()
+}
+
+/// The documented numpy reader, `docs/read_ltd.py DIR ARGS`.
+fn read_ltd(dir: &Path, args: &[&str]) -> Output {
+    Command::new(python())
+        .arg(workspace().join("docs/read_ltd.py"))
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `read_ltd DIR --samples LIST`, which must succeed; its JSON report.
+fn read_ltd_samples(dir: &Path, list: &str) -> Value {
+    let o = read_ltd(dir, &["--samples", list]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 // ---------------------------------------------------------------- Fashion-MNIST (real data)
@@ -177,21 +117,13 @@ fn fashion_mnist_lt_counts_test_split_and_verify() {
 fn numpy_reader_of_the_docs_reproduces_labels_counts_and_pixels() {
     let t = tempfile::tempdir().unwrap();
     let out = build_fmnist(t.path());
-    let reader = workspace().join("docs/read_ltd.py");
     let idx = [0usize, 1, 777, 14885];
     let list = idx
         .iter()
         .map(|i| i.to_string())
         .collect::<Vec<_>>()
         .join(",");
-    let o = Command::new(python())
-        .arg(&reader)
-        .arg(&out)
-        .args(["--samples", &list])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let py: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let py = read_ltd_samples(&out, &list);
     for name in ["train", "test"] {
         let r = Reader::open(&out.join(format!("{name}.ltd"))).unwrap();
         let p = &py["splits"][name];
@@ -224,11 +156,7 @@ fn numpy_reader_of_the_docs_reproduces_labels_counts_and_pixels() {
     let mut b = std::fs::read(&f).unwrap();
     b[HEADER_LEN as usize + 1000] ^= 0x55;
     std::fs::write(&f, b).unwrap();
-    let o = Command::new(python())
-        .arg(&reader)
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = read_ltd(&out, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("train.ltd") && err.contains("checksum mismatch"),
@@ -259,7 +187,6 @@ fn places_lt_split_list_statistics() {
 /// Training images per class and test images per class in the small CIFAR trees.
 const PER_CLASS: usize = 50;
 const TEST_PER_CLASS: usize = 3;
-const NAMES10: &str = "airplane automobile bird cat deer dog frog horse ship truck";
 
 fn label10(i: usize) -> u32 {
     // A permutation of the classes every ten images: 50 of each in 500 images.
@@ -287,8 +214,10 @@ fn image_id(sample: &[u8]) -> usize {
     sample[0] as usize + 256 * sample[3] as usize
 }
 
-fn write_cifar10_bin(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
+/// The binary version, in `parent/cifar-10-batches-bin`; returns that directory.
+fn write_cifar10_bin(parent: &Path) -> PathBuf {
+    let dir = parent.join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("batches.meta.txt"),
         NAMES10.replace(' ', "\n") + "\n\n",
@@ -311,6 +240,7 @@ fn write_cifar10_bin(dir: &Path) {
         }
         std::fs::write(dir.join(name), bytes).unwrap();
     }
+    dir
 }
 
 /// The python version written by Python's pickle and numpy itself, as the real files are
@@ -339,12 +269,7 @@ meta = {{b"label_names": [x.encode() for x in "{NAMES10}".split()], b"num_cases_
 open(f"{{d}}/batches.meta", "wb").write(pickle.dumps(meta, protocol=2))
 "#
     );
-    let o = Command::new(python())
-        .args(["-c", &script])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    python_script(&script, &[dir]);
 }
 
 /// Every stored sample is its source image, transposed to HWC, with its source label.
@@ -386,20 +311,12 @@ fn cifar10_python_format_ldam_selection_matches_numpy() {
     let t = tempfile::tempdir().unwrap();
     write_cifar10_python(&t.path().join("cifar-10-batches-py"));
     let out = t.path().join("c10");
-    stdout(&[
-        "build",
-        "--dataset",
+    stdout(&strs(&build_args(
         "cifar10",
-        "--src",
-        s(t.path()),
-        "--imbalance",
-        "10",
-        "--compat",
-        "ldam",
-        "--out",
-        s(&out),
-        "-q",
-    ]);
+        t.path(),
+        &out,
+        &["--imbalance", "10", "--compat", "ldam"],
+    )));
     let r = json(&["inspect", s(&out), "--json"]);
     let want = [50, 38, 29, 23, 17, 13, 10, 8, 6, 5];
     assert_eq!(exp_counts(PER_CLASS, 10, 10.0), want);
@@ -428,13 +345,7 @@ print(" ".join(map(str, keep)))
 "#,
         n = 10 * PER_CLASS
     );
-    let o = Command::new(python())
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let numpy: Vec<usize> = String::from_utf8(o.stdout)
-        .unwrap()
+    let numpy: Vec<usize> = python_script(&script, &[])
         .split_whitespace()
         .map(|x| x.parse().unwrap())
         .collect();
@@ -447,26 +358,15 @@ print(" ".join(map(str, keep)))
 #[test]
 fn cifar10_binary_format_with_exp_and_step_profiles() {
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("cifar-10-batches-bin");
-    write_cifar10_bin(&src);
+    let src = write_cifar10_bin(t.path());
     let out = t.path().join("c10");
     for (imb, profile) in [("10", "exp"), ("20", "exp"), ("10", "step")] {
-        stdout(&[
-            "build",
-            "--dataset",
+        stdout(&strs(&build_args(
             "cifar10",
-            "--src",
-            s(&src),
-            "--imbalance",
-            imb,
-            "--profile",
-            profile,
-            "--seed",
-            "3",
-            "--out",
-            s(&out),
-            "-q",
-        ]);
+            &src,
+            &out,
+            &["--imbalance", imb, "--profile", profile, "--seed", "3"],
+        )));
         let r = json(&["inspect", s(&out), "--json"]);
         let f: f64 = imb.parse().unwrap();
         let want = match profile {
@@ -488,8 +388,7 @@ fn cifar10_binary_format_with_exp_and_step_profiles() {
         let ids = check_cifar_split(&out.join("train.ltd"), 0, 10 * PER_CLASS);
         assert_eq!(ids.len() as u64, want.iter().sum::<u64>());
     }
-    let m: Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let m = manifest(&out);
     assert!(
         m["source_checksums"]["data_batch_3.bin"].is_string(),
         "{}",
@@ -500,22 +399,6 @@ fn cifar10_binary_format_with_exp_and_step_profiles() {
 }
 
 // ---------------------------------------------------------------- JPEG trees
-
-/// A smooth image with a class-dependent pattern, different per image, encoded as JPEG.
-fn jpeg(w: u32, h: u32, seed: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([
-            (x * 255 / w) as u8,
-            (y * 255 / h) as u8,
-            ((x / 8 + y / 8 + seed * 29) % 256) as u8,
-        ])
-    });
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-        .encode_image(&img)
-        .unwrap();
-    out
-}
 
 /// root/train/{cat,dog,fox}/ with 14, 10 and 6 JPEGs of assorted sizes, root/test/ with 2 each.
 fn write_tree(root: &Path) -> Vec<usize> {
@@ -543,22 +426,12 @@ fn folder_tree_resized_and_stored_as_jpeg_or_raw() {
     let root = t.path().join("tree");
     let per = write_tree(&root);
     let out = t.path().join("folder-lt");
-    stdout(&[
-        "build",
-        "--dataset",
+    stdout(&strs(&build_args(
         "folder",
-        "--src",
-        s(&root),
-        "--max-side",
-        "64",
-        "--store",
-        "jpeg",
-        "--quality",
-        "85",
-        "--out",
-        s(&out),
-        "-q",
-    ]);
+        &root,
+        &out,
+        &["--max-side", "64", "--store", "jpeg", "--quality", "85"],
+    )));
     let r = json(&["inspect", s(&out), "--json"]);
     assert_eq!(
         counts(&r["counts"]),
@@ -581,14 +454,7 @@ fn folder_tree_resized_and_stored_as_jpeg_or_raw() {
         );
     }
     // The documented numpy reader hands out the same encoded bytes.
-    let o = Command::new(python())
-        .arg(workspace().join("docs/read_ltd.py"))
-        .arg(&out)
-        .args(["--samples", "0,29"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let py: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let py = read_ltd_samples(&out, "0,29");
     assert_eq!(py["splits"]["train"]["encoding"], "jpeg");
     for i in [0, 29] {
         let hex: String = train.sample(i).iter().map(|b| format!("{b:02x}")).collect();
@@ -604,20 +470,12 @@ fn folder_tree_resized_and_stored_as_jpeg_or_raw() {
     assert!(l < 30 && r_ > 220, "red gradient lost: {l} .. {r_}");
 
     // An imbalance on a tree sub-samples it with the exp profile.
-    stdout(&[
-        "build",
-        "--dataset",
+    stdout(&strs(&build_args(
         "folder",
-        "--src",
-        s(&root),
-        "--imbalance",
-        "2",
-        "--max-side",
-        "32",
-        "--out",
-        s(&out),
-        "-q",
-    ]);
+        &root,
+        &out,
+        &["--imbalance", "2", "--max-side", "32"],
+    )));
     let r = json(&["inspect", s(&out), "--json"]);
     assert_eq!(
         counts(&r["counts"]),
@@ -637,22 +495,13 @@ fn folder_tree_resized_and_stored_as_jpeg_or_raw() {
         }
     }
     let raw = t.path().join("raw");
-    stdout(&[
-        "build",
-        "--dataset",
+    stdout(&strs(&build_args(
         "folder",
-        "--src",
-        s(&same),
-        "--max-side",
-        "48",
-        "--store",
-        "raw",
-        "--out",
-        s(&raw),
-        "-q",
-    ]);
-    let m: Value =
-        serde_json::from_slice(&std::fs::read(raw.join("manifest.json")).unwrap()).unwrap();
+        &same,
+        &raw,
+        &["--max-side", "48", "--store", "raw"],
+    )));
+    let m = manifest(&raw);
     assert_eq!(
         m["splits"]["train"]["shape"],
         serde_json::json!([36, 48, 3])
@@ -667,18 +516,12 @@ fn folder_tree_resized_and_stored_as_jpeg_or_raw() {
     // ...and different sizes are refused with a hint.
     let bad = t.path().join("bad-raw");
     fails(
-        &[
-            "build",
-            "--dataset",
+        &strs(&build_args(
             "folder",
-            "--src",
-            s(&root.join("train")),
-            "--store",
-            "raw",
-            "--out",
-            s(&bad),
-            "-q",
-        ],
+            &root.join("train"),
+            &bad,
+            &["--store", "raw"],
+        )),
         &["one image shape", ".jpg"],
     );
     nothing_left(t.path(), &bad);
@@ -696,37 +539,18 @@ fn corrupt_jpeg_stops_the_build_unless_skip_bad() {
     std::fs::write(&broken, b).unwrap();
     let out = t.path().join("out");
     fails(
-        &[
-            "build",
-            "--dataset",
-            "folder",
-            "--src",
-            s(&root),
-            "--max-side",
-            "64",
-            "--out",
-            s(&out),
-            "-q",
-        ],
+        &strs(&build_args("folder", &root, &out, &["--max-side", "64"])),
         &["dog_zz_broken.jpg", "decode"],
     );
     nothing_left(t.path(), &out);
 
-    stdout(&[
-        "build",
-        "--dataset",
+    stdout(&strs(&build_args(
         "folder",
-        "--src",
-        s(&root),
-        "--max-side",
-        "64",
-        "--skip-bad",
-        "--out",
-        s(&out),
-        "-q",
-    ]);
-    let m: Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        &root,
+        &out,
+        &["--max-side", "64", "--skip-bad"],
+    )));
+    let m = manifest(&out);
     let skipped = m["skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), 1, "{skipped:?}");
     assert!(skipped[0]["path"]
@@ -772,28 +596,21 @@ fn imagenet_lt_style_lists_and_a_missing_image() {
     std::fs::write(&test_list, &test).unwrap();
     let out = t.path().join("inlt");
     let args = |out: &Path| -> Vec<String> {
-        [
-            "build",
-            "--dataset",
+        build_args(
             "imagenet-lt",
-            "--src",
-            s(&root),
-            "--split-file",
-            s(&train_list),
-            "--test-file",
-            s(&test_list),
-            "--max-side",
-            "40",
-            "--out",
-            s(out),
-            "-q",
-        ]
-        .iter()
-        .map(|x| x.to_string())
-        .collect()
+            &root,
+            out,
+            &[
+                "--split-file",
+                s(&train_list),
+                "--test-file",
+                s(&test_list),
+                "--max-side",
+                "40",
+            ],
+        )
     };
-    let a = args(&out);
-    stdout(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    stdout(&strs(&args(&out)));
     let r = json(&["inspect", s(&out), "--json"]);
     assert_eq!(counts(&r["counts"]), [8, 4, 2]);
     assert_eq!(counts(&r["splits"]["test"]["counts"]), [2, 2, 2]);
@@ -818,37 +635,27 @@ fn imagenet_lt_style_lists_and_a_missing_image() {
     let out2 = t.path().join("inlt2");
     let a = args(&out2);
     fails(
-        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &strs(&a),
         &["ImageNet_LT_train.txt", "missing image", "gone.JPEG"],
     );
     nothing_left(t.path(), &out2);
     // A malformed line.
     std::fs::write(&train_list, "train/n01440764/n01440764_0.JPEG zero\n").unwrap();
-    fails(
-        &a.iter().map(String::as_str).collect::<Vec<_>>(),
-        &["ImageNet_LT_train.txt", "line 1"],
-    );
+    fails(&strs(&a), &["ImageNet_LT_train.txt", "line 1"]);
     nothing_left(t.path(), &out2);
 }
 
 // ---------------------------------------------------------------- bad input
 
 fn small_dataset(dir: &Path) -> PathBuf {
-    let src = dir.join("cifar-10-batches-bin");
-    write_cifar10_bin(&src);
+    let src = write_cifar10_bin(dir);
     let out = dir.join("good");
-    stdout(&[
-        "build",
-        "--dataset",
+    stdout(&strs(&build_args(
         "cifar10",
-        "--src",
-        s(&src),
-        "--imbalance",
-        "10",
-        "--out",
-        s(&out),
-        "-q",
-    ]);
+        &src,
+        &out,
+        &["--imbalance", "10"],
+    )));
     out
 }
 
@@ -915,11 +722,7 @@ fn damaged_split_files_are_rejected_by_verify_and_inspect() {
             fails(&["inspect", s(dir), "--json"], needles);
         }
         // The documented numpy reader refuses it too, naming the file.
-        let o = Command::new(python())
-            .arg(workspace().join("docs/read_ltd.py"))
-            .arg(dir)
-            .output()
-            .unwrap();
+        let o = read_ltd(dir, &[]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
             !o.status.success() && err.starts_with("read_ltd: ") && err.contains("train.ltd"),
@@ -941,22 +744,6 @@ fn damaged_split_files_are_rejected_by_verify_and_inspect() {
     );
 }
 
-/// CRC-32 (zlib polynomial), bitwise: independent of the crate under test.
-fn crc(bytes: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in bytes {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0xEDB8_8320
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
-}
-
 /// Recomputes a split file's checksum: CRC-32 of the whole file, the checksum field as zeros.
 fn reseal(b: &mut [u8]) {
     b[80..84].fill(0);
@@ -975,96 +762,57 @@ fn checksum_is_zlib_crc32_of_the_file_with_its_own_field_zeroed() {
     // The header is covered: one bit of its shape changes the checksum.
     b[28] ^= 1;
     assert_ne!(crc(&b), stored);
-    let m: Value =
-        serde_json::from_slice(&std::fs::read(good.join("manifest.json")).unwrap()).unwrap();
+    let m = manifest(&good);
     assert_eq!(m["splits"]["train"]["checksum"], format!("{stored:08x}"));
 }
 
 #[test]
 fn bad_build_requests_fail_cleanly_and_leave_nothing() {
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("cifar-10-batches-bin");
-    write_cifar10_bin(&src);
+    let src = write_cifar10_bin(t.path());
     let out = t.path().join("out");
-    let o = s(&out);
-    let build = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = ["build", "--out", o, "-q"]
-            .iter()
-            .map(|x| x.to_string())
-            .collect();
-        v.extend(extra.iter().map(|x| x.to_string()));
-        v
-    };
+    let build = |dataset: &str, src: &Path, extra: &[&str]| build_args(dataset, src, &out, extra);
     let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
         (
-            build(&[
-                "--dataset",
-                "cifar10",
-                "--src",
-                s(&src),
-                "--imbalance",
-                "0.5",
-            ]),
+            build("cifar10", &src, &["--imbalance", "0.5"]),
             vec!["--imbalance", "0.5"],
         ),
         (
-            build(&[
-                "--dataset",
-                "cifar10",
-                "--src",
-                s(&src),
-                "--imbalance",
-                "abc",
-            ]),
+            build("cifar10", &src, &["--imbalance", "abc"]),
             vec!["--imbalance", "abc"],
         ),
         (
-            build(&["--dataset", "cifar10", "--src", s(&src), "--imbalance=-3"]),
+            build("cifar10", &src, &["--imbalance=-3"]),
             vec!["--imbalance", "-3"],
         ),
         (
-            build(&["--dataset", "cifar11", "--src", s(&src)]),
+            build("cifar11", &src, &[]),
             vec!["unknown dataset 'cifar11'", "cifar10"],
         ),
         (
-            build(&["--dataset", "cifar10", "--src", "/nonexistent/cifar"]),
+            build("cifar10", Path::new("/nonexistent/cifar"), &[]),
             vec!["/nonexistent/cifar", "No such file"],
         ),
         (
-            build(&[
-                "--dataset",
-                "cifar10",
-                "--src",
-                s(&src.join("test_batch.bin")),
-            ]),
+            build("cifar10", &src.join("test_batch.bin"), &[]),
             vec!["test_batch.bin", "Not a directory"],
         ),
         (
-            build(&["--dataset", "cifar10", "--src", s(&t.path().join("empty"))]),
+            build("cifar10", &t.path().join("empty"), &[]),
             vec!["empty"],
         ),
         (
-            build(&["--dataset", "imagenet-lt", "--src", s(t.path())]),
+            build("imagenet-lt", t.path(), &[]),
             vec!["ImageNet_LT_train.txt", "No such file"],
         ),
         (
-            build(&[
-                "--dataset",
-                "cifar10",
-                "--src",
-                s(&src),
-                "--quality",
-                "0",
-                "--store",
-                "jpeg",
-            ]),
+            build("cifar10", &src, &["--quality", "0", "--store", "jpeg"]),
             vec!["--quality"],
         ),
     ];
     std::fs::create_dir_all(t.path().join("empty")).unwrap();
     for (args, needles) in cases {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        fails(&a, &needles);
+        fails(&strs(&args), &needles);
         nothing_left(t.path(), &out);
     }
     // The data of a damaged source file is named.
@@ -1072,10 +820,7 @@ fn bad_build_requests_fail_cleanly_and_leave_nothing() {
     let b = std::fs::read(&f).unwrap();
     std::fs::write(&f, &b[..b.len() - 7]).unwrap();
     fails(
-        &build(&["--dataset", "cifar10", "--src", s(&src)])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        &strs(&build("cifar10", &src, &[])),
         &["data_batch_2.bin", "truncated"],
     );
     nothing_left(t.path(), &out);
@@ -1085,16 +830,7 @@ fn bad_build_requests_fail_cleanly_and_leave_nothing() {
     std::fs::create_dir_all(&keep).unwrap();
     std::fs::write(keep.join("notes.txt"), "mine").unwrap();
     fails(
-        &[
-            "build",
-            "--dataset",
-            "cifar10",
-            "--src",
-            s(&src),
-            "--out",
-            s(&keep),
-            "-q",
-        ],
+        &strs(&build_args("cifar10", &src, &keep, &[])),
         &["keep", "not a dataset lt-data wrote", "notes.txt"],
     );
     assert_eq!(

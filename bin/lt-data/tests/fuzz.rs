@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::idx_source;
+use common::{build_args, idx_source, ok, run, strs};
 use lt_data::dataset::Dataset;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -35,24 +35,8 @@ fn base(dir: &Path, store: &str) -> PathBuf {
         idx_source(dir, 20, 2);
     }
     let out = dir.join(format!("base-{store}"));
-    let o = Command::new(env!("CARGO_BIN_EXE_lt-data"))
-        .args([
-            "build",
-            "--dataset",
-            "mnist",
-            "--imbalance",
-            "4",
-            "-q",
-            "--store",
-            store,
-        ])
-        .arg("--src")
-        .arg(&src)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let args = build_args("mnist", &src, &out, &["--imbalance", "4", "--store", store]);
+    ok(&run(&strs(&args)), "build");
     out
 }
 

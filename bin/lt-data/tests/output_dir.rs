@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fails, idx_source, ok, run_env, s};
+use common::{build_args, fails_out, idx_source, manifest, ok, run, run_env, s, strs};
 use lt_data::output::CRASH_POINTS;
 use std::os::unix::io::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
@@ -14,30 +14,19 @@ use std::process::Output;
 
 fn build(src: &Path, out: &Path, seed: u32, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let seed = seed.to_string();
-    let mut args = vec![
-        "build",
-        "--dataset",
+    let args = build_args(
         "mnist",
-        "--src",
-        s(src),
-        "--imbalance",
-        "3",
-        "--seed",
-        &seed,
-        "--out",
-        s(out),
-        "-q",
-    ];
-    args.extend_from_slice(extra);
-    run_env(&args, env)
+        src,
+        out,
+        &[&["--imbalance", "3", "--seed", &seed], extra].concat(),
+    );
+    run_env(&strs(&args), env)
 }
 
 /// The seed of the dataset in `out`, after `lt-data verify` accepted it.
 fn verified_seed(out: &Path) -> u64 {
-    ok(&run_env(&["verify", s(out)], &[]), "verify");
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    m["seed"].as_u64().unwrap()
+    ok(&run(&["verify", s(out)]), "verify");
+    manifest(out)["seed"].as_u64().unwrap()
 }
 
 /// Names in `dir` other than `keep`: leftovers of builds.
@@ -76,7 +65,7 @@ fn directories_lt_data_did_not_write_are_never_replaced_without_force() {
     std::fs::write(web.join("src/main.js"), "console.log(1)").unwrap();
     std::fs::write(web.join("README"), "mine").unwrap();
     let before = tree(&web);
-    fails(
+    fails_out(
         &build(&src, &web, 0, &[], &[]),
         &[
             "web",
@@ -93,12 +82,12 @@ fn directories_lt_data_did_not_write_are_never_replaced_without_force() {
     std::fs::create_dir_all(ds.join("checkpoints")).unwrap();
     std::fs::write(ds.join("checkpoints/stage1-last.safetensors"), "weights").unwrap();
     let before = tree(&ds);
-    fails(&build(&src, &ds, 1, &[], &[]), &["ds", "checkpoints/"]);
+    fails_out(&build(&src, &ds, 1, &[], &[]), &["ds", "checkpoints/"]);
     assert_eq!(tree(&ds), before);
     // A plain file.
     let file = t.path().join("file");
     std::fs::write(&file, "x").unwrap();
-    fails(
+    fails_out(
         &build(&src, &file, 0, &[], &[]),
         &["file", "is a file, not a directory"],
     );
@@ -144,7 +133,7 @@ fn a_second_build_into_the_same_path_is_refused_while_one_runs() {
         unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
         0
     );
-    fails(
+    fails_out(
         &build(&src, &out, 1, &[], &[]),
         &["out", "another lt-data build (pid 4242) is writing it"],
     );

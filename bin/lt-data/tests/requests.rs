@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fails, idx_source, ok, run_env, s};
+use common::{build_args, fails, idx_source, ok, run, s, strs};
 
 #[test]
 fn an_imbalance_that_empties_classes_is_refused() {
@@ -12,43 +12,19 @@ fn an_imbalance_that_empties_classes_is_refused() {
     let src = idx_source(t.path(), 30, 2);
     let out = t.path().join("out");
     for factor in ["1e308", "31"] {
-        let o = run_env(
-            &[
-                "build",
-                "--dataset",
-                "mnist",
-                "--src",
-                s(&src),
-                "--imbalance",
-                factor,
-                "--out",
-                s(&out),
-                "-q",
-            ],
-            &[],
-        );
         fails(
-            &o,
+            &strs(&build_args("mnist", &src, &out, &["--imbalance", factor])),
             &["--imbalance", "with no training image", "can be at most 30"],
         );
         assert!(!out.exists());
     }
     // The largest factor that keeps an image in every class builds.
-    let o = run_env(
-        &[
-            "build",
-            "--dataset",
-            "mnist",
-            "--src",
-            s(&src),
-            "--imbalance",
-            "30",
-            "--out",
-            s(&out),
-            "-q",
-        ],
-        &[],
-    );
+    let o = run(&strs(&build_args(
+        "mnist",
+        &src,
+        &out,
+        &["--imbalance", "30"],
+    )));
     ok(&o, "build at the largest factor");
 }
 
@@ -57,30 +33,23 @@ fn bench_prints_images_per_second_once_and_refuses_a_batch_larger_than_the_split
     let t = tempfile::tempdir().unwrap();
     let src = idx_source(t.path(), 30, 2);
     let out = t.path().join("out");
-    let o = run_env(
-        &[
-            "build",
-            "--dataset",
-            "mnist",
-            "--src",
-            s(&src),
-            "--imbalance",
-            "3",
-            "--out",
-            s(&out),
-            "-q",
-        ],
-        &[],
-    );
+    let o = run(&strs(&build_args(
+        "mnist",
+        &src,
+        &out,
+        &["--imbalance", "3"],
+    )));
     ok(&o, "build");
-    let o = run_env(&["bench", s(&out), "--threads", "1", "--batch", "16"], &[]);
+    let o = run(&["bench", s(&out), "--threads", "1", "--batch", "16"]);
     ok(&o, "bench");
     let text = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("images/s")).collect();
     assert_eq!(lines.len(), 1, "{text}");
     assert!(text.trim_end().ends_with(lines[0]), "{text}");
-    let o = run_env(&["bench", s(&out), "--batch", "1000000000"], &[]);
-    fails(&o, &["train.ltd", "--batch 1000000000 exceeds the"]);
+    fails(
+        &["bench", s(&out), "--batch", "1000000000"],
+        &["train.ltd", "--batch 1000000000 exceeds the"],
+    );
 }
 
 #[test]
@@ -96,7 +65,7 @@ fn an_os_error_is_named_once() {
             "Is a directory",
         ),
     ] {
-        let line = fails(&run_env(&args, &[]), &[msg]);
+        let line = fails(&args, &[msg]);
         assert_eq!(line.matches(msg).count(), 1, "{line}");
     }
 }

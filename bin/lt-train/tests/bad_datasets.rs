@@ -6,15 +6,14 @@
 
 mod common;
 
-use common::{dataset, lt_train, scratch, stderr, tiny};
+use common::{dataset, lt_train, scratch_dir, stderr, tiny};
 use lt_data::format::{Layout, Writer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// A copy of the Fashion-MNIST-LT dataset, for one test to damage.
 fn copy(name: &str) -> PathBuf {
-    let dir = scratch("bad_datasets").join(name);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("bad_datasets", name);
     for e in std::fs::read_dir(dataset("bad_datasets")).unwrap() {
         let p = e.unwrap().path();
         std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();

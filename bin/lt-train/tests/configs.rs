@@ -1,36 +1,19 @@
 //! Every shipped config under `configs/` must run: `lt-train --check` loads its plugins and
 //! builds each stage's loss, head and sampler with the config's settings.
+mod common;
+
+use common::{cargo_build, check, root};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Builds the method plugins next to the lt-train binary (same target directory and profile),
-/// where its plugin search looks; a no-op when they are up to date.
+/// Builds the method plugins next to the lt-train binary, where its plugin search looks.
 fn build_plugins() {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_lt-train"));
-    let profile_dir = bin.parent().unwrap();
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root()).args(["build", "--quiet"]);
-    for p in ["mislas", "decoupling", "ldam", "rebalance", "samplers"] {
-        cmd.args(["-p", &format!("lt-plugin-{p}")]);
-    }
-    cmd.arg("--target-dir").arg(profile_dir.parent().unwrap());
-    match profile_dir.file_name().unwrap().to_str().unwrap() {
-        "debug" => {}
-        "release" => {
-            cmd.arg("--release");
-        }
-        p => {
-            cmd.args(["--profile", p]);
-        }
-    }
-    assert!(
-        cmd.status().unwrap().success(),
-        "building the plugins failed"
-    );
+    cargo_build(&[
+        "lt-plugin-mislas",
+        "lt-plugin-decoupling",
+        "lt-plugin-ldam",
+        "lt-plugin-rebalance",
+        "lt-plugin-samplers",
+    ]);
 }
 
 /// The plugin a config is written for, from where it lives.
@@ -59,16 +42,6 @@ fn configs(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Runs `lt-train --check` (which does not read the dataset, but a run needs one named).
-fn lt_train(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_lt-train"))
-        .args(["--check", "--dataset", "unread"])
-        .args(args)
-        .env_remove("LT_PLUGIN_PATH")
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn every_shipped_config_builds_its_components() {
     build_plugins();
@@ -83,7 +56,7 @@ fn every_shipped_config_builds_its_components() {
     );
     for f in &files {
         let rel = f.strip_prefix(&dir).unwrap().to_str().unwrap();
-        let out = lt_train(&["--plugin", plugin_of(rel), "--config", f.to_str().unwrap()]);
+        let out = check(&["--plugin", plugin_of(rel), "--config", f.to_str().unwrap()]);
         assert!(
             out.status.success(),
             "configs/{rel}: {}",
@@ -95,13 +68,13 @@ fn every_shipped_config_builds_its_components() {
 #[test]
 fn check_rejects_a_missing_component_and_a_bad_setting() {
     build_plugins();
-    let out = lt_train(&["--plugin", "mislas", "--set", "stage1.loss=nope"]);
+    let out = check(&["--plugin", "mislas", "--set", "stage1.loss=nope"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("'nope'") && err.lines().count() == 1, "{err}");
 
     // Label-aware smoothing factors must lie in [0, 1]: the plugin rejects 1.5.
-    let out = lt_train(&[
+    let out = check(&[
         "--plugin",
         "mislas",
         "--set",

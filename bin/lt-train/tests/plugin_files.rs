@@ -2,56 +2,26 @@
 //! truncated library maps bytes the file does not have and dies of SIGBUS, so the host checks the
 //! file first. Through the real binary: `--plugin FILE` with `--check`, and `lt-train plugins`
 //! with the file on `LT_PLUGIN_PATH` next to a good plugin.
+mod common;
+
+use common::{cargo_build, check, lt_train_cmd, scratch_dir};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+const NAME: &str = "plugin_files";
 
-/// A real plugin, `liblt_plugin_mislas.so`, built next to the lt-train binary (same target
-/// directory and profile, as `configs.rs` does); a no-op when it is up to date.
+/// A real plugin, `liblt_plugin_mislas.so`, built next to the lt-train binary.
 fn real_plugin() -> &'static Path {
     static SO: OnceLock<PathBuf> = OnceLock::new();
     SO.get_or_init(|| {
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_lt-train"));
-        let profile_dir = bin.parent().unwrap();
-        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.current_dir(root())
-            .args(["build", "--quiet", "-p", "lt-plugin-mislas"])
-            .arg("--target-dir")
-            .arg(profile_dir.parent().unwrap());
-        match profile_dir.file_name().unwrap().to_str().unwrap() {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            p => {
-                cmd.args(["--profile", p]);
-            }
-        }
-        assert!(
-            cmd.status().unwrap().success(),
-            "building the plugin failed"
-        );
-        let so = profile_dir.join("liblt_plugin_mislas.so");
+        let so = cargo_build(&["lt-plugin-mislas"]).join("liblt_plugin_mislas.so");
         assert!(so.is_file(), "{} was not built", so.display());
         so
     })
-}
-
-/// A fresh, empty scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("plugin_files")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// Writes the first `len` bytes of the real plugin to `dst`.
@@ -74,19 +44,9 @@ fn cuts() -> Vec<(&'static str, u64)> {
     ]
 }
 
-fn lt_train() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lt-train"));
-    c.env_remove("LT_PLUGIN_PATH");
-    c
-}
-
 /// `lt-train --check --plugin FILE` (which loads the plugin before it would read the dataset).
 fn check_with(plugin: &Path) -> Output {
-    lt_train()
-        .args(["--check", "--dataset", "unread", "--plugin"])
-        .arg(plugin)
-        .output()
-        .unwrap()
+    check(&["--plugin".as_ref(), plugin.as_os_str()])
 }
 
 fn not_killed(out: &Output, what: &str) {
@@ -120,7 +80,7 @@ fn one_error_line(out: &Output, file: &Path) -> String {
 
 #[test]
 fn truncated_plugin_given_as_plugin_is_one_line_error() {
-    let dir = scratch("truncated_plugin");
+    let dir = scratch_dir(NAME, "truncated_plugin");
     // The whole copy is accepted: the check rejects damage, not good files.
     let whole = dir.join("liblt_plugin_whole.so");
     std::fs::copy(real_plugin(), &whole).unwrap();
@@ -146,7 +106,7 @@ fn truncated_plugin_given_as_plugin_is_one_line_error() {
 
 #[test]
 fn plugins_lists_good_plugins_and_names_bad_files() {
-    let dir = scratch("plugins_listing");
+    let dir = scratch_dir(NAME, "plugins_listing");
     let good = dir.join("liblt_plugin_mislas.so");
     std::fs::copy(real_plugin(), &good).unwrap();
     let mut bad = Vec::new();
@@ -160,7 +120,7 @@ fn plugins_lists_good_plugins_and_names_bad_files() {
     std::fs::write(&text, "this is not a library\n").unwrap();
     bad.push(text);
 
-    let out = lt_train()
+    let out = lt_train_cmd()
         .arg("plugins")
         .env("LT_PLUGIN_PATH", &dir)
         .output()
@@ -198,7 +158,7 @@ fn plugins_lists_good_plugins_and_names_bad_files() {
 
 #[test]
 fn directory_given_as_plugin_says_so() {
-    let dir = scratch("directory");
+    let dir = scratch_dir(NAME, "directory");
     let sub = dir.join("liblt_plugin_dir.so");
     std::fs::create_dir(&sub).unwrap();
     for d in [&dir, &sub] {
@@ -209,7 +169,7 @@ fn directory_given_as_plugin_says_so() {
 
 #[test]
 fn text_file_named_like_a_plugin_is_one_line_error() {
-    let dir = scratch("text_file");
+    let dir = scratch_dir(NAME, "text_file");
     let f = dir.join("liblt_plugin_x.so");
     std::fs::write(&f, "this is not a library\n").unwrap();
     let reason = one_error_line(&check_with(&f), &f);

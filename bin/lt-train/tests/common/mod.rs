@@ -2,6 +2,7 @@
 //! test binary with the real `lt-data`, scratch directories, and tiny training runs.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -34,16 +35,31 @@ pub fn scratch(name: &str) -> &'static Path {
     })
 }
 
-/// Builds `lt-data` next to the lt-train binary (same target directory and profile); a no-op
-/// when it is up to date.
-fn lt_data_bin() -> PathBuf {
+/// A fresh, empty directory `sub` of this test binary's scratch directory, for one test.
+pub fn scratch_dir(name: &str, sub: &str) -> PathBuf {
+    let d = scratch(name).join(sub);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds the workspace `packages` next to the lt-train binary (same target directory and
+/// profile, where its plugin search looks); a no-op when they are up to date. Returns that
+/// profile directory.
+pub fn cargo_build(packages: &[&str]) -> PathBuf {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_lt-train"));
     let profile_dir = bin.parent().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root)
-        .args(["build", "--quiet", "-p", "lt-data-cli", "--target-dir"])
-        .arg(profile_dir.parent().unwrap());
+    cmd.current_dir(root()).args(["build", "--quiet"]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    cmd.arg("--target-dir").arg(profile_dir.parent().unwrap());
     match profile_dir.file_name().unwrap().to_str().unwrap() {
         "debug" => {}
         "release" => {
@@ -53,8 +69,16 @@ fn lt_data_bin() -> PathBuf {
             cmd.args(["--profile", p]);
         }
     }
-    assert!(cmd.status().unwrap().success(), "building lt-data failed");
-    profile_dir.join("lt-data")
+    assert!(
+        cmd.status().unwrap().success(),
+        "building {packages:?} failed"
+    );
+    profile_dir.to_path_buf()
+}
+
+/// `lt-data`, built next to the lt-train binary.
+fn lt_data_bin() -> PathBuf {
+    cargo_build(&["lt-data-cli"]).join("lt-data")
 }
 
 /// Fashion-MNIST-LT (imbalance 100: 14886 training images), built once per test binary.
@@ -84,11 +108,23 @@ pub fn dataset(name: &str) -> &'static Path {
     })
 }
 
+/// `lt-train`, with no plugin search path from the environment.
+pub fn lt_train_cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lt-train"));
+    c.env_remove("LT_PLUGIN_PATH");
+    c
+}
+
 /// `lt-train ARGS` with no plugin search path from the environment.
-pub fn lt_train<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lt-train"))
+pub fn lt_train<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    lt_train_cmd().args(args).output().unwrap()
+}
+
+/// `lt-train --check ARGS` (which does not read the dataset, but a run needs one named).
+pub fn check<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    lt_train_cmd()
+        .args(["--check", "--dataset", "unread"])
         .args(args)
-        .env_remove("LT_PLUGIN_PATH")
         .output()
         .unwrap()
 }
