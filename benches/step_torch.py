@@ -5,6 +5,9 @@ for `lt-train bench` (lt-core/src/bench.rs): same model, init, loss and SGD sett
 Step = zero_grad, forward (train mode), cross-entropy, backward, SGD(lr 0.1, momentum 0.9,
 weight decay 5e-4) on a fixed random batch on the CPU. Prints `step ms N` (median of the timed
 steps after 5 warm-up steps) as its last line.
+
+--channels-last runs `model.to(memory_format=torch.channels_last)` and converts the batch each
+step, as `Backbone::set_channels_last` does on the Rust side.
 """
 import argparse
 import json
@@ -66,6 +69,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--channels-last", action="store_true")
     a = ap.parse_args()
     if not a.model.startswith("resnet") or a.model[6:] not in ("20", "32", "44", "56", "110"):
         ap.error(f"only the CIFAR ResNets are mirrored here, got {a.model!r}")
@@ -75,6 +79,8 @@ def main():
     torch.manual_seed(0)
     model = ResNetCifar(int(a.model[6:]))
     model.train()
+    if a.channels_last:
+        model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(a.batch, 3, 32, 32)
     y = torch.randint(0, 10, (a.batch,))
@@ -82,7 +88,8 @@ def main():
     for i in range(a.warmup + a.steps):
         t0 = time.perf_counter()
         opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
+        xb = x.contiguous(memory_format=torch.channels_last) if a.channels_last else x
+        loss = F.cross_entropy(model(xb), y)
         loss.backward()
         opt.step()
         dt = (time.perf_counter() - t0) * 1e3
@@ -90,7 +97,7 @@ def main():
             times.append(dt)
     n_params = sum(p.numel() for p in model.parameters())
     print(json.dumps({"model": a.model, "batch": a.batch, "threads": a.threads, "steps": a.steps,
-                      "params": n_params, "torch": torch.__version__,
+                      "channels_last": a.channels_last, "params": n_params, "torch": torch.__version__,
                       "median_ms": statistics.median(times), "mean_ms": statistics.mean(times),
                       "min_ms": min(times), "max_ms": max(times)}))
     print(f"step ms {statistics.median(times):.3f}")

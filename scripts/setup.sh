@@ -2,6 +2,7 @@
 # Installs what is missing on a fresh machine, then builds everything in release mode.
 #   - Debian packages: dataset-fashion-mnist (the embedded default data), libgloo-dev (c10d headers)
 #   - .venv with torch==2.11.0 from PyPI (libtorch for tch 0.24), numpy and pillow (comparisons)
+#   - with the CUDA wheel, nvidia-cuda-crt and nvidia-cuda-cccl (CUDA headers for NCCL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,20 @@ if ! .venv/bin/python -c 'import torch, torchvision, numpy, PIL; assert torch.__
     .venv/bin/pip install -q torch==2.11.0 torchvision==0.26.0 numpy pillow
 fi
 ln -sfn "$(.venv/bin/python -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')" .venv/torch-lib
+
+# The CUDA wheel brings the CUDA runtime's and NCCL's headers but not crt/ nor CCCL, which
+# ATen's CUDA headers include: add them (headers only, no GPU or CUDA toolkit needed) in the
+# versions of the wheel's CUDA release, so lt-core compiles NCCL and its CUDA code.
+if [ -e .venv/torch-lib/libtorch_cuda.so ] &&
+    ! .venv/bin/python -c 'import importlib.metadata as m; m.version("nvidia-cuda-crt"); m.version("nvidia-cuda-cccl")' 2>/dev/null; then
+    # torch pins cuda-toolkit, whose crt / cccl extras pin the matching packages.
+    if cuda_toolkit=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("cuda-toolkit"))' 2>/dev/null); then
+        .venv/bin/pip install -q "cuda-toolkit[crt,cccl]==$cuda_toolkit"
+    else
+        echo "setup.sh: torch does not pin cuda-toolkit: install the nvidia-cuda-crt and" \
+            "nvidia-cuda-cccl of its CUDA release into .venv, or lt-core has no NCCL" >&2
+    fi
+fi
 
 source scripts/env.sh
 cargo build --release --workspace

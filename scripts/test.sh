@@ -8,3 +8,5 @@ source scripts/env.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings
 cargo test --workspace --release
+# The GPU device check on the CPU with tiny sizes, so the script a GPU machine runs cannot rot.
+bash scripts/gpu-check.sh --cpu

@@ -6,6 +6,7 @@
 // Tensors are passed as tch's C_tensor handles, which are `at::Tensor*`.
 
 #include "lt_dist.h"
+#include "lt_guard.h"
 
 #include <cstdio>
 #include <cstring>
@@ -36,41 +37,8 @@ struct lt_dist_group {
 
 namespace {
 
-enum Code { OK = 0, ERR_ARG = 1, ERR_TORCH = 2, ERR_OTHER = 3, ERR_UNAVAILABLE = 4 };
-
-struct Unavailable : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-void put_err(char* buf, size_t len, const std::string& msg) {
-  if (buf == nullptr || len == 0) return;
-  // One line: c10 messages carry a trailing backtrace / context on later lines.
-  std::string line = msg.substr(0, msg.find('\n'));
-  std::snprintf(buf, len, "%s", line.c_str());
-}
-
-template <typename F>
-int guard(char* err, size_t errlen, F&& f) {
-  try {
-    f();
-    return OK;
-  } catch (const Unavailable& e) {
-    put_err(err, errlen, e.what());
-    return ERR_UNAVAILABLE;
-  } catch (const std::invalid_argument& e) {
-    put_err(err, errlen, e.what());
-    return ERR_ARG;
-  } catch (const c10::Error& e) {
-    put_err(err, errlen, e.what_without_backtrace());
-    return ERR_TORCH;
-  } catch (const std::exception& e) {
-    put_err(err, errlen, e.what());
-    return ERR_OTHER;
-  } catch (...) {
-    put_err(err, errlen, "unknown C++ exception in c10d");
-    return ERR_OTHER;
-  }
-}
+using lt::guard;
+using lt::Unavailable;
 
 std::vector<at::Tensor> collect(at::Tensor* const* tensors, size_t n) {
   std::vector<at::Tensor> out;
@@ -101,8 +69,8 @@ c10::intrusive_ptr<c10d::Backend> backend_for(lt_dist_group* g, const std::vecto
 #else
     throw Unavailable(
         "CUDA tensors need NCCL, but lt-core was built without it: rebuild with a CUDA-enabled "
-        "libtorch and the CUDA toolkit headers (nccl.h, cuda_runtime_api.h, crt/host_config.h, "
-        "CCCL's nv/target) under CUDA_HOME/include or LT_CUDA_INCLUDE");
+        "libtorch after scripts/setup.sh (it installs nvidia-cuda-crt and nvidia-cuda-cccl, "
+        "the CUDA headers the wheel lacks; `lt-train env` shows what a binary has)");
 #endif
   }
   if (!g->gloo)

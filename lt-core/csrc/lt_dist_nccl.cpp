@@ -1,5 +1,6 @@
 // NCCL backend constructor, in its own translation unit because it needs the CUDA and NCCL
-// headers; compiled only when build.rs found them next to a CUDA-enabled libtorch.
+// headers; compiled only when build.rs found them next to a CUDA-enabled libtorch (the wheel's
+// nvidia-* packages, with nvidia-cuda-crt and nvidia-cuda-cccl added by scripts/setup.sh).
 #include "lt_dist.h"
 
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>

@@ -4,6 +4,10 @@
 //! One step = zero grads, forward (BN in train mode), cross-entropy, backward, SGD update
 //! (lr 0.1, momentum 0.9, weight decay 5e-4), on a fixed random batch on the CPU. The first
 //! [`WARMUP_STEPS`] steps are not timed; the report gives the median of the timed ones.
+//!
+//! Before building the model the benchmark calls [`crate::malloc::tune`]: without it glibc hands the
+//! freed activations of every step back to the kernel and the next step faults them in again
+//! (the cause of the gap to PyTorch eager this benchmark used to show; see that function).
 use crate::model;
 use crate::optim::{ParamGroup, Sgd, SgdConfig};
 use anyhow::{bail, Result};
@@ -25,6 +29,10 @@ pub struct StepReport {
     /// Timed steps.
     pub steps: usize,
     pub image_size: i64,
+    /// Convolution weights and the input in channels-last memory format.
+    pub channels_last: bool,
+    /// Whether [`crate::malloc::tune`] took effect (false off glibc).
+    pub malloc_tuned: bool,
     pub median_ms: f64,
     pub mean_ms: f64,
     pub min_ms: f64,
@@ -52,20 +60,50 @@ pub fn image_size(model: &str) -> i64 {
     }
 }
 
+/// What [`step_bench_with`] runs.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub model: String,
+    pub batch: usize,
+    /// Intra-op threads (`tch::set_num_threads`, as `torch.set_num_threads`).
+    pub threads: usize,
+    /// Timed steps (at least [`MIN_STEPS`]).
+    pub steps: usize,
+    /// Run the model in channels-last memory format ([`model::Backbone::set_channels_last`]).
+    pub channels_last: bool,
+}
+
 /// Times `steps` training steps (after warm-up) of `model` on a random `batch x 3 x S x S`
-/// input with 10 classes, on the CPU with `threads` intra-op threads.
+/// input with 10 classes, on the CPU with `threads` intra-op threads, in the default
+/// (contiguous) memory format; see [`step_bench_with`].
 pub fn step_bench(model: &str, batch: usize, threads: usize, steps: usize) -> Result<StepReport> {
+    step_bench_with(&BenchOptions {
+        model: model.to_string(),
+        batch,
+        threads,
+        steps,
+        channels_last: false,
+    })
+}
+
+/// [`step_bench`] with every option.
+pub fn step_bench_with(o: &BenchOptions) -> Result<StepReport> {
+    let (model, batch, threads, steps) = (o.model.as_str(), o.batch, o.threads, o.steps);
     if batch == 0 || threads == 0 {
         bail!("bench: batch and threads must be positive");
     }
     if steps < MIN_STEPS {
         bail!("bench: at least {MIN_STEPS} timed steps are needed for a median, got {steps}");
     }
+    let malloc_tuned = crate::malloc::tune();
     tch::set_num_threads(threads as i32);
     tch::manual_seed(0);
     let device = Device::Cpu;
     let vs = VarStore::new(device);
-    let (bb, head) = model::build(model, &vs.root(), 3, 10)?;
+    let (mut bb, head) = model::build(model, &vs.root(), 3, 10)?;
+    if o.channels_last {
+        bb.set_channels_last(true)?;
+    }
     let mut params = bb.parameters();
     params.extend(head.parameters());
     let mut opt = Sgd::new(
@@ -79,7 +117,7 @@ pub fn step_bench(model: &str, batch: usize, threads: usize, steps: usize) -> Re
     let mut times = Vec::with_capacity(steps);
     for i in 0..WARMUP_STEPS + steps {
         let t0 = Instant::now();
-        opt.zero_grad();
+        opt.zero_grad()?;
         let logits = head.forward(&bb.forward_features(&x, true));
         let loss = logits.cross_entropy_for_logits(&y);
         loss.f_backward()?;
@@ -106,6 +144,8 @@ pub fn step_bench(model: &str, batch: usize, threads: usize, steps: usize) -> Re
         threads,
         steps,
         image_size: size,
+        channels_last: o.channels_last,
+        malloc_tuned,
         median_ms: median,
         mean_ms: times.iter().sum::<f64>() / n as f64,
         min_ms: sorted[0],
@@ -127,5 +167,18 @@ mod tests {
         assert!(step_bench("nope", 4, 1, 20).is_err());
         assert_eq!(image_size("resnet32b"), 32);
         assert_eq!(image_size("resnet50"), 224);
+        assert_eq!(
+            r.malloc_tuned,
+            cfg!(all(target_os = "linux", target_env = "gnu"))
+        );
+        let o = BenchOptions {
+            model: "resnet20".into(),
+            batch: 4,
+            threads: 1,
+            steps: MIN_STEPS,
+            channels_last: true,
+        };
+        let r = step_bench_with(&o).unwrap();
+        assert!(r.channels_last && r.median_ms > 0.0);
     }
 }

@@ -71,8 +71,18 @@ pub struct Config {
     pub loader_threads: usize,
     /// Evaluate on the test split every N epochs (and always after the last).
     pub eval_every: usize,
-    /// Automatic mixed precision (CUDA only).
-    pub amp: bool,
+    /// Mixed precision: "off" (float32, the papers' setting), "bf16", or "fp16" (with a
+    /// dynamic loss scaler).
+    pub amp: String,
+    /// Convolution weights and inputs in channels-last memory format (tensor cores on CUDA).
+    pub channels_last: bool,
+    /// Where the end of the augmentation runs: "auto" (the device on CUDA, the loader threads
+    /// on the CPU), "on" (the device: batches cross as uint8, CIFAR crop/flip and the
+    /// normalisation run there) or "off" (the host: batches cross normalised).
+    pub augment_on_device: String,
+    /// Steps between reads of the training statistics from the device (the only host
+    /// synchronisation of an epoch besides its end); 0: about once a second.
+    pub sync_every: usize,
     /// Plugins to load (names or paths).
     pub plugins: Vec<String>,
     /// Upper reference top-1 for relative accuracy (A_t / A_u), percent; 0: none.
@@ -100,7 +110,10 @@ device = "auto"
 threads = 0
 loader_threads = 0
 eval_every = 10
-amp = true
+amp = "off"
+channels_last = false
+augment_on_device = "auto"
+sync_every = 0
 plugins = []
 upper_top1 = 0.0
 dist_timeout = 0
@@ -309,7 +322,7 @@ fn shape_problem(origin: &str, e: &toml::de::Error) -> String {
 }
 
 /// Keys that may differ when a run is resumed: they say where and how fast the run computes,
-/// not what it computes. `eval_every` is one of them: evaluation runs without gradients in
+/// not what it computes (`sync_every` only changes how often statistics are read). `eval_every` is one of them: evaluation runs without gradients in
 /// eval mode and every epoch re-seeds its generators, so the weights of each epoch are the same
 /// whatever the cadence; it only changes which epochs report test metrics (and so which of them
 /// can become the best checkpoint).
@@ -320,6 +333,7 @@ pub const RESUME_NEUTRAL_KEYS: &[&str] = &[
     "dist_timeout",
     "out",
     "eval_every",
+    "sync_every",
 ];
 
 /// The dotted keys whose values differ between two configuration tables, sorted; tables are
@@ -381,6 +395,13 @@ impl Config {
         }
         if self.eval_every == 0 {
             bail!("eval_every must be at least 1");
+        }
+        self.amp.parse::<crate::amp::Precision>()?;
+        if !["auto", "on", "off"].contains(&self.augment_on_device.as_str()) {
+            bail!(
+                "augment_on_device must be \"auto\", \"on\" or \"off\", got \"{}\"",
+                self.augment_on_device
+            );
         }
         if !self.init_checkpoint.as_os_str().is_empty() && self.stage2.is_none() {
             bail!("init_checkpoint: it replaces stage 1, so a stage 2 is needed");

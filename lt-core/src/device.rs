@@ -48,6 +48,20 @@ pub fn to_device<T: Element>(data: &[T], shape: &[i64], device: Device) -> Resul
     }
 }
 
+/// The device the unit tests run on: CUDA when there is one, else the CPU. With
+/// `LT_TEST_DEVICE=cuda` (scripts/gpu-check.sh) a missing CUDA device fails the test instead.
+#[cfg(test)]
+pub(crate) fn test_device() -> Device {
+    let d = Device::cuda_if_available();
+    if std::env::var("LT_TEST_DEVICE").as_deref() == Ok("cuda") {
+        assert!(
+            d.is_cuda(),
+            "LT_TEST_DEVICE=cuda but no CUDA device is available"
+        );
+    }
+    d
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,17 @@
 //! Training side of the toolkit: backbones, optimisation, metrics, checkpoints, the plugin host.
+pub mod amp;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod cuda;
 pub mod device;
 pub mod dist;
+pub mod env;
+pub mod malloc;
 pub mod metrics;
 pub mod mixup;
 pub mod model;
+pub mod ops;
 pub mod optim;
 pub mod plugin;
 pub mod schedule;

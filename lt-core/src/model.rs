@@ -21,6 +21,11 @@
 //! ([`Backbone::set_bn_eval`]) and (b) freeze the affine parameters while the running
 //! statistics still update ([`Backbone::set_bn_affine_trainable`]; MiSLAS' shifted BN is a
 //! train-mode forward under `tch::no_grad`, which updates running stats and leaves weights).
+//!
+//! Memory format: contiguous NCHW by default, as PyTorch eager; [`Backbone::set_channels_last`]
+//! re-lays the convolution weights out channels-last (NHWC strides, same shapes and names) and
+//! makes [`Backbone::forward_features`] convert its input, like
+//! `model.to(memory_format=torch.channels_last)` plus converting each batch.
 use anyhow::{bail, Context, Result};
 use tch::nn::init::{FanInOut, NonLinearity, NormalOrUniform};
 use tch::nn::{self, Init};
@@ -219,17 +224,27 @@ pub struct Backbone {
     blocks: Vec<Block>,
     feature_dim: i64,
     bn_eval: bool,
+    /// Convolution weights (and inputs, in the forward) in channels-last memory format.
+    channels_last: bool,
     params: Vec<(String, Tensor)>,
 }
 
 impl Backbone {
     /// Pooled features `[N, feature_dim]` of images `[N, C, H, W]`. `train` selects batch
     /// statistics in BN (and updates the running ones) unless [`Backbone::set_bn_eval`] is on.
+    /// With [`Backbone::set_channels_last`] on, a 4-d input is first made channels-last (a copy
+    /// unless it already is).
     pub fn forward_features(&self, x: &Tensor, train: bool) -> Tensor {
         let bn_train = train && !self.bn_eval;
+        let x = if self.channels_last && x.dim() == 4 {
+            // Only fails on an undefined tensor, which the convolution would reject anyway.
+            crate::ops::channels_last(x).unwrap_or_else(|e| panic!("{e}"))
+        } else {
+            x.shallow_clone()
+        };
         let mut out = self
             .stem_bn
-            .forward(&self.stem_conv.forward(x), bn_train)
+            .forward(&self.stem_conv.forward(&x), bn_train)
             .relu();
         if self.stem_pool {
             out = out.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
@@ -268,6 +283,38 @@ impl Backbone {
 
     pub fn bn_eval(&self) -> bool {
         self.bn_eval
+    }
+
+    /// Re-lays every convolution weight out channels-last (`on`) or contiguous NCHW (`off`) in
+    /// place, keeping the variables (names, VarStore entries, gradient slots), and makes
+    /// [`Backbone::forward_features`] convert its input to match, as
+    /// `model.to(memory_format=torch.channels_last)` does in PyTorch. Values are unchanged;
+    /// only the strides differ. Call it before creating an optimiser (a momentum buffer keeps
+    /// the layout it was created with). Off by default, as in PyTorch (convolutions in the other
+    /// layout round differently, about 1e-6 relative). On this project's CPU it is faster: oneDNN
+    /// then skips the reorders between NCHW and its blocked layout around every convolution
+    /// (README, "Performance": 0.84x the contiguous step time at batch 128, 0.90x at batch 8).
+    pub fn set_channels_last(&mut self, on: bool) -> Result<()> {
+        for (name, t) in &self.params {
+            if t.dim() != 4 {
+                continue;
+            }
+            if on {
+                crate::ops::set_channels_last(t).with_context(|| name.clone())?;
+            } else {
+                let _guard = tch::no_grad_guard();
+                let mut t = t.shallow_clone();
+                let c = t.f_contiguous()?;
+                t.f_set_data(&c).with_context(|| name.clone())?;
+            }
+        }
+        self.channels_last = on;
+        Ok(())
+    }
+
+    /// Whether [`Backbone::set_channels_last`] is on.
+    pub fn channels_last(&self) -> bool {
+        self.channels_last
     }
 
     /// Turns gradient tracking of the BN weights and biases on or off; running statistics are
@@ -453,6 +500,7 @@ pub fn resnet_cifar(
         blocks,
         feature_dim: 64,
         bn_eval: false,
+        channels_last: false,
         params: c.params,
     })
 }
@@ -531,6 +579,7 @@ pub fn resnet_imagenet(
         blocks,
         feature_dim: 512 * expansion,
         bn_eval: false,
+        channels_last: false,
         params: c.params,
     })
 }
@@ -776,5 +825,45 @@ mod tests {
             assert!(!bn.weight.grad().defined() && !bn.bias.grad().defined());
         }
         assert!(bb.parameters()[0].1.grad().defined());
+    }
+
+    #[test]
+    fn channels_last_keeps_variables_and_values() {
+        tch::manual_seed(1);
+        let vs = VarStore::new(Device::Cpu);
+        let (mut bb, head) = build("resnet20", &vs.root(), 3, 10).unwrap();
+        let x = Tensor::randn([4, 3, 16, 16], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1, 2, 3]);
+        let eval = |bb: &Backbone| tch::no_grad(|| head.forward(&bb.forward_features(&x, false)));
+        let before = eval(&bb);
+        let names: Vec<String> = vs.variables().into_keys().collect();
+        assert!(!bb.channels_last());
+        bb.set_channels_last(true).unwrap();
+        assert!(bb.channels_last());
+        let mut keys: Vec<String> = vs.variables().into_keys().collect();
+        let mut expected = names.clone();
+        keys.sort();
+        expected.sort();
+        assert_eq!(keys, expected);
+        for (n, t) in bb.parameters() {
+            assert_eq!(crate::ops::is_channels_last(&t), t.dim() == 4, "{n}");
+            assert!(t.requires_grad(), "{n}");
+        }
+        // The VarStore holds the same (re-laid) tensors.
+        let conv1 = &vs.variables()["backbone.conv1.weight"];
+        assert!(crate::ops::is_channels_last(conv1));
+        let cl = eval(&bb);
+        assert!(cl.allclose(&before, 1e-4, 1e-5, false));
+        // Training works and the gradients follow the weights' layout.
+        head.forward(&bb.forward_features(&x, true))
+            .cross_entropy_for_logits(&y)
+            .backward();
+        assert!(crate::ops::is_channels_last(&conv1.grad()));
+        // (That forward updated the BN running statistics: compare against the new ones.)
+        let trained = eval(&bb);
+        bb.set_channels_last(false).unwrap();
+        assert!(bb.parameters().iter().all(|(_, t)| t.is_contiguous()));
+        assert!(conv1.is_contiguous() && conv1.grad().defined());
+        assert!(eval(&bb).allclose(&trained, 1e-4, 1e-5, false));
     }
 }

@@ -368,3 +368,97 @@ fn init_checkpoint_skips_stage_one() {
         .to_string()
         .contains("stage 2"));
 }
+
+/// The metrics.jsonl entries of a run.
+fn epoch_lines(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Inside an epoch the host waits for the device only to read the statistics: every
+/// `sync_every` steps and once at the end, so at most ceil(steps / N) + 2 times.
+#[test]
+fn an_epoch_reads_the_device_only_every_n_steps() {
+    let _turn = serial();
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    tiny_dataset(&data);
+    for n in [1usize, 3, 100] {
+        let out = d.path().join(format!("reads-{n}"));
+        let cfg = config(
+            &data,
+            &out,
+            &[
+                "stage1.epochs=2",
+                "stage1.batch_size=4",
+                &format!("sync_every={n}"),
+            ],
+        );
+        train::run(&cfg, &quiet()).unwrap();
+        for line in epoch_lines(&out) {
+            let steps = line["steps"].as_u64().unwrap() as usize;
+            let reads = line["device_reads"].as_u64().unwrap() as usize;
+            assert_eq!(
+                steps,
+                42usize.div_ceil(4),
+                "the last batch holds 2 images and trains"
+            );
+            assert!(
+                reads <= steps.div_ceil(n) + 2,
+                "N {n}: {reads} reads for {steps} steps"
+            );
+            assert_eq!(
+                reads,
+                steps / n + 1,
+                "N {n}: reads at every N-th step and the end"
+            );
+        }
+    }
+}
+
+/// bf16 and fp16 (with the loss scaler) train on the CPU too; channels-last gives float32's
+/// run to rounding, and the device-side augmentation exactly (its batches are the host's).
+/// (Whether mixed precision reaches float32's loss is measured on a real-sized run by
+/// scripts/gpu-check.sh: on this 42-image problem one step more or less of luck decides it.)
+#[test]
+fn precision_memory_format_and_device_augmentation_train() {
+    let _turn = serial();
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    tiny_dataset(&data);
+    let run = |name: &str, sets: &[&str]| -> (Vec<f64>, f64) {
+        let out = d.path().join(name);
+        let mut all = vec![
+            "stage1.epochs=4",
+            "stage1.lr=0.02",
+            "stage1.warmup_epochs=0",
+            "stage1.batch_size=8",
+        ];
+        all.extend_from_slice(sets);
+        let s = train::run(&config(&data, &out, &all), &quiet()).unwrap();
+        let losses = epoch_lines(&out)
+            .iter()
+            .map(|l| l["train_loss"].as_f64().unwrap())
+            .collect();
+        (losses, s.metrics.top1)
+    };
+    let (fp32, _) = run("fp32", &[]);
+    for amp in ["bf16", "fp16"] {
+        let (loss, top1) = run(amp, &[&format!("amp=\"{amp}\"")]);
+        assert!(loss.iter().all(|l| l.is_finite()), "{amp}: {loss:?}");
+        assert!(
+            loss[3] < loss[0] && top1 > 60.0,
+            "{amp} does not learn: {loss:?}, top-1 {top1}"
+        );
+    }
+    let (cl, _) = run("channels-last", &["channels_last=true"]);
+    assert!(
+        (cl[3] - fp32[3]).abs() <= 1e-4 * fp32[3],
+        "{cl:?} vs {fp32:?}"
+    );
+    let (dev, _) = run("device-aug", &["augment_on_device=\"on\""]);
+    assert_eq!(dev, fp32);
+}

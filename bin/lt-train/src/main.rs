@@ -26,6 +26,9 @@ struct Cli {
 enum Cmd {
     /// List the plugins found on the search path, one a line, starting with the name.
     Plugins,
+    /// Print what this binary has and sees (versions, CUDA, cuDNN, NCCL, Gloo, threads,
+    /// plugins), one `key: value` a line, for bug reports.
+    Env,
     /// Time one training step; the last line is `step ms N` (median).
     Bench {
         #[arg(long, default_value = "resnet32")]
@@ -36,6 +39,9 @@ enum Cmd {
         threads: Option<usize>,
         #[arg(long, default_value_t = 20)]
         steps: usize,
+        /// Convolution weights and input in channels-last memory format.
+        #[arg(long)]
+        channels_last: bool,
     },
 }
 
@@ -99,6 +105,8 @@ struct TrainArgs {
 }
 
 fn main() {
+    // Keep the memory libtorch frees between steps (see lt_core::malloc).
+    lt_core::malloc::tune();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) if e.use_stderr() => {
@@ -147,17 +155,27 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Some(Cmd::Env) => {
+            print!("{}", lt_core::env::Env::collect());
+            Ok(())
+        }
         Some(Cmd::Bench {
             model,
             batch,
             threads,
             steps,
+            channels_last,
         }) => {
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let r = lt_core::bench::step_bench(&model, batch, threads, steps)?;
+            let r = lt_core::bench::step_bench_with(&lt_core::bench::BenchOptions {
+                model,
+                batch,
+                threads,
+                steps,
+                channels_last,
+            })?;
             println!("{}", r.summary_line());
-            println!("step ms {:.2}", r.median_ms);
             Ok(())
         }
         None => train_cmd(cli.train),

@@ -71,7 +71,7 @@ fn resume_with_another_config_names_the_differing_keys() {
         &format!(
             "lt-train: {}: the run was made with other values of stage1.loss_config.gamma, \
              stage1.lr; resume with them (only threads, loader_threads, device, dist_timeout, \
-             out, eval_every may change) or choose another --out",
+             out, eval_every, sync_every may change) or choose another --out",
             run.join("config.toml").display()
         ),
     );

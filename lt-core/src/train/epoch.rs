@@ -1,0 +1,233 @@
+//! One training epoch. Inside a step nothing is read back to the host: the loss, the correct
+//! count and the non-finite flags accumulate on the device (`stats`) and are read every
+//! `sync_every` steps (or about once a second) and at the end of the epoch; a non-finite loss
+//! is reported at the read that sees it.
+
+use super::batches::DeviceBatch;
+use super::components::LossFn;
+use super::net::Model;
+use super::stage::{Env, Learner, Stage};
+use super::stats::{DeviceStats, ReadEvery, Snapshot};
+use crate::amp::Precision;
+use crate::config::StageConfig;
+use crate::cuda;
+use crate::mixup::{self, Rng};
+use crate::plugin::StepCtx;
+use anyhow::{bail, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::time::Instant;
+use tch::{Device, Tensor};
+
+/// What an epoch did.
+pub(super) struct EpochReport {
+    pub stats: Snapshot,
+    pub seconds: f64,
+    /// Host reads of the device statistics during the epoch.
+    pub reads: usize,
+    pub steps: usize,
+    /// Seconds the step loop waited for the loader's next batch.
+    pub data_wait: f64,
+}
+
+impl EpochReport {
+    pub fn images_per_sec(&self) -> f64 {
+        self.stats.seen as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// The generator seed of (seed, stage, epoch): a resumed run re-seeds exactly.
+fn epoch_seed(seed: u64, stage: u32, epoch: usize) -> i64 {
+    let mut r = Rng::new(
+        seed ^ ((stage as u64) << 48) ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    (r.next_u64() >> 2) as i64
+}
+
+/// Trains epoch `epoch` (0-based) of the stage.
+pub(super) fn run_epoch(
+    st: &mut Stage,
+    m: &mut Model,
+    epoch: usize,
+    env: &Env,
+) -> Result<EpochReport> {
+    let (num, sc) = (st.num, st.sc);
+    tch::manual_seed(epoch_seed(env.cfg.seed, num, epoch));
+    let mut rng = Rng::for_epoch(env.cfg.seed ^ ((num as u64) << 40), epoch as u64);
+    if let LossFn::Plugin(p) = &mut st.learn.loss {
+        p.on_epoch(&ctx((num, sc), epoch, 0))?;
+    }
+    let it = st.loader.epoch(epoch as u64);
+    let n_batches = it.num_batches();
+    if n_batches == 0 {
+        let e = st.sampler_error.lock().unwrap().clone();
+        bail!(
+            "the {} sampler gave no samples{}",
+            sc.sampler,
+            e.map(|e| format!(": {e}")).unwrap_or_default()
+        );
+    }
+    let bar = epoch_bar(n_batches as u64, env.quiet, num, epoch, sc.epochs);
+    let t0 = Instant::now();
+    let mut stats = DeviceStats::new(env.device);
+    let mut every = ReadEvery::new(env.cfg.sync_every);
+    let debug = SyncDebug::from_env(env.device)?;
+    let mut steps = 0;
+    let mut batches = st.transfer.epoch(it, epoch as u64);
+    debug.on()?;
+    for (i, b) in batches.by_ref().enumerate() {
+        let b = b?;
+        if b.n < 2 {
+            continue; // batch norm cannot train on a single image
+        }
+        let at = (epoch, i, n_batches);
+        let (loss, logits, y) = step(&mut st.learn, (num, sc), m, &b, at, &mut rng, env)?;
+        let skipped = st.learn.scaler.as_ref().map(|s| s.found_inf());
+        stats.add(&loss, &logits, &y, b.n, skipped)?;
+        steps += 1;
+        bar.inc(1);
+        if every.due(i) {
+            let s = debug.off_during(|| stats.read())?;
+            check_finite(&s, env.precision, num, epoch)?;
+            bar.set_message(progress(&s, t0));
+        }
+    }
+    debug.off()?;
+    let data_wait = batches.waited().as_secs_f64();
+    let s = stats.read()?;
+    bar.finish_and_clear();
+    check_finite(&s, env.precision, num, epoch)?;
+    if s.seen == 0 {
+        bail!(
+            "stage{num}: epoch {}: no batch was trained (every batch held fewer than 2 images)",
+            epoch + 1
+        );
+    }
+    Ok(EpochReport {
+        stats: s,
+        seconds: t0.elapsed().as_secs_f64(),
+        reads: stats.reads(),
+        steps,
+        data_wait,
+    })
+}
+
+fn ctx((num, sc): (u32, &StageConfig), epoch: usize, step: u64) -> StepCtx {
+    StepCtx {
+        epoch: epoch as u32,
+        total_epochs: sc.epochs as u32,
+        stage: num,
+        step,
+    }
+}
+
+/// One optimisation step on a batch; returns the (mixup-weighted) loss, the logits and the
+/// labels accuracy is counted against, all still on the device.
+fn step(
+    st: &mut Learner,
+    (num, sc): (u32, &StageConfig),
+    m: &mut Model,
+    b: &DeviceBatch,
+    (epoch, i, n_batches): (usize, usize, usize),
+    rng: &mut Rng,
+    env: &Env,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    // "cosine-epoch" keeps each epoch's rate constant: the value at its first iteration.
+    let iter = if sc.schedule == "cosine-epoch" { 0 } else { i };
+    st.opt.set_lr(st.schedule.lr(epoch, iter, n_batches));
+    let (x, ya, yb, lam) = mixup::mixup(&b.x, &b.y, sc.mixup_alpha, rng)?;
+    let logits = env
+        .precision
+        .autocast(env.device, || m.train_logits(&x, sc))??;
+    let c = ctx((num, sc), epoch, (epoch * n_batches + i) as u64);
+    let mut l = st.loss.forward(&logits, &ya, &c)?;
+    if lam < 1.0 {
+        l = l * lam + st.loss.forward(&logits, &yb, &c)? * (1.0 - lam);
+    }
+    st.opt.zero_grad()?;
+    match &st.scaler {
+        Some(s) => s.scale(&l)?.backward(),
+        None => l.backward(),
+    }
+    if let (Some(gs), Some(pg)) = (&mut st.grad_sync, env.pg) {
+        gs.sync(pg)?;
+    }
+    match &mut st.scaler {
+        Some(s) => s.step(&mut st.opt)?,
+        None => st.opt.step()?,
+    }
+    Ok((l, logits, ya))
+}
+
+/// A non-finite loss stops the run, except under fp16 where the scaler skips such steps.
+fn check_finite(s: &Snapshot, precision: Precision, stage: u32, epoch: usize) -> Result<()> {
+    if s.nonfinite > 0.0 && precision != Precision::Fp16 {
+        bail!(
+            "loss became inf or NaN in {} step(s) of stage {stage} epoch {}; lower the learning rate",
+            s.nonfinite,
+            epoch + 1
+        );
+    }
+    Ok(())
+}
+
+/// CUDA's sync-debug mode for the steps of an epoch, from `LT_CUDA_SYNC_DEBUG` (`warn` or
+/// `error`): any call inside a step that makes the host wait for the device warns or fails.
+/// The statistics reads, which wait by design, run with it off. (scripts/gpu-check.sh trains
+/// with `error`.)
+struct SyncDebug(i32);
+
+impl SyncDebug {
+    fn from_env(device: Device) -> Result<Self> {
+        let mode = match std::env::var("LT_CUDA_SYNC_DEBUG").as_deref() {
+            Err(_) | Ok("") | Ok("off") => 0,
+            Ok("warn") => 1,
+            Ok("error") => 2,
+            Ok(other) => bail!("LT_CUDA_SYNC_DEBUG must be off, warn or error, got '{other}'"),
+        };
+        Ok(SyncDebug(if device.is_cuda() { mode } else { 0 }))
+    }
+    fn on(&self) -> Result<()> {
+        if self.0 != 0 {
+            cuda::set_sync_debug(self.0)?;
+        }
+        Ok(())
+    }
+    fn off(&self) -> Result<()> {
+        if self.0 != 0 {
+            cuda::set_sync_debug(0)?;
+        }
+        Ok(())
+    }
+    fn off_during<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.off()?;
+        let r = f();
+        self.on()?;
+        r
+    }
+}
+
+fn progress(s: &Snapshot, t0: Instant) -> String {
+    let seen = s.seen.max(1) as f64;
+    format!(
+        "loss {:.4} acc {:.2}% {:.0} img/s",
+        s.loss_sum / seen,
+        100.0 * s.correct / seen,
+        s.seen as f64 / t0.elapsed().as_secs_f64()
+    )
+}
+
+fn epoch_bar(len: u64, quiet: bool, stage: u32, epoch: usize, epochs: usize) -> ProgressBar {
+    let target = if quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), target);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("stage {stage} epoch {}/{epochs}", epoch + 1));
+    bar
+}

@@ -1,0 +1,139 @@
+//! Evaluation of the current model, and eval-mode features of a split (NCM means, stage-2
+//! fits). Batches take the same way to the device as in training (`batches`), with the eval
+//! augmentation.
+
+use super::batches::Transfer;
+use super::components::LossFn;
+use super::data::{self, Data, Indices};
+use super::device_aug::Finish;
+use super::net::{sorted_variables, Model};
+use crate::config::Config;
+use crate::dist::ProcessGroup;
+use crate::metrics::{self, Evaluator, Metrics};
+use anyhow::Result;
+use lt_data::format::Reader;
+use lt_data::loader::Loader;
+use lt_data::manifest::Manifest;
+use std::sync::Arc;
+use tch::{Device, Tensor};
+
+/// Images per evaluation batch.
+const EVAL_BATCH: usize = 256;
+
+/// How evaluation batches are loaded and moved.
+pub(super) struct EvalInput {
+    transfer: Transfer,
+    full: lt_data::augment::Augment,
+    threads: usize,
+}
+
+impl EvalInput {
+    pub fn new(m: &Manifest, cfg: &Config, device: Device) -> Result<Self> {
+        let full = data::augment(m, false)?;
+        Ok(EvalInput {
+            transfer: Transfer {
+                device,
+                finish: Finish::choose(&cfg.augment_on_device, device, m, &full)?,
+                batch_size: EVAL_BATCH,
+                seed: cfg.seed,
+            },
+            full,
+            threads: data::loader_threads(cfg),
+        })
+    }
+
+    fn loader(&self, reader: &Arc<Reader>, indices: Vec<u32>) -> Result<Loader> {
+        data::loader(
+            reader,
+            Box::new(Indices(indices)),
+            self.full.clone(),
+            &self.transfer.finish,
+            (EVAL_BATCH, self.transfer.seed, self.threads),
+            self.transfer.allocator(),
+        )
+    }
+}
+
+/// Test-split metrics of the current model (BN in eval mode, no gradients). With a process
+/// group each rank evaluates every world-th image and the per-image outcomes are summed across
+/// ranks, so the metrics cover the whole test set on every rank.
+pub(super) fn evaluate(
+    m: &mut Model,
+    loss: &mut LossFn,
+    data: &Data,
+    input: &EvalInput,
+    pg: Option<&ProcessGroup>,
+) -> Result<Metrics> {
+    let n = data.test.len();
+    let (rank, world) = pg.map_or((0, 1), |p| (p.rank(), p.world_size()));
+    if let Some(pg) = pg {
+        // Evaluate rank 0's batch-norm statistics everywhere, as DDP's buffer broadcast does.
+        let mut vars = sorted_variables(&m.vs);
+        tch::no_grad(|| pg.broadcast(&mut vars, 0))?;
+    }
+    let shard: Vec<u32> = (rank..n).step_by(world).map(|i| i as u32).collect();
+    let mut loader = input.loader(&data.test, shard.clone())?;
+    let mut ev = Evaluator::new(data.manifest.num_classes);
+    for b in input.transfer.epoch(loader.epoch(0), 0) {
+        let b = b?;
+        let f = m.eval_features(&b.x)?;
+        let logits = tch::no_grad(|| m.logits(&f, false))?;
+        let logits = loss.adjust(logits)?;
+        ev.add_logits(&logits, &b.y)?;
+    }
+    let Some(pg) = pg else {
+        return ev.finish(Some(&data.groups));
+    };
+    gather_outcomes(&ev, &shard, n, data, pg)
+}
+
+/// The outcomes of all ranks, each at its image's position, summed into one table.
+fn gather_outcomes(
+    ev: &Evaluator,
+    shard: &[u32],
+    n: usize,
+    data: &Data,
+    pg: &ProcessGroup,
+) -> Result<Metrics> {
+    let mut table = vec![0f64; n * 5];
+    for (s, &i) in ev.samples().iter().zip(shard) {
+        let row = &mut table[i as usize * 5..i as usize * 5 + 5];
+        row.copy_from_slice(&[
+            s.label as f64,
+            s.pred as f64,
+            s.top5 as u8 as f64,
+            s.confidence,
+            s.nll,
+        ]);
+    }
+    let mut t = [Tensor::from_slice(&table)];
+    pg.all_reduce_sum(&mut t)?;
+    let table = Vec::<f64>::try_from(&t[0])?;
+    let samples: Vec<metrics::Sample> = table
+        .chunks(5)
+        .map(|r| metrics::Sample {
+            label: r[0] as i64,
+            pred: r[1] as i64,
+            top5: r[2] > 0.5,
+            confidence: r[3],
+            nll: r[4],
+        })
+        .collect();
+    Metrics::compute(&samples, data.manifest.num_classes, Some(&data.groups))
+}
+
+/// Eval-mode features and labels of a whole split.
+pub(super) fn features(
+    m: &mut Model,
+    reader: &Arc<Reader>,
+    input: &EvalInput,
+) -> Result<(Tensor, Tensor)> {
+    let mut loader = input.loader(reader, (0..reader.len() as u32).collect())?;
+    let (mut fs, mut ys) = (Vec::new(), Vec::new());
+    for b in input.transfer.epoch(loader.epoch(0), 0) {
+        let b = b?;
+        fs.push(m.eval_features(&b.x)?);
+        ys.push(b.y);
+    }
+    Ok((Tensor::cat(&fs, 0), Tensor::cat(&ys, 0)))
+}

@@ -1,0 +1,192 @@
+//! Building a training stage: its loss and head (built-in or a plugin's), parameter groups,
+//! optimiser, learning-rate schedule, gradient scaler (fp16), gradient all-reduce (data
+//! parallel), sampler, loader and the way its batches reach the device.
+
+use super::batches::Transfer;
+use super::components::{LossFn, Plugins};
+use super::data::{self, Data};
+use super::device_aug::Finish;
+use super::evaluate::{features, EvalInput};
+use super::net::Model;
+use crate::amp::{GradScaler, Precision};
+use crate::checkpoint::Checkpoint;
+use crate::config::{Config, StageConfig};
+use crate::dist::{GradSync, ProcessGroup};
+use crate::optim::{Sgd, SgdConfig};
+use crate::plugin::DatasetInfo;
+use crate::schedule::{Decay, Schedule};
+use anyhow::Result;
+use lt_data::loader::Loader;
+use tch::{Device, Tensor};
+
+/// What a stage is run with, for every stage of the run.
+pub(super) struct Env<'a> {
+    pub cfg: &'a Config,
+    pub data: &'a Data,
+    pub plugins: &'a Plugins,
+    pub pg: Option<&'a ProcessGroup>,
+    pub device: Device,
+    pub precision: Precision,
+    pub eval: &'a EvalInput,
+    pub quiet: bool,
+}
+
+/// What a step updates: the loss (plugin losses keep state), the optimiser and its scaler,
+/// the schedule, and the gradient all-reduce.
+pub(super) struct Learner {
+    pub loss: LossFn,
+    pub opt: Sgd,
+    pub scaler: Option<GradScaler>,
+    pub schedule: Schedule,
+    pub grad_sync: Option<GradSync>,
+}
+
+/// A stage ready to run its epochs.
+pub(super) struct Stage<'a> {
+    pub num: u32,
+    pub sc: &'a StageConfig,
+    pub learn: Learner,
+    pub loader: Loader,
+    pub transfer: Transfer,
+    pub sampler_error: data::SamplerError,
+}
+
+/// Builds stage `num` on the model as it is (stage 2 starts from the end of stage 1).
+pub(super) fn build<'a>(
+    num: u32,
+    sc: &'a StageConfig,
+    env: &Env,
+    m: &mut Model,
+) -> Result<Stage<'a>> {
+    let (cfg, data) = (env.cfg, env.data);
+    let info = DatasetInfo {
+        num_classes: data.manifest.num_classes,
+        class_counts: data.train.counts().iter().map(|&c| c as u64).collect(),
+        feature_dim: m.backbone.feature_dim() as usize,
+        seed: cfg.seed,
+        device: env.device,
+    };
+    let loss = env.plugins.loss(num, sc, &info)?;
+    m.plugin_head = env.plugins.head(num, sc, &info)?;
+    init_plugin_head(m, data, env.eval)?;
+    let groups = m.stage_groups(sc)?;
+    let grad_sync = match env.pg {
+        Some(pg) => {
+            let params: Vec<Tensor> = groups
+                .iter()
+                .flat_map(|g| g.params.iter().map(|(_, t)| t.shallow_clone()))
+                .collect();
+            Some(GradSync::new(pg, &params)?)
+        }
+        None => None,
+    };
+    let opt = Sgd::new(
+        groups,
+        sc.lr,
+        SgdConfig {
+            momentum: sc.momentum,
+            ..SgdConfig::default()
+        },
+    )?;
+    let schedule = schedule_of(sc);
+    schedule.validate()?;
+    let (sampler, sampler_error) =
+        data::stage_sampler((num, sc), cfg, data, env.plugins, &info, env.pg)?;
+    let full = data::augment(&data.manifest, true)?;
+    let transfer = Transfer {
+        device: env.device,
+        finish: Finish::choose(&cfg.augment_on_device, env.device, &data.manifest, &full)?,
+        batch_size: sc.batch_size,
+        seed: cfg.seed ^ ((num as u64) << 32),
+    };
+    let loader = data::loader(
+        &data.train,
+        sampler,
+        full,
+        &transfer.finish,
+        (sc.batch_size, transfer.seed, data::loader_threads(cfg)),
+        transfer.allocator(),
+    )?;
+    Ok(Stage {
+        num,
+        sc,
+        learn: Learner {
+            loss,
+            opt,
+            scaler: (env.precision == Precision::Fp16).then(|| GradScaler::new(env.device)),
+            schedule,
+            grad_sync,
+        },
+        loader,
+        transfer,
+        sampler_error,
+    })
+}
+
+/// A plugin head that starts from the linear classifier, or is fitted on features.
+fn init_plugin_head(m: &mut Model, data: &Data, eval: &EvalInput) -> Result<()> {
+    let Some(h) = &mut m.plugin_head else {
+        return Ok(());
+    };
+    if h.wants_linear_init() {
+        h.init_from_linear(&m.head.weight, Some(&m.head.bias))?;
+    }
+    if h.needs_fit() {
+        let (f, y) = features(m, &data.train, eval)?;
+        if let Some(h) = &mut m.plugin_head {
+            h.fit(&f, &y)?;
+        }
+    }
+    Ok(())
+}
+
+impl Stage<'_> {
+    /// The optimiser state a checkpoint keeps: momentum buffers and the loss scale.
+    pub fn optim_state(&self) -> Vec<(String, Tensor)> {
+        let mut v = self.learn.opt.state_tensors();
+        if let Some(s) = &self.learn.scaler {
+            v.extend(s.state_tensors());
+        }
+        v
+    }
+
+    /// Continues from a `last` checkpoint of this stage: weights, plugin head, optimiser.
+    pub fn restore(&mut self, ck: &Checkpoint, m: &mut Model) -> Result<()> {
+        ck.restore_varstore(&m.vs, "")?;
+        let extra = m.extra()?;
+        ck.restore_extra(&extra)?;
+        self.learn.opt.load_state_tensors(&ck.optim)?;
+        if let Some(s) = &mut self.learn.scaler {
+            s.load_state_tensors(&ck.optim)?;
+        }
+        Ok(())
+    }
+}
+
+/// The stage's learning-rate schedule.
+fn schedule_of(s: &StageConfig) -> Schedule {
+    let decay = match s.schedule.as_str() {
+        "cosine" | "cosine-epoch" => Decay::Cosine { min_lr: 0.0 },
+        "step" => {
+            // Fractions of a short stage can land on the same epoch: the later factor wins.
+            let mut f = 1.0;
+            let mut milestones: Vec<(usize, f64)> = Vec::new();
+            for m in &s.milestones {
+                f *= s.gamma;
+                let e = (m * s.epochs as f64).round() as usize;
+                match milestones.last_mut() {
+                    Some(last) if last.0 >= e => last.1 = f,
+                    _ => milestones.push((e, f)),
+                }
+            }
+            Decay::Step { milestones }
+        }
+        _ => Decay::Constant,
+    };
+    Schedule {
+        base_lr: s.lr,
+        epochs: s.epochs.max(1),
+        warmup_epochs: s.warmup_epochs,
+        decay,
+    }
+}
