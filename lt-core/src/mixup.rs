@@ -3,7 +3,8 @@
 //! and the loss is `lam * CE(out, y_a) + (1 - lam) * CE(out, y_b)`.
 //!
 //! `lam` and the permutation come from [`Rng`], a small seedable generator in Rust, so a run is
-//! reproducible on any device; only the arithmetic happens on the tensors' device.
+//! reproducible on any device; the permutation crosses in one non-blocking copy and the
+//! arithmetic happens on the tensors' device.
 use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
 
@@ -132,7 +133,8 @@ pub fn mixup(
         return Ok((x.shallow_clone(), y.shallow_clone(), y.shallow_clone(), 1.0));
     }
     let lam = rng.beta(alpha, alpha);
-    let index = Tensor::from_slice(&rng.permutation(n as usize)).to_device(x.device());
+    // Pinned and non-blocking on CUDA: a pageable copy would make the host wait for the device.
+    let index = crate::device::to_device(&rng.permutation(n as usize), &[n], x.device())?;
     let x_b = x.f_index_select(0, &index)?;
     let mixed = x.f_mul_scalar(lam)?.f_add(&x_b.f_mul_scalar(1.0 - lam)?)?;
     let y_b = y.f_index_select(0, &index)?;

@@ -121,3 +121,34 @@ fn os_errors_are_printed_once() {
     );
     assert!(!dir.join("r3").exists());
 }
+
+#[test]
+fn the_gpu_settings_are_checked_before_a_run_starts() {
+    let data = dataset(NAME);
+    let run = scratch(NAME).join("gpu-settings");
+    for (set, want) in [
+        (
+            "--set=amp=true",
+            "lt-train: --set amp: invalid type: boolean `true`, expected a string",
+        ),
+        (
+            "--set=amp=\"fp8\"",
+            "lt-train: amp must be \"off\", \"bf16\" or \"fp16\", got \"fp8\"",
+        ),
+        (
+            "--set=augment_on_device=\"gpu\"",
+            "lt-train: augment_on_device must be \"auto\", \"on\" or \"off\", got \"gpu\"",
+        ),
+    ] {
+        assert_error_line(&lt_train(&tiny_with(data, &run, 1, &[set])), want);
+    }
+    let mut cmd = lt_train_cmd();
+    cmd.args(tiny(data, &run, 1));
+    // A bad sync-debug setting is an error even where it would not apply (the CPU).
+    let out = cmd.env("LT_CUDA_SYNC_DEBUG", "loud").output().unwrap();
+    assert_error_line(
+        &out,
+        "lt-train: LT_CUDA_SYNC_DEBUG must be off, warn or error, got 'loud'",
+    );
+    assert!(!run.exists(), "a rejected setting made its run directory");
+}

@@ -70,7 +70,7 @@ pub(super) fn run_epoch(
     let t0 = Instant::now();
     let mut stats = DeviceStats::new(env.device);
     let mut every = ReadEvery::new(env.cfg.sync_every);
-    let debug = SyncDebug::from_env(env.device)?;
+    let debug = &env.sync_debug;
     let mut steps = 0;
     let mut batches = st.transfer.epoch(it, epoch as u64);
     debug.on()?;
@@ -174,10 +174,10 @@ fn check_finite(s: &Snapshot, precision: Precision, stage: u32, epoch: usize) ->
 /// `error`): any call inside a step that makes the host wait for the device warns or fails.
 /// The statistics reads, which wait by design, run with it off. (scripts/gpu-check.sh trains
 /// with `error`.)
-struct SyncDebug(i32);
+pub(super) struct SyncDebug(i32);
 
 impl SyncDebug {
-    fn from_env(device: Device) -> Result<Self> {
+    pub fn from_env(device: Device) -> Result<Self> {
         let mode = match std::env::var("LT_CUDA_SYNC_DEBUG").as_deref() {
             Err(_) | Ok("") | Ok("off") => 0,
             Ok("warn") => 1,

@@ -116,6 +116,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         (Some(p), "auto") => p.device(),
         _ => crate::device::select(&cfg.device)?,
     };
+    let sync_debug = epoch::SyncDebug::from_env(device)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     tch::set_num_threads(if cfg.threads == 0 { cores } else { cfg.threads } as i32);
     let plugins = Plugins::load(&cfg.plugins)?;
@@ -142,6 +143,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         precision,
         eval: &eval,
         quiet: opts.quiet,
+        sync_debug,
     };
     let stages = std::iter::once((1u32, &cfg.stage1)).chain(cfg.stage2.iter().map(|s| (2u32, s)));
     for (num, sc) in stages.filter(|(n, _)| *n >= start.0) {

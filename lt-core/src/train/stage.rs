@@ -29,6 +29,7 @@ pub(super) struct Env<'a> {
     pub precision: Precision,
     pub eval: &'a EvalInput,
     pub quiet: bool,
+    pub sync_debug: super::epoch::SyncDebug,
 }
 
 /// What a step updates: the loss (plugin losses keep state), the optimiser and its scaler,
