@@ -7,27 +7,42 @@
 
 use crate::ops::{self, HalfType};
 use crate::optim::Sgd;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use tch::{Device, Kind, Tensor};
 
-/// The `amp` setting. The papers' numbers are fp32 (`off`, the default); `bf16` needs no loss
-/// scaling (float32's exponent range); `fp16` is scaled by [`GradScaler`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The `amp` setting (`"off" | "bf16" | "fp16"` in configurations). The papers' numbers are fp32
+/// (`off`, the default); `bf16` needs no loss scaling (float32's exponent range); `fp16` is
+/// scaled by [`GradScaler`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Precision {
     Off,
     Bf16,
     Fp16,
 }
 
-impl std::str::FromStr for Precision {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
+impl TryFrom<String> for Precision {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
             "off" => Ok(Precision::Off),
             "bf16" => Ok(Precision::Bf16),
             "fp16" => Ok(Precision::Fp16),
-            _ => bail!("amp must be \"off\", \"bf16\" or \"fp16\", got \"{s}\""),
+            _ => Err(format!(
+                "expected \"off\", \"bf16\" or \"fp16\", got \"{s}\""
+            )),
         }
+    }
+}
+
+impl From<Precision> for String {
+    fn from(p: Precision) -> String {
+        match p {
+            Precision::Off => "off",
+            Precision::Bf16 => "bf16",
+            Precision::Fp16 => "fp16",
+        }
+        .to_string()
     }
 }
 
@@ -170,14 +185,23 @@ mod tests {
 
     #[test]
     fn parses_the_three_settings() {
-        assert_eq!("off".parse::<Precision>().unwrap(), Precision::Off);
-        assert_eq!("bf16".parse::<Precision>().unwrap(), Precision::Bf16);
-        assert_eq!("fp16".parse::<Precision>().unwrap(), Precision::Fp16);
-        assert!("true"
-            .parse::<Precision>()
+        let parse = |v: &str| {
+            toml::from_str::<toml::Table>(&format!("amp = {v}")).unwrap()["amp"]
+                .clone()
+                .try_into::<Precision>()
+        };
+        assert_eq!(parse("\"off\"").unwrap(), Precision::Off);
+        assert_eq!(parse("\"bf16\"").unwrap(), Precision::Bf16);
+        assert_eq!(parse("\"fp16\"").unwrap(), Precision::Fp16);
+        let e = parse("\"fp8\"").unwrap_err().to_string();
+        assert!(
+            e.contains("expected \"off\", \"bf16\" or \"fp16\", got \"fp8\""),
+            "{e}"
+        );
+        assert!(parse("true")
             .unwrap_err()
             .to_string()
-            .contains("\"off\""));
+            .contains("expected a string"));
     }
 
     #[test]

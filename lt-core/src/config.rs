@@ -52,6 +52,42 @@ pub struct StageConfig {
     pub shift_bn: bool,
 }
 
+/// Where the end of the augmentation runs (`augment_on_device`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum AugmentOnDevice {
+    /// The device on CUDA (the copy and the host threads are the bottleneck there), the
+    /// loader threads on the CPU (they work beside the step).
+    Auto,
+    /// The device: batches cross as uint8; CIFAR crop/flip and the normalisation run there.
+    On,
+    /// The host: batches cross normalised.
+    Off,
+}
+
+impl TryFrom<String> for AugmentOnDevice {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "auto" => Ok(AugmentOnDevice::Auto),
+            "on" => Ok(AugmentOnDevice::On),
+            "off" => Ok(AugmentOnDevice::Off),
+            _ => Err(format!("expected \"auto\", \"on\" or \"off\", got \"{s}\"")),
+        }
+    }
+}
+
+impl From<AugmentOnDevice> for String {
+    fn from(a: AugmentOnDevice) -> String {
+        match a {
+            AugmentOnDevice::Auto => "auto",
+            AugmentOnDevice::On => "on",
+            AugmentOnDevice::Off => "off",
+        }
+        .to_string()
+    }
+}
+
 /// The whole run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,13 +109,13 @@ pub struct Config {
     pub eval_every: usize,
     /// Mixed precision: "off" (float32, the papers' setting), "bf16", or "fp16" (with a
     /// dynamic loss scaler).
-    pub amp: String,
+    pub amp: crate::amp::Precision,
     /// Convolution weights and inputs in channels-last memory format (tensor cores on CUDA).
     pub channels_last: bool,
     /// Where the end of the augmentation runs: "auto" (the device on CUDA, the loader threads
     /// on the CPU), "on" (the device: batches cross as uint8, CIFAR crop/flip and the
     /// normalisation run there) or "off" (the host: batches cross normalised).
-    pub augment_on_device: String,
+    pub augment_on_device: AugmentOnDevice,
     /// Steps between reads of the training statistics from the device (the only host
     /// synchronisation of an epoch besides its end); 0: about once a second.
     pub sync_every: usize,
@@ -322,10 +358,10 @@ fn shape_problem(origin: &str, e: &toml::de::Error) -> String {
 }
 
 /// Keys that may differ when a run is resumed: they say where and how fast the run computes,
-/// not what it computes (`sync_every` only changes how often statistics are read). `eval_every` is one of them: evaluation runs without gradients in
-/// eval mode and every epoch re-seeds its generators, so the weights of each epoch are the same
-/// whatever the cadence; it only changes which epochs report test metrics (and so which of them
-/// can become the best checkpoint).
+/// not what it computes. `sync_every` only changes how often statistics are read; `eval_every`
+/// only which epochs report test metrics (and so which can become the best checkpoint):
+/// evaluation runs without gradients in eval mode and every epoch re-seeds its generators, so
+/// the weights of each epoch are the same whatever the cadence.
 pub const RESUME_NEUTRAL_KEYS: &[&str] = &[
     "threads",
     "loader_threads",
@@ -395,13 +431,6 @@ impl Config {
         }
         if self.eval_every == 0 {
             bail!("eval_every must be at least 1");
-        }
-        self.amp.parse::<crate::amp::Precision>()?;
-        if !["auto", "on", "off"].contains(&self.augment_on_device.as_str()) {
-            bail!(
-                "augment_on_device must be \"auto\", \"on\" or \"off\", got \"{}\"",
-                self.augment_on_device
-            );
         }
         if !self.init_checkpoint.as_os_str().is_empty() && self.stage2.is_none() {
             bail!("init_checkpoint: it replaces stage 1, so a stage 2 is needed");

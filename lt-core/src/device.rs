@@ -38,11 +38,16 @@ pub fn to_device<T: Element>(data: &[T], shape: &[i64], device: Device) -> Resul
             data.len()
         );
     }
-    let host = Tensor::f_from_slice(data)?.f_reshape(shape)?;
+    host_to_device(&Tensor::f_from_slice(data)?.f_reshape(shape)?, device)
+}
+
+/// A host tensor on `device`: staged in pinned memory and copied with `non_blocking` on CUDA
+/// (a pageable copy would make the host wait for the device); the tensor itself on the CPU.
+pub fn host_to_device(host: &Tensor, device: Device) -> Result<Tensor> {
     match device {
         Device::Cuda(_) => {
             let pinned = host.f_pin_memory(device)?;
-            Ok(pinned.f_to_device_(device, T::KIND, true, false)?)
+            Ok(pinned.f_to_device_(device, host.kind(), true, false)?)
         }
         _ => Ok(host.f_to_device(device)?),
     }

@@ -133,11 +133,11 @@ fn the_gpu_settings_are_checked_before_a_run_starts() {
         ),
         (
             "--set=amp=\"fp8\"",
-            "lt-train: amp must be \"off\", \"bf16\" or \"fp16\", got \"fp8\"",
+            "lt-train: --set amp: expected \"off\", \"bf16\" or \"fp16\", got \"fp8\"",
         ),
         (
             "--set=augment_on_device=\"gpu\"",
-            "lt-train: augment_on_device must be \"auto\", \"on\" or \"off\", got \"gpu\"",
+            "lt-train: --set augment_on_device: expected \"auto\", \"on\" or \"off\", got \"gpu\"",
         ),
     ] {
         assert_error_line(&lt_train(&tiny_with(data, &run, 1, &[set])), want);

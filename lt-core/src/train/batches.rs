@@ -7,7 +7,7 @@
 
 use super::device_aug::Finish;
 use crate::cuda;
-use crate::device::to_device;
+use crate::device::{host_to_device, to_device};
 use anyhow::Result;
 use lt_data::loader::{Allocator, Batch, EpochIter, HeapAllocator, Storage};
 use std::any::Any;
@@ -50,19 +50,18 @@ impl Transfer {
             lt_data::augment::Dtype::F32Nchw => (Kind::Float, 4),
             lt_data::augment::Dtype::U8Nhwc => (Kind::Uint8, 1),
         };
-        let shape = [n, d1, d2, d3];
-        let host = match pinned(&b) {
+        let pinned = pinned(&b);
+        let host = match &pinned {
             Some(t) => t.f_narrow(0, 0, n * d1 * d2 * d3 * elem)?,
             None => Tensor::f_from_slice(b.image_bytes())?,
         };
-        let host = host.f_view_dtype(kind)?.f_reshape(shape)?;
-        let (x, copy) = match (self.device, pinned(&b).is_some()) {
+        let host = host.f_view_dtype(kind)?.f_reshape([n, d1, d2, d3])?;
+        let (x, copy) = match (self.device, pinned.is_some()) {
             (Device::Cuda(i), true) => {
                 let (x, ev) = cuda::upload(&host, i)?;
                 (x, Some(ev))
             }
-            (Device::Cuda(_), false) => (to_device_tensor(&host, self.device)?, None),
-            _ => (host, None),
+            _ => (host_to_device(&host, self.device)?, None),
         };
         let y = to_device(&b.labels, &[n], self.device)?;
         Ok(Pending {
@@ -93,13 +92,6 @@ impl Transfer {
             waited: std::time::Duration::ZERO,
         }
     }
-}
-
-/// A host tensor copied to `device` (pageable memory: staged through pinned memory by torch).
-fn to_device_tensor(host: &Tensor, device: Device) -> Result<Tensor> {
-    Ok(host
-        .f_pin_memory(device)?
-        .f_to_device_(device, host.kind(), true, false)?)
 }
 
 /// A batch whose copy may still be in flight; its host buffer is held until the copy is done.

@@ -4,6 +4,7 @@
 //! host (JPEG decoding, random-resized-crop before resizing, colour jitter) stays in the loader.
 
 use super::data::three;
+use crate::config::AugmentOnDevice;
 use crate::device::to_device;
 use anyhow::{bail, Result};
 use lt_data::augment::{Augment, Kind as AugKind, Params};
@@ -18,16 +19,17 @@ pub(super) enum Finish {
 }
 
 impl Finish {
-    /// `augment_on_device`: "on", "off", or "auto" (on for CUDA, where the copy and the host
-    /// threads are the bottleneck; off for the CPU, where loader threads work beside the step).
-    pub fn choose(setting: &str, device: Device, m: &Manifest, full: &Augment) -> Result<Finish> {
+    /// Where `setting` (`augment_on_device`) puts the end of the augmentation on `device`.
+    pub fn choose(
+        setting: AugmentOnDevice,
+        device: Device,
+        m: &Manifest,
+        full: &Augment,
+    ) -> Result<Finish> {
         let on = match setting {
-            "on" => true,
-            "off" => false,
-            "auto" => device.is_cuda(),
-            other => {
-                bail!("augment_on_device must be \"auto\", \"on\" or \"off\", got \"{other}\"")
-            }
+            AugmentOnDevice::On => true,
+            AugmentOnDevice::Off => false,
+            AugmentOnDevice::Auto => device.is_cuda(),
         };
         Ok(if on {
             Finish::Device(DeviceAug::new(full.clone(), m, device)?)
@@ -214,7 +216,7 @@ mod tests {
             let device = crate::device::test_device();
             let transfer = Transfer {
                 device,
-                finish: Finish::choose("on", device, &m, &full).unwrap(),
+                finish: Finish::choose(AugmentOnDevice::On, device, &m, &full).unwrap(),
                 batch_size: batch,
                 seed,
             };

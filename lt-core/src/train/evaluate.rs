@@ -33,7 +33,7 @@ impl EvalInput {
         Ok(EvalInput {
             transfer: Transfer {
                 device,
-                finish: Finish::choose(&cfg.augment_on_device, device, m, &full)?,
+                finish: Finish::choose(cfg.augment_on_device, device, m, &full)?,
                 batch_size: EVAL_BATCH,
                 seed: cfg.seed,
             },

@@ -22,7 +22,6 @@ mod run_dir;
 mod stage;
 mod stats;
 
-use crate::amp::Precision;
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::{Config, StageConfig};
 use crate::dist::ProcessGroup;
@@ -103,7 +102,6 @@ pub fn check(cfg: &Config) -> Result<()> {
 /// Trains and evaluates as `cfg` says; writes metrics, plots and checkpoints under `cfg.out`.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
     cfg.validate()?;
-    let precision: Precision = cfg.amp.parse()?;
     let data = data::load_data(&cfg.dataset, &cfg.eval_split)
         .with_context(|| format!("dataset {}", cfg.dataset.display()))?;
     data::check_batch_sizes(cfg, data.train.len())?;
@@ -140,7 +138,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         plugins: &plugins,
         pg: pg.as_ref(),
         device,
-        precision,
+        precision: cfg.amp,
         eval: &eval,
         quiet: opts.quiet,
         sync_debug,

@@ -96,7 +96,7 @@ pub(super) fn build<'a>(
     let full = data::augment(&data.manifest, true)?;
     let transfer = Transfer {
         device: env.device,
-        finish: Finish::choose(&cfg.augment_on_device, env.device, &data.manifest, &full)?,
+        finish: Finish::choose(cfg.augment_on_device, env.device, &data.manifest, &full)?,
         batch_size: sc.batch_size,
         seed: cfg.seed ^ ((num as u64) << 32),
     };
