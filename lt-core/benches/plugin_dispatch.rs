@@ -5,9 +5,9 @@
 //! The direct baseline compiles the example plugin's own source file, so both sides run exactly
 //! the same tch code and the difference is the dispatch.
 
-#[path = "../../plugins/example-loss/src/focal.rs"]
+#[path = "../../plugins/example-loss/src/poly1.rs"]
 #[allow(dead_code)]
-mod focal;
+mod poly1;
 
 use lt_core::plugin::{DatasetInfo, Plugin, StepCtx};
 use lt_plugin::{Config, Loss};
@@ -87,19 +87,13 @@ fn main() {
     tch::manual_seed(0);
     let plugin = Plugin::open(&example_plugin()).unwrap();
     let b = 128i64;
-    println!("plugin dispatch, focal loss forward, B={b}, CPU, 2 threads (median per call)");
+    println!("plugin dispatch, Poly-1 loss forward, B={b}, CPU, 2 threads (median per call)");
     let mut worst_overhead = 0f64;
     for k in [10i64, 100] {
-        let info = DatasetInfo {
-            num_classes: k as usize,
-            class_counts: vec![100; k as usize],
-            feature_dim: 0,
-            seed: 0,
-            device: Device::Cpu,
-        };
-        let cfg = serde_json::json!({"gamma": 2.0});
-        let mut via_abi = plugin.loss("focal", &cfg, &info).unwrap();
-        let mut direct = focal::FocalLoss::new(&Config(cfg.clone()), &info).unwrap();
+        let info = DatasetInfo::for_test(vec![100; k as usize]);
+        let cfg = serde_json::json!({"epsilon": 1.0});
+        let mut via_abi = plugin.loss("poly1", &cfg, &info).unwrap();
+        let mut direct = poly1::Poly1Loss::new(&Config(cfg.clone()), &info).unwrap();
         let logits = Tensor::randn([b, k], (Kind::Float, Device::Cpu)).set_requires_grad(true);
         let targets = Tensor::randint(k, [b], (Kind::Int64, Device::Cpu));
         let ctx = StepCtx::default();

@@ -93,7 +93,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     let start = Instant::now();
     let mut images = 0usize;
     for e in 0..opts.epochs {
-        for b in loader.epoch(e as u64) {
+        for b in loader.epoch(e as u64)? {
             images += b?.len();
         }
     }

@@ -20,6 +20,10 @@ pub enum Error {
     /// A request that cannot be satisfied (bad flag value, unknown dataset...).
     #[error("{0}")]
     Invalid(String),
+    /// A sampler defined outside this crate (a plugin's) could not give an epoch's indices; the
+    /// message is its own.
+    #[error("{0}")]
+    Sampler(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {

@@ -304,10 +304,11 @@ impl Loader {
         self.sampler.name()
     }
 
-    /// Starts the workers of epoch `epoch` and returns its batches, in order. An error ends
-    /// the iteration; dropping the iterator early stops and joins the workers.
-    pub fn epoch(&mut self, epoch: u64) -> EpochIter {
-        let indices = self.sampler.epoch_indices(epoch);
+    /// Starts the workers of epoch `epoch` and returns its batches, in order; a sampler that
+    /// cannot give the epoch's indices is the error. An error while loading ends the iteration;
+    /// dropping the iterator early stops and joins the workers.
+    pub fn epoch(&mut self, epoch: u64) -> Result<EpochIter> {
+        let indices = self.sampler.epoch_indices(epoch)?;
         let bs = self.cfg.batch_size;
         let n = indices.len();
         let n_batches = if self.cfg.drop_last {
@@ -359,7 +360,7 @@ impl Loader {
                     self.reader.len()
                 ),
             ));
-            return it;
+            return Ok(it);
         }
         for _ in 0..self.cfg.threads.min(n_batches.max(1)) {
             let s = shared.clone();
@@ -370,7 +371,7 @@ impl Loader {
                 active.fetch_sub(1, Ordering::SeqCst);
             }));
         }
-        it
+        Ok(it)
     }
 }
 
@@ -724,6 +725,7 @@ mod tests {
         let mut l = Loader::new(r.clone(), sampler, c, Arc::new(HeapAllocator)).unwrap();
         let out = l
             .epoch(e)
+            .unwrap()
             .map(|b| b.unwrap())
             .map(|b| {
                 (
@@ -779,7 +781,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let r = raw_split(d.path(), 103, 8, 8);
         let aug = Augment::cifar(true, CIFAR10_MEAN, CIFAR10_STD);
-        let order = InstanceBalanced::new(103, 4).epoch_indices(2);
+        let order = InstanceBalanced::new(103, 4).epoch_indices(2).unwrap();
         let want = direct(&r, &aug, 11, 2, &order);
         let mut first = None;
         for threads in [1, 2, 3, 5] {
@@ -822,7 +824,7 @@ mod tests {
     fn jpeg_loader_matches_direct_uint8_and_float() {
         let d = tempfile::tempdir().unwrap();
         let r = jpeg_split(d.path(), 12, None);
-        let order = InstanceBalanced::new(12, 4).epoch_indices(0);
+        let order = InstanceBalanced::new(12, 4).epoch_indices(0).unwrap();
         for aug in [Augment::imagenet(true), Augment::imagenet(false).uint8()] {
             let want = direct(&r, &aug, 11, 0, &order);
             let got = collect(&r, cfg(aug.clone(), 5, 2), 0);
@@ -837,7 +839,7 @@ mod tests {
             Arc::new(HeapAllocator),
         )
         .unwrap();
-        let b = l.epoch(0).next().unwrap().unwrap();
+        let b = l.epoch(0).unwrap().next().unwrap().unwrap();
         assert_eq!(b.shape, [5, 224, 224, 3]);
         assert_eq!(b.images_u8().unwrap().len(), 5 * 224 * 224 * 3);
         assert!(b.images_f32().is_none());
@@ -855,7 +857,7 @@ mod tests {
             Arc::new(HeapAllocator),
         )
         .unwrap();
-        let results: Vec<Result<Batch>> = l.epoch(0).collect();
+        let results: Vec<Result<Batch>> = l.epoch(0).unwrap().collect();
         let err = results
             .iter()
             .find_map(|r| r.as_ref().err())
@@ -890,7 +892,10 @@ mod tests {
         let aug = Augment::cifar(true, CIFAR10_MEAN, CIFAR10_STD);
         let mut l = Loader::new(r, sampler, cfg(aug, 10, 3), alloc.clone()).unwrap();
         for e in 0..2 {
-            assert_eq!(l.epoch(e).map(|b| b.unwrap().len()).sum::<usize>(), 4000);
+            assert_eq!(
+                l.epoch(e).unwrap().map(|b| b.unwrap().len()).sum::<usize>(),
+                4000
+            );
         }
         // 400 batches per epoch, but never more than the prefetch window plus the one held.
         let n = alloc.0.load(Ordering::SeqCst);
@@ -900,7 +905,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let h = std::thread::spawn(move || {
             let t = Instant::now();
-            let mut it = l.epoch(5);
+            let mut it = l.epoch(5).unwrap();
             let kept = it.next().unwrap().unwrap();
             let _ = it.next().unwrap().unwrap();
             assert!(l.active_workers() > 0 || it.num_batches() == 0);
@@ -940,15 +945,15 @@ mod tests {
         // A sampler that returns an index past the end.
         struct Bad;
         impl Sampler for Bad {
-            fn epoch_indices(&mut self, _: u64) -> Vec<u32> {
-                vec![0, 1, 99]
+            fn epoch_indices(&mut self, _: u64) -> Result<Vec<u32>> {
+                Ok(vec![0, 1, 99])
             }
             fn name(&self) -> &str {
                 "bad"
             }
         }
         let mut l = Loader::new(r, Box::new(Bad), cfg(aug, 4, 2), Arc::new(HeapAllocator)).unwrap();
-        let all: Vec<_> = l.epoch(0).collect();
+        let all: Vec<_> = l.epoch(0).unwrap().collect();
         assert_eq!(all.len(), 1);
         let e = all[0].as_ref().err().unwrap().to_string();
         assert!(e.contains("index 99") && e.contains("train.ltd"), "{e}");

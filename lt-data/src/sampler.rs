@@ -62,8 +62,10 @@ impl Rng {
 
 /// Yields the sample indices of each epoch.
 pub trait Sampler: Send {
-    /// Indices of epoch `epoch`, in visiting order; deterministic from (seed, epoch).
-    fn epoch_indices(&mut self, epoch: u64) -> Vec<u32>;
+    /// Indices of epoch `epoch`, in visiting order; deterministic from (seed, epoch). The
+    /// built-in samplers never fail; a sampler backed by outside code (a plugin) reports its
+    /// failure here, as [`Error::Sampler`].
+    fn epoch_indices(&mut self, epoch: u64) -> Result<Vec<u32>>;
     fn name(&self) -> &str;
 }
 
@@ -83,10 +85,10 @@ impl InstanceBalanced {
 }
 
 impl Sampler for InstanceBalanced {
-    fn epoch_indices(&mut self, epoch: u64) -> Vec<u32> {
+    fn epoch_indices(&mut self, epoch: u64) -> Result<Vec<u32>> {
         let mut v: Vec<u32> = (0..self.n as u32).collect();
         Rng::keyed(&[self.seed, epoch, SAMPLER_STREAM]).shuffle(&mut v);
-        v
+        Ok(v)
     }
     fn name(&self) -> &str {
         "instance"
@@ -166,7 +168,7 @@ impl ClassWeighted {
 }
 
 impl Sampler for ClassWeighted {
-    fn epoch_indices(&mut self, epoch: u64) -> Vec<u32> {
+    fn epoch_indices(&mut self, epoch: u64) -> Result<Vec<u32>> {
         let p = (self.probs)(epoch);
         let mut cdf = Vec::with_capacity(p.len());
         let mut acc = 0.0;
@@ -175,7 +177,7 @@ impl Sampler for ClassWeighted {
             cdf.push(acc);
         }
         let mut rng = Rng::keyed(&[self.seed, epoch, SAMPLER_STREAM]);
-        (0..self.epoch_len)
+        Ok((0..self.epoch_len)
             .map(|_| {
                 let u = rng.unit() * acc;
                 let mut c = cdf.partition_point(|&x| x <= u).min(cdf.len() - 1);
@@ -186,7 +188,7 @@ impl Sampler for ClassWeighted {
                 let members = &self.by_class[c];
                 members[rng.below(members.len())]
             })
-            .collect()
+            .collect())
     }
     fn name(&self) -> &str {
         &self.name
@@ -262,16 +264,16 @@ impl Distributed {
 }
 
 impl Sampler for Distributed {
-    fn epoch_indices(&mut self, epoch: u64) -> Vec<u32> {
-        let all = self.inner.epoch_indices(epoch);
+    fn epoch_indices(&mut self, epoch: u64) -> Result<Vec<u32>> {
+        let all = self.inner.epoch_indices(epoch)?;
         if all.is_empty() {
-            return all;
+            return Ok(all);
         }
         let total = all.len().div_ceil(self.world_size) * self.world_size;
-        (self.rank..total)
+        Ok((self.rank..total)
             .step_by(self.world_size)
             .map(|p| all[p % all.len()])
-            .collect()
+            .collect())
     }
     fn name(&self) -> &str {
         &self.name
@@ -327,11 +329,23 @@ mod tests {
         for name in NAMES {
             let mut a = by_name(name, &labels, 6, 7, 10).unwrap();
             let mut b = by_name(name, &labels, 6, 7, 10).unwrap();
-            assert_eq!(a.epoch_indices(3), b.epoch_indices(3), "{name}");
-            assert_ne!(a.epoch_indices(3), a.epoch_indices(4), "{name}");
+            assert_eq!(
+                a.epoch_indices(3).unwrap(),
+                b.epoch_indices(3).unwrap(),
+                "{name}"
+            );
+            assert_ne!(
+                a.epoch_indices(3).unwrap(),
+                a.epoch_indices(4).unwrap(),
+                "{name}"
+            );
             let mut c = by_name(name, &labels, 6, 8, 10).unwrap();
-            assert_ne!(a.epoch_indices(3), c.epoch_indices(3), "{name}");
-            assert_eq!(a.epoch_indices(0).len(), labels.len(), "{name}");
+            assert_ne!(
+                a.epoch_indices(3).unwrap(),
+                c.epoch_indices(3).unwrap(),
+                "{name}"
+            );
+            assert_eq!(a.epoch_indices(0).unwrap().len(), labels.len(), "{name}");
         }
     }
 
@@ -339,7 +353,7 @@ mod tests {
     fn instance_balanced_visits_every_index_once() {
         let mut s = InstanceBalanced::new(1234, 1);
         for e in 0..3 {
-            let mut v = s.epoch_indices(e);
+            let mut v = s.epoch_indices(e).unwrap();
             assert_ne!(v, (0..1234).collect::<Vec<u32>>(), "not shuffled");
             v.sort_unstable();
             assert_eq!(v, (0..1234).collect::<Vec<u32>>());
@@ -351,7 +365,7 @@ mod tests {
         let mut hits = vec![0usize; k];
         let mut total = 0usize;
         for e in 0..epochs {
-            for i in s.epoch_indices(e) {
+            for i in s.epoch_indices(e).unwrap() {
                 hits[labels[i as usize] as usize] += 1;
                 total += 1;
             }
@@ -382,7 +396,7 @@ mod tests {
         // Members of a class are drawn uniformly too: the head class's indices all appear.
         let mut seen = vec![false; labels.len()];
         for e in 0..50 {
-            for i in s.epoch_indices(e) {
+            for i in s.epoch_indices(e).unwrap() {
                 seen[i as usize] = true;
             }
         }
@@ -422,7 +436,10 @@ mod tests {
             let mut shards: Vec<Vec<u32>> = (0..world)
                 .map(|r| {
                     let inner = by_name("instance", &labels, 4, 9, 1).unwrap();
-                    Distributed::new(inner, r, world).unwrap().epoch_indices(2)
+                    Distributed::new(inner, r, world)
+                        .unwrap()
+                        .epoch_indices(2)
+                        .unwrap()
                 })
                 .collect();
             let per = labels.len().div_ceil(world);
@@ -431,7 +448,9 @@ mod tests {
                 "world {world}: unequal shards"
             );
             // Interleaving the shards rebuilds the inner epoch followed by its first indices.
-            let full = InstanceBalanced::new(labels.len(), 9).epoch_indices(2);
+            let full = InstanceBalanced::new(labels.len(), 9)
+                .epoch_indices(2)
+                .unwrap();
             let mut rebuilt = Vec::new();
             for p in 0..per {
                 for s in &shards {
@@ -452,7 +471,7 @@ mod tests {
         // Reshuffled each epoch.
         let inner = by_name("instance", &labels, 4, 9, 1).unwrap();
         let mut d = Distributed::new(inner, 1, 3).unwrap();
-        assert_ne!(d.epoch_indices(0), d.epoch_indices(1));
+        assert_ne!(d.epoch_indices(0).unwrap(), d.epoch_indices(1).unwrap());
         assert!(Distributed::new(by_name("instance", &labels, 4, 9, 1).unwrap(), 3, 3).is_err());
     }
 

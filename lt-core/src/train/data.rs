@@ -16,7 +16,7 @@ use lt_data::loader::{Allocator, Loader, LoaderConfig};
 use lt_data::manifest::Manifest;
 use lt_data::sampler::{self, Sampler};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Everything loaded once for the run.
 pub(super) struct Data {
@@ -118,28 +118,21 @@ pub(super) fn loader_threads(cfg: &Config) -> usize {
 /// Visits fixed indices in order (evaluation shards, feature extraction).
 pub(super) struct Indices(pub Vec<u32>);
 impl Sampler for Indices {
-    fn epoch_indices(&mut self, _: u64) -> Vec<u32> {
-        self.0.clone()
+    fn epoch_indices(&mut self, _: u64) -> lt_data::Result<Vec<u32>> {
+        Ok(self.0.clone())
     }
     fn name(&self) -> &str {
         "sequential"
     }
 }
 
-/// A plugin sampler behind the loader's trait; its first error is kept for the trainer.
-struct FromPlugin {
-    inner: PluginSampler,
-    error: SamplerError,
-}
+/// A plugin sampler behind the loader's trait; its error is the epoch's error.
+struct FromPlugin(PluginSampler);
 impl Sampler for FromPlugin {
-    fn epoch_indices(&mut self, epoch: u64) -> Vec<u32> {
-        match self.inner.epoch_indices(epoch as u32) {
-            Ok(v) => v,
-            Err(e) => {
-                *self.error.lock().unwrap() = Some(e.to_string());
-                Vec::new()
-            }
-        }
+    fn epoch_indices(&mut self, epoch: u64) -> lt_data::Result<Vec<u32>> {
+        self.0
+            .epoch_indices(epoch as u32)
+            .map_err(|e| lt_data::Error::Sampler(Box::new(e)))
     }
     fn name(&self) -> &str {
         "plugin"
@@ -152,28 +145,25 @@ struct Truncated {
     len: usize,
 }
 impl Sampler for Truncated {
-    fn epoch_indices(&mut self, epoch: u64) -> Vec<u32> {
-        let mut v = self.inner.epoch_indices(epoch);
+    fn epoch_indices(&mut self, epoch: u64) -> lt_data::Result<Vec<u32>> {
+        let mut v = self.inner.epoch_indices(epoch)?;
         if v.is_empty() {
-            return v;
+            return Ok(v);
         }
         let base = v.len();
         while v.len() < self.len {
             v.push(v[v.len() % base]);
         }
         v.truncate(self.len);
-        v
+        Ok(v)
     }
     fn name(&self) -> &str {
         self.inner.name()
     }
 }
 
-/// Where a plugin sampler's first error is kept (it reports through an empty epoch).
-pub(super) type SamplerError = Arc<Mutex<Option<String>>>;
-
 /// A stage's training sampler: built-in or a plugin's, capped at `steps_per_epoch` batches,
-/// sharded over the ranks. Also returns where a plugin sampler's error is kept.
+/// sharded over the ranks.
 pub(super) fn stage_sampler(
     (stage, sc): (u32, &StageConfig),
     cfg: &Config,
@@ -181,9 +171,8 @@ pub(super) fn stage_sampler(
     plugins: &Plugins,
     info: &DatasetInfo,
     pg: Option<&ProcessGroup>,
-) -> Result<(Box<dyn Sampler>, SamplerError)> {
+) -> Result<Box<dyn Sampler>> {
     let labels = data.train.labels();
-    let error = Arc::new(Mutex::new(None));
     let mut samp: Box<dyn Sampler> = if sampler::NAMES.contains(&sc.sampler.as_str()) {
         sampler::by_name(
             &sc.sampler,
@@ -193,10 +182,7 @@ pub(super) fn stage_sampler(
             sc.epochs as u64,
         )?
     } else {
-        Box::new(FromPlugin {
-            inner: plugins.sampler(stage, sc, info, labels)?,
-            error: error.clone(),
-        })
+        Box::new(FromPlugin(plugins.sampler(stage, sc, info, labels)?))
     };
     if sc.steps_per_epoch > 0 {
         samp = Box::new(Truncated {
@@ -207,7 +193,7 @@ pub(super) fn stage_sampler(
     if let Some(pg) = pg {
         samp = Box::new(sampler::Distributed::new(samp, pg.rank(), pg.world_size())?);
     }
-    Ok((samp, error))
+    Ok(samp)
 }
 
 /// Refuses a stage whose batch is larger than the training split: such a batch could only be

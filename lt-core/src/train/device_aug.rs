@@ -228,14 +228,14 @@ mod tests {
             let host_part = super::super::data::host_part(&full);
             let mut dev_u8 = loader_with(&r, host_part, batch, seed, transfer.allocator());
             for epoch in 0..2u64 {
-                let a: Vec<_> = host_f32.epoch(epoch).map(|b| b.unwrap()).collect();
-                let b: Vec<_> = host_u8.epoch(epoch).map(|b| b.unwrap()).collect();
+                let a: Vec<_> = host_f32.epoch(epoch).unwrap().map(|b| b.unwrap()).collect();
+                let b: Vec<_> = host_u8.epoch(epoch).unwrap().map(|b| b.unwrap()).collect();
                 let d: Vec<_> = transfer
-                    .epoch(dev_u8.epoch(epoch), epoch)
+                    .epoch(dev_u8.epoch(epoch).unwrap(), epoch)
                     .map(|b| b.unwrap())
                     .collect();
                 assert_eq!((a.len(), d.len()), (3, 3));
-                let mut raw = dev_u8.epoch(epoch);
+                let mut raw = dev_u8.epoch(epoch).unwrap();
                 for ((fa, ub), db) in a.iter().zip(&b).zip(&d) {
                     // Exact crop and flip: the device's uint8 NCHW against the host's uint8 NHWC.
                     let rb = raw.next().unwrap().unwrap();

@@ -56,15 +56,13 @@ pub(super) fn run_epoch(
     if let LossFn::Plugin(p) = &mut st.learn.loss {
         p.on_epoch(&ctx((num, sc), epoch, 0))?;
     }
-    let it = st.loader.epoch(epoch as u64);
+    let it = st
+        .loader
+        .epoch(epoch as u64)
+        .map_err(|e| anyhow::anyhow!("the {} sampler gave no samples: {e}", sc.sampler))?;
     let n_batches = it.num_batches();
     if n_batches == 0 {
-        let e = st.sampler_error.lock().unwrap().clone();
-        bail!(
-            "the {} sampler gave no samples{}",
-            sc.sampler,
-            e.map(|e| format!(": {e}")).unwrap_or_default()
-        );
+        bail!("the {} sampler gave no samples", sc.sampler);
     }
     let bar = epoch_bar(n_batches as u64, env.quiet, num, epoch, sc.epochs);
     let t0 = Instant::now();

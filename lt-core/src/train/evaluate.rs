@@ -74,7 +74,7 @@ pub(super) fn evaluate(
     let shard: Vec<u32> = (rank..n).step_by(world).map(|i| i as u32).collect();
     let mut loader = input.loader(&data.test, shard.clone())?;
     let mut ev = Evaluator::new(data.manifest.num_classes);
-    for b in input.transfer.epoch(loader.epoch(0), 0) {
+    for b in input.transfer.epoch(loader.epoch(0)?, 0) {
         let b = b?;
         let f = m.eval_features(&b.x)?;
         let logits = tch::no_grad(|| m.logits(&f, false))?;
@@ -130,7 +130,7 @@ pub(super) fn features(
 ) -> Result<(Tensor, Tensor)> {
     let mut loader = input.loader(reader, (0..reader.len() as u32).collect())?;
     let (mut fs, mut ys) = (Vec::new(), Vec::new());
-    for b in input.transfer.epoch(loader.epoch(0), 0) {
+    for b in input.transfer.epoch(loader.epoch(0)?, 0) {
         let b = b?;
         fs.push(m.eval_features(&b.x)?);
         ys.push(b.y);

@@ -49,7 +49,6 @@ pub(super) struct Stage<'a> {
     pub learn: Learner,
     pub loader: Loader,
     pub transfer: Transfer,
-    pub sampler_error: data::SamplerError,
 }
 
 /// Builds stage `num` on the model as it is (stage 2 starts from the end of stage 1).
@@ -91,8 +90,7 @@ pub(super) fn build<'a>(
     )?;
     let schedule = schedule_of(sc);
     schedule.validate()?;
-    let (sampler, sampler_error) =
-        data::stage_sampler((num, sc), cfg, data, env.plugins, &info, env.pg)?;
+    let sampler = data::stage_sampler((num, sc), cfg, data, env.plugins, &info, env.pg)?;
     let full = data::augment(&data.manifest, true)?;
     let transfer = Transfer {
         device: env.device,
@@ -120,7 +118,6 @@ pub(super) fn build<'a>(
         },
         loader,
         transfer,
-        sampler_error,
     })
 }
 

@@ -2,54 +2,13 @@
 //! (facebookresearch/classifier-balancing).
 
 use lt_plugin::tch::{self, Kind, Tensor};
-use lt_plugin::{Config, DatasetInfo, Head, NamedTensor, PluginError, Result};
+use lt_plugin::{check, copy_linear, init, Config, DatasetInfo, Error, Head, NamedTensor, Result};
 use serde::Deserialize;
 
-/// The component's typed config; an absent config (JSON null) means all defaults.
-fn parse_config<T: serde::de::DeserializeOwned + Default>(c: &Config) -> Result<T> {
-    if c.0.is_null() {
-        return Ok(T::default());
-    }
-    c.parse()
-}
-
-fn dims(data: &DatasetInfo, what: &str) -> Result<(i64, i64)> {
-    let (k, d) = (data.num_classes as i64, data.feature_dim as i64);
-    if k == 0 || d == 0 {
-        return Err(PluginError(format!(
-            "{what} needs the number of classes and the feature width, got {k} and {d}"
-        )));
-    }
-    Ok((k, d))
-}
-
-/// U(-1/sqrt(D), 1/sqrt(D)): PyTorch's default `nn.Linear` initialisation, which the reference
-/// code gets for its re-initialised classifiers.
-fn uniform(shape: &[i64], d: i64, data: &DatasetInfo, trainable: bool) -> Result<Tensor> {
-    let bound = 1.0 / (d as f64).sqrt();
-    let t = Tensor::f_rand(shape, (Kind::Float, data.device))? * (2.0 * bound) - bound;
-    Ok(t.set_requires_grad(trainable))
-}
-
-/// Copies `src` into `dst` in place (tensors already handed out keep seeing the values).
-fn copy_checked(dst: &Tensor, src: &Tensor, what: &str) -> Result<()> {
-    if src.size() != dst.size() {
-        return Err(PluginError(format!(
-            "stage-1 {what} has shape {:?}, this head expects {:?}",
-            src.size(),
-            dst.size()
-        )));
-    }
-    let src = src.f_to_device(dst.device())?.f_to_kind(dst.kind())?;
-    tch::no_grad(|| dst.shallow_clone().f_copy_(&src))?;
-    Ok(())
-}
-
-fn check_features(features: &Tensor, d: i64) -> Result<Tensor> {
-    match features.size().as_slice() {
-        [_, fd] if *fd == d => Ok(features.f_to_kind(Kind::Float)?),
-        s => Err(PluginError(format!("expected features [B,{d}], got {s:?}"))),
-    }
+/// Features [B, D] checked against the head's width, as floats.
+fn float_features(features: &Tensor, d: i64) -> Result<Tensor> {
+    check::features(features, d)?;
+    Ok(features.f_to_kind(Kind::Float)?)
 }
 
 /// Rows divided by their L2 norm (a zero row stays zero).
@@ -58,16 +17,6 @@ fn l2_normalize(x: &Tensor) -> Result<Tensor> {
         .f_norm_scalaropt_dim(2.0, [1i64].as_slice(), true)?
         .f_clamp_min(1e-12)?;
     Ok(x.f_div(&n)?)
-}
-
-fn named(list: &[(&str, &Tensor, bool)]) -> Vec<NamedTensor> {
-    list.iter()
-        .map(|(n, t, tr)| NamedTensor {
-            name: n.to_string(),
-            tensor: t.shallow_clone(),
-            trainable: *tr,
-        })
-        .collect()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,22 +33,22 @@ pub struct Crt {
 
 impl Crt {
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<Crt> {
-        let _: NoConfig = parse_config(config)?;
-        let (k, d) = dims(data, "crt")?;
+        let _: NoConfig = config.parse_or_default()?;
+        let (k, d) = check::head_dims(data, "crt")?;
         Ok(Crt {
-            weight: uniform(&[k, d], d, data, true)?,
-            bias: uniform(&[k], d, data, true)?,
+            weight: init::linear(&[k, d], d, data.device)?.set_requires_grad(true),
+            bias: init::linear(&[k], d, data.device)?.set_requires_grad(true),
         })
     }
 }
 
 impl Head for Crt {
     fn forward(&mut self, features: &Tensor, _train: bool) -> Result<Tensor> {
-        let f = check_features(features, self.weight.size()[1])?;
+        let f = float_features(features, self.weight.size()[1])?;
         Ok(f.f_linear(&self.weight, Some(&self.bias))?)
     }
     fn named_tensors(&self) -> Vec<NamedTensor> {
-        named(&[("weight", &self.weight, true), ("bias", &self.bias, true)])
+        NamedTensor::list(&[("weight", &self.weight, true), ("bias", &self.bias, true)])
     }
 }
 
@@ -114,11 +63,11 @@ pub struct Lws {
 
 impl Lws {
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<Lws> {
-        let _: NoConfig = parse_config(config)?;
-        let (k, d) = dims(data, "lws")?;
+        let _: NoConfig = config.parse_or_default()?;
+        let (k, d) = check::head_dims(data, "lws")?;
         Ok(Lws {
-            weight: uniform(&[k, d], d, data, false)?,
-            bias: uniform(&[k], d, data, false)?,
+            weight: init::linear(&[k, d], d, data.device)?.set_requires_grad(false),
+            bias: init::linear(&[k], d, data.device)?.set_requires_grad(false),
             scales: Tensor::f_ones([k], (Kind::Float, data.device))?.set_requires_grad(true),
         })
     }
@@ -126,12 +75,12 @@ impl Lws {
 
 impl Head for Lws {
     fn forward(&mut self, features: &Tensor, _train: bool) -> Result<Tensor> {
-        let f = check_features(features, self.weight.size()[1])?;
+        let f = float_features(features, self.weight.size()[1])?;
         Ok(f.f_linear(&self.weight, Some(&self.bias))?
             .f_mul(&self.scales)?)
     }
     fn named_tensors(&self) -> Vec<NamedTensor> {
-        named(&[
+        NamedTensor::list(&[
             ("weight", &self.weight, false),
             ("bias", &self.bias, false),
             ("scales", &self.scales, true),
@@ -141,13 +90,7 @@ impl Head for Lws {
         true
     }
     fn init_from_linear(&mut self, weight: &Tensor, bias: Option<&Tensor>) -> Result<()> {
-        copy_checked(&self.weight, weight, "classifier weight")?;
-        match bias {
-            Some(b) => copy_checked(&self.bias, b, "classifier bias")?,
-            None => {
-                let _ = tch::no_grad(|| self.bias.shallow_clone().f_zero_())?;
-            }
-        }
+        copy_linear((&self.weight, &self.bias), weight, bias)?;
         let _ = tch::no_grad(|| self.scales.shallow_clone().f_fill_(1.0))?;
         Ok(())
     }
@@ -183,16 +126,16 @@ pub struct TauNorm {
 impl TauNorm {
     /// Config: `tau` (default 1.0, >= 0), `bias` (default false).
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<TauNorm> {
-        let c: TauConfig = parse_config(config)?;
+        let c: TauConfig = config.parse_or_default()?;
         if !(c.tau.is_finite() && c.tau >= 0.0) {
-            return Err(PluginError(format!(
+            return Err(Error::Config(format!(
                 "tau must be a number >= 0, got {}",
                 c.tau
             )));
         }
-        let (k, d) = dims(data, "tau-norm")?;
+        let (k, d) = check::head_dims(data, "tau-norm")?;
         Ok(TauNorm {
-            weight: uniform(&[k, d], d, data, false)?,
+            weight: init::linear(&[k, d], d, data.device)?.set_requires_grad(false),
             bias: Tensor::f_zeros([k], (Kind::Float, data.device))?,
             tau: c.tau,
             use_bias: c.bias,
@@ -202,7 +145,7 @@ impl TauNorm {
 
 impl Head for TauNorm {
     fn forward(&mut self, features: &Tensor, _train: bool) -> Result<Tensor> {
-        let f = check_features(features, self.weight.size()[1])?;
+        let f = float_features(features, self.weight.size()[1])?;
         let norms = self
             .weight
             .f_norm_scalaropt_dim(2.0, [1i64].as_slice(), true)?
@@ -212,17 +155,13 @@ impl Head for TauNorm {
         Ok(f.f_linear(&w, self.use_bias.then_some(&self.bias))?)
     }
     fn named_tensors(&self) -> Vec<NamedTensor> {
-        named(&[("weight", &self.weight, false), ("bias", &self.bias, false)])
+        NamedTensor::list(&[("weight", &self.weight, false), ("bias", &self.bias, false)])
     }
     fn wants_linear_init(&self) -> bool {
         true
     }
     fn init_from_linear(&mut self, weight: &Tensor, bias: Option<&Tensor>) -> Result<()> {
-        copy_checked(&self.weight, weight, "classifier weight")?;
-        match bias {
-            Some(b) => copy_checked(&self.bias, b, "classifier bias"),
-            None => Ok(tch::no_grad(|| self.bias.shallow_clone().f_zero_()).map(|_| ())?),
-        }
+        copy_linear((&self.weight, &self.bias), weight, bias)
     }
 }
 
@@ -269,13 +208,13 @@ pub struct Ncm {
 impl Ncm {
     /// Config: `feat_type` (cl2n | l2n | un, default cl2n), `dist` (l2 | cos, default l2).
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<Ncm> {
-        let c: NcmConfig = parse_config(config)?;
+        let c: NcmConfig = config.parse_or_default()?;
         let feat_type = match c.feat_type.as_str() {
             "un" => FeatType::Un,
             "l2n" => FeatType::L2n,
             "cl2n" => FeatType::Cl2n,
             s => {
-                return Err(PluginError(format!(
+                return Err(Error::Config(format!(
                     "unknown feat_type {s:?} (un, l2n, cl2n)"
                 )))
             }
@@ -283,9 +222,9 @@ impl Ncm {
         let cosine = match c.dist.as_str() {
             "l2" => false,
             "cos" => true,
-            s => return Err(PluginError(format!("unknown dist {s:?} (l2, cos)"))),
+            s => return Err(Error::Config(format!("unknown dist {s:?} (l2, cos)"))),
         };
-        let (k, d) = dims(data, "ncm")?;
+        let (k, d) = check::head_dims(data, "ncm")?;
         let opts = (Kind::Float, data.device);
         Ok(Ncm {
             centroids: Tensor::f_zeros([k, d], opts)?,
@@ -308,9 +247,11 @@ impl Ncm {
 impl Head for Ncm {
     fn forward(&mut self, features: &Tensor, _train: bool) -> Result<Tensor> {
         if !self.fitted {
-            return Err("ncm head used before fit (it needs the training features)".into());
+            return Err(Error::State(
+                "ncm head used before fit (it needs the training features)".into(),
+            ));
         }
-        let x = self.transform(&check_features(features, self.centroids.size()[1])?)?;
+        let x = self.transform(&float_features(features, self.centroids.size()[1])?)?;
         if self.cosine {
             return Ok(l2_normalize(&x)?.f_matmul(&l2_normalize(&self.centroids)?.f_tr()?)?);
         }
@@ -328,7 +269,7 @@ impl Head for Ncm {
     }
 
     fn named_tensors(&self) -> Vec<NamedTensor> {
-        named(&[
+        NamedTensor::list(&[
             ("centroids", &self.centroids, false),
             ("feat_mean", &self.feat_mean, false),
         ])
@@ -340,10 +281,10 @@ impl Head for Ncm {
 
     fn fit(&mut self, features: &Tensor, labels: &Tensor) -> Result<()> {
         let (k, d) = self.centroids.size2()?;
-        let f = check_features(features, d)?.f_to_device(self.centroids.device())?;
+        let f = float_features(features, d)?.f_to_device(self.centroids.device())?;
         let n = f.size()[0];
         if labels.size() != [n] || n == 0 {
-            return Err(PluginError(format!(
+            return Err(Error::Input(format!(
                 "fit needs features [N,{d}] and labels [N] with N > 0, got {:?} and {:?}",
                 features.size(),
                 labels.size()
@@ -355,7 +296,7 @@ impl Head for Ncm {
             labels.f_max()?.int64_value(&[]),
         );
         if lo < 0 || hi >= k {
-            return Err(PluginError(format!(
+            return Err(Error::Input(format!(
                 "labels must lie in [0, {k}), got [{lo}, {hi}]"
             )));
         }
@@ -366,14 +307,14 @@ impl Head for Ncm {
             let onehot = labels.f_one_hot(k)?.f_to_kind(Kind::Float)?;
             let counts = onehot.f_sum_dim_intlist([0i64].as_slice(), false, Kind::Float)?;
             let empty: Vec<i64> = Vec::<f32>::try_from(&counts)
-                .map_err(|e| PluginError(format!("tch: {e}")))?
+                .map_err(Error::Tch)?
                 .iter()
                 .enumerate()
                 .filter(|(_, &c)| c == 0.0)
                 .map(|(i, _)| i as i64)
                 .collect();
             if !empty.is_empty() {
-                return Err(PluginError(format!(
+                return Err(Error::Data(format!(
                     "classes {empty:?} have no training features; NCM needs at least one"
                 )));
             }
@@ -418,13 +359,13 @@ pub struct Cosine {
 
 impl Cosine {
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<Cosine> {
-        let c: CosineConfig = parse_config(config)?;
+        let c: CosineConfig = config.parse_or_default()?;
         if !(c.scale.is_finite() && c.scale > 0.0) {
-            return Err(PluginError(format!("scale must be > 0, got {}", c.scale)));
+            return Err(Error::Config(format!("scale must be > 0, got {}", c.scale)));
         }
-        let (k, d) = dims(data, "cosine")?;
+        let (k, d) = check::head_dims(data, "cosine")?;
         Ok(Cosine {
-            weight: uniform(&[k, d], d, data, true)?,
+            weight: init::linear(&[k, d], d, data.device)?.set_requires_grad(true),
             scale: Tensor::f_full([1], c.scale, (Kind::Float, data.device))?
                 .set_requires_grad(c.learn_scale),
             squash: c.squash,
@@ -435,7 +376,7 @@ impl Cosine {
 
 impl Head for Cosine {
     fn forward(&mut self, features: &Tensor, _train: bool) -> Result<Tensor> {
-        let f = check_features(features, self.weight.size()[1])?;
+        let f = float_features(features, self.weight.size()[1])?;
         let mut x = l2_normalize(&f)?;
         if self.squash {
             let n = f.f_norm_scalaropt_dim(2.0, [1i64].as_slice(), true)?;
@@ -445,7 +386,7 @@ impl Head for Cosine {
         Ok(x.f_matmul(&w.f_tr()?)?.f_mul(&self.scale)?)
     }
     fn named_tensors(&self) -> Vec<NamedTensor> {
-        named(&[
+        NamedTensor::list(&[
             ("weight", &self.weight, true),
             ("scale", &self.scale, self.learn_scale),
         ])
@@ -455,16 +396,9 @@ impl Head for Cosine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lt_plugin::tch::Device;
 
     fn info(k: usize, d: usize) -> DatasetInfo {
-        DatasetInfo {
-            num_classes: k,
-            class_counts: vec![10; k],
-            feature_dim: d,
-            seed: 0,
-            device: Device::Cpu,
-        }
+        DatasetInfo::for_test(vec![10; k]).with_feature_dim(d)
     }
     fn cfg(j: &str) -> Config {
         Config::from_json(j).unwrap()
@@ -610,7 +544,7 @@ mod tests {
         );
         // An empty class is a clear error.
         let mut h = Ncm::new(&Config::default(), &info(3, 2)).unwrap();
-        assert!(h.fit(&f, &y).unwrap_err().0.contains("[2]"));
+        assert!(h.fit(&f, &y).unwrap_err().to_string().contains("[2]"));
         assert!(Ncm::new(&cfg(r#"{"dist":"manhattan"}"#), &info(2, 2)).is_err());
     }
 

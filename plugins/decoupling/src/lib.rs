@@ -17,10 +17,8 @@ pub use heads::{Cosine, Crt, Lws, Ncm, TauNorm};
 
 lt_plugin::export_plugin! {
     name: "decoupling",
-    version: env!("CARGO_PKG_VERSION"),
     description: "Decoupling (Kang et al., ICLR 2020): cRT (recipe), LWS, tau-norm, NCM, cosine classifier",
     recipe: Some(include_str!("../recipe.toml")),
-    losses: {},
     heads: {
         "crt" => (Crt::new, "re-initialised linear classifier trained in stage 2 (classifier re-training)"),
         "lws" => (Lws::new, "frozen stage-1 classifier times learnable per-class scales (init 1)"),
@@ -28,5 +26,4 @@ lt_plugin::export_plugin! {
         "ncm" => (Ncm::new, "nearest class mean; config: feat_type (cl2n|l2n|un), dist (l2|cos); use with epochs = 0"),
         "cosine" => (Cosine::new, "cosine classifier s * cos(x, w_i); config: scale (16), squash (true), learn_scale (false)"),
     },
-    samplers: {},
 }

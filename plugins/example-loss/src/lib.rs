@@ -1,18 +1,15 @@
-//! Example lt-train plugin: the focal loss, exported through the lt-plugin SDK.
+//! Example lt-train plugin: the Poly-1 loss, exported through the lt-plugin SDK.
 //! `docs/plugin-guide.md` walks through this crate line by line.
 
-mod focal;
+mod poly1;
 
-use focal::FocalLoss;
+use poly1::Poly1Loss;
 
 lt_plugin::export_plugin! {
     name: "example-loss",
-    version: env!("CARGO_PKG_VERSION"),
-    description: "Focal loss (Lin et al., ICCV 2017) as a worked plugin example",
+    description: "Poly-1 loss (Leng et al., ICLR 2022) as a worked plugin example",
     recipe: Some(include_str!("../recipe.toml")),
     losses: {
-        "focal" => (FocalLoss::new, "focal loss -(1-p_t)^gamma log p_t; config: gamma (default 2.0, >= 0)"),
+        "poly1" => (Poly1Loss::new, "Poly-1 loss -log p_t + epsilon (1 - p_t); config: epsilon (default 1.0, >= -1)"),
     },
-    heads: {},
-    samplers: {},
 }

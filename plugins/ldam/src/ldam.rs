@@ -20,7 +20,7 @@
 //! argmax, hence accuracy, is unchanged.
 
 use lt_plugin::tch::Tensor;
-use lt_plugin::{Config, DatasetInfo, Loss, PluginError, Result, StepCtx};
+use lt_plugin::{check, Config, DatasetInfo, Error, Loss, Result, StepCtx};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -98,7 +98,7 @@ pub struct LdamLoss {
     weights: Tensor,
     active: bool,
     eval_scale: bool,
-    num_classes: i64,
+    num_classes: usize,
 }
 
 impl LdamLoss {
@@ -106,10 +106,13 @@ impl LdamLoss {
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<LdamLoss> {
         let c: LdamConfig = config.parse()?;
         if !(c.max_m.is_finite() && c.max_m >= 0.0) {
-            return Err(PluginError(format!("max_m must be >= 0, got {}", c.max_m)));
+            return Err(Error::Config(format!(
+                "max_m must be >= 0, got {}",
+                c.max_m
+            )));
         }
         if !(c.s.is_finite() && c.s > 0.0) {
-            return Err(PluginError(format!("s must be > 0, got {}", c.s)));
+            return Err(Error::Config(format!("s must be > 0, got {}", c.s)));
         }
         Self::build(data, c.max_m, c.s, c.drw, c.drw_at, c.beta, c.eval_scale)
     }
@@ -131,17 +134,11 @@ impl LdamLoss {
         eval_scale: bool,
     ) -> Result<LdamLoss> {
         if !(0.0..=1.0).contains(&drw_at) {
-            return Err(PluginError(format!(
+            return Err(Error::Config(format!(
                 "drw_at is a fraction of the stage in [0, 1], got {drw_at}"
             )));
         }
-        if data.class_counts.len() != data.num_classes {
-            return Err(PluginError(format!(
-                "{} class counts for {} classes",
-                data.class_counts.len(),
-                data.num_classes
-            )));
-        }
+        check::class_counts(data)?;
         let margins = ldam_margins(&data.class_counts, max_m)?;
         let weights = effective_number_weights(&data.class_counts, beta)?;
         Ok(LdamLoss {
@@ -152,7 +149,7 @@ impl LdamLoss {
             weights: Tensor::from_slice(&weights).to_device(data.device),
             active: false,
             eval_scale,
-            num_classes: data.num_classes as i64,
+            num_classes: data.num_classes,
         })
     }
 
@@ -164,15 +161,7 @@ impl LdamLoss {
 
 impl Loss for LdamLoss {
     fn forward(&mut self, logits: &Tensor, targets: &Tensor, _ctx: &StepCtx) -> Result<Tensor> {
-        let (b, k) = logits.size2()?;
-        if k != self.num_classes || targets.size() != [b] {
-            return Err(PluginError(format!(
-                "expected logits [B,{}] and targets [B], got {:?} and {:?}",
-                self.num_classes,
-                logits.size(),
-                targets.size()
-            )));
-        }
+        check::logits_targets(logits, targets, self.num_classes)?;
         let kind = logits.kind();
         let dev = logits.device();
         let t = targets.f_unsqueeze(1)?;
@@ -218,17 +207,6 @@ impl Loss for LdamLoss {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lt_plugin::tch::Device;
-
-    fn data(counts: Vec<u64>) -> DatasetInfo {
-        DatasetInfo {
-            num_classes: counts.len(),
-            class_counts: counts,
-            feature_dim: 0,
-            seed: 0,
-            device: Device::Cpu,
-        }
-    }
 
     fn cfg(json: &str) -> Config {
         Config::from_json(json).unwrap()
@@ -275,13 +253,16 @@ mod tests {
         assert!((m[0] - 0.5 * (50f64 / 5000.0).powf(0.25)).abs() < 1e-12);
         assert!((m[0] - 0.158_113_883).abs() < 1e-8, "{m:?}");
         let e = ldam_margins(&[3, 0], 0.5).unwrap_err();
-        assert!(e.0.contains("class 1 has no training images"), "{e}");
+        assert!(
+            e.to_string().contains("class 1 has no training images"),
+            "{e}"
+        );
     }
 
     #[test]
     fn loss_matches_the_formula_by_hand() {
         let counts = vec![100u64, 10, 1];
-        let d = data(counts.clone());
+        let d = DatasetInfo::for_test(counts.clone());
         let mut l = LdamLoss::new(&cfg(r#"{"s": 2.0, "max_m": 0.5}"#), &d).unwrap();
         let z = [[0.3, -0.2, 0.1], [0.05, 0.4, -0.6], [-0.1, 0.2, 0.9]];
         let y = [0usize, 1, 2];
@@ -312,7 +293,7 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences() {
-        let d = data(vec![50, 7, 2]);
+        let d = DatasetInfo::for_test(vec![50, 7, 2]);
         let mut l = LdamLoss::new(&cfg(r#"{"s": 3.0}"#), &d).unwrap();
         let targets = Tensor::from_slice(&[2i64, 0, 1, 2]);
         let base = [
@@ -348,7 +329,7 @@ mod tests {
     #[test]
     fn drw_weights_are_off_before_drw_at_and_on_after() {
         let counts = vec![1000u64, 100, 10];
-        let d = data(counts.clone());
+        let d = DatasetInfo::for_test(counts.clone());
         let mut l = LdamLoss::new(&cfg("{}"), &d).unwrap();
         // The paper's schedule: 200 epochs, weights from epoch 160 (zero-based).
         for (e, on) in [(0, false), (159, false), (160, true), (199, true)] {
@@ -402,7 +383,7 @@ mod tests {
 
     #[test]
     fn ce_drw_is_cross_entropy_before_the_switch() {
-        let d = data(vec![9, 3, 1]);
+        let d = DatasetInfo::for_test(vec![9, 3, 1]);
         let mut l = LdamLoss::new_ce_drw(&cfg("{}"), &d).unwrap();
         let logits = t2(&[1.0, -0.5, 0.3, 0.2, 2.0, -1.0], 2);
         let targets = Tensor::from_slice(&[2i64, 1]);
@@ -417,7 +398,7 @@ mod tests {
 
     #[test]
     fn eval_scales_logits_by_s_and_bad_configs_are_errors() {
-        let d = data(vec![9, 3, 1]);
+        let d = DatasetInfo::for_test(vec![9, 3, 1]);
         let mut l = LdamLoss::new(&cfg("{}"), &d).unwrap();
         let z = t2(&[0.5, -0.25, 0.1], 1);
         let a = l.adjust_logits(&z).unwrap().unwrap();
@@ -432,13 +413,17 @@ mod tests {
             (r#"{"smax": 1.0}"#, "unknown field"),
         ] {
             let e = LdamLoss::new(&cfg(json), &d).err().expect(json);
-            assert!(e.0.contains(msg), "{json}: {e}");
+            assert!(e.to_string().contains(msg), "{json}: {e}");
         }
         let bad = LdamLoss::new(&cfg("{}"), &d).unwrap().forward(
             &t2(&[0.0; 4], 2),
             &Tensor::from_slice(&[0i64, 1]),
             &ctx(0, 1),
         );
-        assert!(bad.err().unwrap().0.contains("expected logits [B,3]"));
+        assert!(bad
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("expected logits [B,3]"));
     }
 }

@@ -18,7 +18,6 @@ use normed::NormedLinear;
 
 lt_plugin::export_plugin! {
     name: "ldam",
-    version: env!("CARGO_PKG_VERSION"),
     description: "LDAM-DRW (Cao et al., NeurIPS 2019): margin loss, deferred re-weighting, cosine head",
     recipe: Some(include_str!("../recipe.toml")),
     losses: {
@@ -28,5 +27,4 @@ lt_plugin::export_plugin! {
     heads: {
         "normed-linear" => (NormedLinear::new, "cosine classifier z = scale * cos(x, w_c), no bias; config: scale 1.0"),
     },
-    samplers: {},
 }

@@ -4,7 +4,7 @@
 //! meaningful. With the `ldam` loss keep `scale = 1` (the loss applies s).
 
 use lt_plugin::tch::{Kind, Tensor};
-use lt_plugin::{Config, DatasetInfo, Head, NamedTensor, PluginError, Result};
+use lt_plugin::{Config, DatasetInfo, Error, Head, NamedTensor, Result};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -39,10 +39,10 @@ impl NormedLinear {
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<NormedLinear> {
         let c: NormedConfig = config.parse()?;
         if !(c.scale.is_finite() && c.scale > 0.0) {
-            return Err(PluginError(format!("scale must be > 0, got {}", c.scale)));
+            return Err(Error::Config(format!("scale must be > 0, got {}", c.scale)));
         }
         if data.feature_dim == 0 || data.num_classes == 0 {
-            return Err(PluginError(format!(
+            return Err(Error::Data(format!(
                 "needs the feature width and the class count, got D = {}, K = {}",
                 data.feature_dim, data.num_classes
             )));
@@ -62,7 +62,7 @@ impl Head for NormedLinear {
         let (_, d) = features.size2()?;
         let (_, wd) = self.weight.size2()?;
         if d != wd {
-            return Err(PluginError(format!(
+            return Err(Error::Input(format!(
                 "features have width {d}, the head expects {wd}"
             )));
         }
@@ -76,11 +76,7 @@ impl Head for NormedLinear {
     }
 
     fn named_tensors(&self) -> Vec<NamedTensor> {
-        vec![NamedTensor {
-            name: "weight".into(),
-            tensor: self.weight.shallow_clone(),
-            trainable: true,
-        }]
+        NamedTensor::list(&[("weight", &self.weight, true)])
     }
 }
 
@@ -90,13 +86,7 @@ mod tests {
     use lt_plugin::tch::Device;
 
     fn data(k: usize, d: usize) -> DatasetInfo {
-        DatasetInfo {
-            num_classes: k,
-            class_counts: vec![1; k],
-            feature_dim: d,
-            seed: 0,
-            device: Device::Cpu,
-        }
+        DatasetInfo::for_test(vec![1; k]).with_feature_dim(d)
     }
 
     #[test]

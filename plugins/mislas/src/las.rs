@@ -15,7 +15,7 @@
 //! the batch: cross-entropy against the target (1 - eps_y) * onehot(y) + eps_y / K.
 
 use lt_plugin::tch::Tensor;
-use lt_plugin::{Config, DatasetInfo, Loss, PluginError, Result, StepCtx};
+use lt_plugin::{check, Config, DatasetInfo, Error, Loss, Result, StepCtx};
 use serde::Deserialize;
 
 /// How eps_y grows with the class count.
@@ -84,17 +84,13 @@ impl LabelAwareSmoothing {
     /// Config: `smooth_head` (0.3), `smooth_tail` (0.0), `shape` (concave | linear | convex |
     /// exp), `power` (required for exp).
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<LabelAwareSmoothing> {
-        let c: LasConfig = if config.0.is_null() {
-            LasConfig::default()
-        } else {
-            config.parse()?
-        };
+        let c: LasConfig = config.parse_or_default()?;
         for (name, v) in [
             ("smooth_head", c.smooth_head),
             ("smooth_tail", c.smooth_tail),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err(PluginError(format!("{name} must lie in [0, 1], got {v}")));
+                return Err(Error::Config(format!("{name} must lie in [0, 1], got {v}")));
             }
         }
         let shape = match (c.shape.as_str(), c.power) {
@@ -102,16 +98,16 @@ impl LabelAwareSmoothing {
             ("linear", _) => Shape::Linear,
             ("convex", _) => Shape::Convex,
             ("exp", Some(p)) if p.is_finite() && p > 0.0 => Shape::Exp(p),
-            ("exp", Some(p)) => return Err(PluginError(format!("power must be > 0, got {p}"))),
-            ("exp", None) => return Err("shape \"exp\" needs a `power`".into()),
+            ("exp", Some(p)) => return Err(Error::Config(format!("power must be > 0, got {p}"))),
+            ("exp", None) => return Err(Error::Config("shape \"exp\" needs a `power`".into())),
             (s, _) => {
-                return Err(PluginError(format!(
+                return Err(Error::Config(format!(
                     "unknown shape {s:?} (concave, linear, convex, exp)"
                 )))
             }
         };
         if data.class_counts.len() != data.num_classes || data.num_classes == 0 {
-            return Err(PluginError(format!(
+            return Err(Error::Data(format!(
                 "need one training count per class, got {} counts for {} classes",
                 data.class_counts.len(),
                 data.num_classes
@@ -130,15 +126,7 @@ impl LabelAwareSmoothing {
 
 impl Loss for LabelAwareSmoothing {
     fn forward(&mut self, logits: &Tensor, targets: &Tensor, _ctx: &StepCtx) -> Result<Tensor> {
-        let (b, k) = logits.size2()?;
-        if k != self.eps.len() as i64 || targets.size() != [b] {
-            return Err(PluginError(format!(
-                "expected logits [B,{}] and targets [B], got {:?} and {:?}",
-                self.eps.len(),
-                logits.size(),
-                targets.size()
-            )));
-        }
+        check::logits_targets(logits, targets, self.eps.len())?;
         // Keep the logits' precision (double in the gradient tests).
         let kind = logits.kind();
         let eps = Tensor::from_slice(&self.eps)
@@ -162,13 +150,7 @@ mod tests {
     use lt_plugin::tch::{Device, Kind};
 
     fn info(counts: &[u64]) -> DatasetInfo {
-        DatasetInfo {
-            num_classes: counts.len(),
-            class_counts: counts.to_vec(),
-            feature_dim: 0,
-            seed: 0,
-            device: Device::Cpu,
-        }
+        DatasetInfo::for_test(counts.to_vec())
     }
 
     fn ctx() -> StepCtx {
@@ -333,16 +315,20 @@ mod tests {
     #[test]
     fn bad_configs_and_shapes_are_errors() {
         let mk = |j: &str| LabelAwareSmoothing::new(&Config::from_json(j).unwrap(), &info(&COUNTS));
-        assert!(mk(r#"{"shape":"exp"}"#).err().unwrap().0.contains("power"));
+        assert!(mk(r#"{"shape":"exp"}"#)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("power"));
         assert!(mk(r#"{"shape":"wavy"}"#)
             .err()
             .unwrap()
-            .0
+            .to_string()
             .contains("unknown shape"));
         assert!(mk(r#"{"smooth_head":1.5}"#)
             .err()
             .unwrap()
-            .0
+            .to_string()
             .contains("smooth_head"));
         assert!(mk(r#"{"smoth_head":0.1}"#).is_err());
         let mut l = las("{}", &COUNTS);
@@ -351,7 +337,7 @@ mod tests {
             &Tensor::from_slice(&[0i64, 1]),
             &ctx(),
         );
-        assert!(e.err().unwrap().0.contains("expected logits"));
+        assert!(e.err().unwrap().to_string().contains("expected logits"));
         // Balanced counts: every class gets smooth_head, no NaN.
         assert_eq!(
             las(r#"{"smooth_head":0.2}"#, &[5, 5]).factors(),

@@ -11,7 +11,6 @@ pub use lws::LearnableWeightScaling;
 
 lt_plugin::export_plugin! {
     name: "mislas",
-    version: env!("CARGO_PKG_VERSION"),
     description: "MiSLAS (Zhong et al., CVPR 2021): label-aware smoothing, learnable weight scaling, two-stage recipe",
     recipe: Some(include_str!("../recipe.toml")),
     losses: {
@@ -20,5 +19,4 @@ lt_plugin::export_plugin! {
     heads: {
         "lws" => (LearnableWeightScaling::new, "stage-1 linear classifier (weight, bias trainable) times learnable per-class scales (init 1)"),
     },
-    samplers: {},
 }

@@ -6,7 +6,7 @@
 //! only the scales learn.
 
 use lt_plugin::tch::{Kind, Tensor};
-use lt_plugin::{Config, DatasetInfo, Head, NamedTensor, PluginError, Result};
+use lt_plugin::{check, copy_linear, init, Config, DatasetInfo, Head, NamedTensor, Result};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -24,21 +24,11 @@ impl LearnableWeightScaling {
     /// No options; `feature_dim` must be known. Until `init_from_linear` runs, the classifier has
     /// PyTorch's default `nn.Linear` initialisation, so the head also works on its own.
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<LearnableWeightScaling> {
-        if !config.0.is_null() {
-            let _: LwsConfig = config.parse()?;
-        }
-        let (k, d) = (data.num_classes as i64, data.feature_dim as i64);
-        if k == 0 || d == 0 {
-            return Err(PluginError(format!(
-                "lws needs the number of classes and the feature width, got {k} and {d}"
-            )));
-        }
-        let bound = 1.0 / (d as f64).sqrt();
-        let opts = (Kind::Float, data.device);
-        let weight =
-            (Tensor::f_rand([k, d], opts)? * (2.0 * bound) - bound).set_requires_grad(true);
-        let bias = (Tensor::f_rand([k], opts)? * (2.0 * bound) - bound).set_requires_grad(true);
-        let scales = Tensor::f_ones([k], opts)?.set_requires_grad(true);
+        let _: LwsConfig = config.parse_or_default()?;
+        let (k, d) = check::head_dims(data, "lws")?;
+        let weight = init::linear(&[k, d], d, data.device)?.set_requires_grad(true);
+        let bias = init::linear(&[k], d, data.device)?.set_requires_grad(true);
+        let scales = Tensor::f_ones([k], (Kind::Float, data.device))?.set_requires_grad(true);
         Ok(LearnableWeightScaling {
             weight,
             bias,
@@ -47,49 +37,20 @@ impl LearnableWeightScaling {
     }
 }
 
-/// Copies `src` into `dst` in place (keeping `dst`'s identity, so tensors already handed to the
-/// optimiser stay the same), after checking the shape.
-pub(crate) fn copy_checked(dst: &mut Tensor, src: &Tensor, what: &str) -> Result<()> {
-    if src.size() != dst.size() {
-        return Err(PluginError(format!(
-            "stage-1 {what} has shape {:?}, this head expects {:?}",
-            src.size(),
-            dst.size()
-        )));
-    }
-    let src = src.f_to_device(dst.device())?.f_to_kind(dst.kind())?;
-    lt_plugin::tch::no_grad(|| dst.f_copy_(&src))?;
-    Ok(())
-}
-
-pub(crate) fn check_features(features: &Tensor, d: i64) -> Result<()> {
-    match features.size().as_slice() {
-        [_, fd] if *fd == d => Ok(()),
-        s => Err(PluginError(format!("expected features [B,{d}], got {s:?}"))),
-    }
-}
-
 impl Head for LearnableWeightScaling {
     fn forward(&mut self, features: &Tensor, _train: bool) -> Result<Tensor> {
-        check_features(features, self.weight.size()[1])?;
+        check::features(features, self.weight.size()[1])?;
         let f = features.f_to_kind(self.weight.kind())?;
         let logits = f.f_linear(&self.weight, Some(&self.bias))?;
         Ok(logits.f_mul(&self.scales)?)
     }
 
     fn named_tensors(&self) -> Vec<NamedTensor> {
-        [
-            ("weight", &self.weight),
-            ("bias", &self.bias),
-            ("scales", &self.scales),
-        ]
-        .into_iter()
-        .map(|(n, t)| NamedTensor {
-            name: n.into(),
-            tensor: t.shallow_clone(),
-            trainable: true,
-        })
-        .collect()
+        NamedTensor::list(&[
+            ("weight", &self.weight, true),
+            ("bias", &self.bias, true),
+            ("scales", &self.scales, true),
+        ])
     }
 
     fn wants_linear_init(&self) -> bool {
@@ -97,14 +58,8 @@ impl Head for LearnableWeightScaling {
     }
 
     fn init_from_linear(&mut self, weight: &Tensor, bias: Option<&Tensor>) -> Result<()> {
-        copy_checked(&mut self.weight, weight, "classifier weight")?;
-        match bias {
-            Some(b) => copy_checked(&mut self.bias, b, "classifier bias")?,
-            None => {
-                let _ = lt_plugin::tch::no_grad(|| self.bias.f_zero_())?;
-            }
-        }
-        let _ = lt_plugin::tch::no_grad(|| self.scales.f_fill_(1.0))?;
+        copy_linear((&self.weight, &self.bias), weight, bias)?;
+        let _ = lt_plugin::tch::no_grad(|| self.scales.shallow_clone().f_fill_(1.0))?;
         Ok(())
     }
 }
@@ -115,13 +70,7 @@ mod tests {
     use lt_plugin::tch::Device;
 
     fn info() -> DatasetInfo {
-        DatasetInfo {
-            num_classes: 3,
-            class_counts: vec![50, 10, 2],
-            feature_dim: 4,
-            seed: 0,
-            device: Device::Cpu,
-        }
+        DatasetInfo::for_test(vec![50, 10, 2]).with_feature_dim(4)
     }
 
     #[test]
@@ -182,11 +131,11 @@ mod tests {
         let e = h
             .init_from_linear(&Tensor::zeros([3, 5], (Kind::Float, Device::Cpu)), None)
             .unwrap_err();
-        assert!(e.0.contains("shape"), "{e}");
+        assert!(e.to_string().contains("shape"), "{e}");
         let e = h
             .forward(&Tensor::zeros([2, 5], (Kind::Float, Device::Cpu)), false)
             .unwrap_err();
-        assert!(e.0.contains("expected features"), "{e}");
+        assert!(e.to_string().contains("expected features"), "{e}");
         let mut i = info();
         i.feature_dim = 0;
         assert!(LearnableWeightScaling::new(&Config::default(), &i).is_err());

@@ -1,20 +1,16 @@
-//! Shared pieces: the class prior, effective-number weights, shape checks.
+//! Shared pieces: the class prior, effective-number weights, per-class vectors, the per-sample
+//! cross-entropy.
 
 use lt_plugin::tch::Tensor;
-use lt_plugin::{DatasetInfo, PluginError, Result};
+use lt_plugin::{check, DatasetInfo, Result};
 
 pub use lt_plugin::prior::{check_counts, effective_number_weights, log_prior};
 
 /// A per-class vector as a double tensor on the dataset device (cast to the logits' kind per
 /// call, so double-precision tests see no float rounding).
+/// `v` is computed from the class counts, so checking those checks `v`.
 pub fn class_vector(v: &[f64], data: &DatasetInfo) -> Result<Tensor> {
-    if v.len() != data.num_classes {
-        return Err(PluginError(format!(
-            "{} class counts for {} classes",
-            v.len(),
-            data.num_classes
-        )));
-    }
+    check::class_counts(data)?;
     Ok(Tensor::from_slice(v).f_to_device(data.device)?)
 }
 
@@ -23,19 +19,6 @@ pub fn row_like(v: &Tensor, like: &Tensor) -> Result<Tensor> {
     Ok(v.f_to_device(like.device())?
         .f_to_kind(like.kind())?
         .f_unsqueeze(0)?)
-}
-
-/// Checks logits [B, K] against targets [B].
-pub fn check_shapes(logits: &Tensor, targets: &Tensor, k: usize) -> Result<()> {
-    let (b, kk) = logits.size2()?;
-    if kk != k as i64 || targets.size() != [b] {
-        return Err(PluginError(format!(
-            "expected logits [B,{k}] and targets [B], got {:?} and {:?}",
-            logits.size(),
-            targets.size()
-        )));
-    }
-    Ok(())
 }
 
 /// Per-sample `-log softmax(z)_y` [B], in the logits' kind.

@@ -18,7 +18,6 @@ use losses::{BalancedSoftmax, ClassBalanced, Focal, LogitAdjustment};
 
 lt_plugin::export_plugin! {
     name: "rebalance",
-    version: env!("CARGO_PKG_VERSION"),
     description: "Re-balancing losses: balanced softmax, logit adjustment, focal, class-balanced",
     recipe: Some(include_str!("../recipe.toml")),
     losses: {
@@ -27,6 +26,4 @@ lt_plugin::export_plugin! {
         "focal" => (Focal::new, "softmax focal loss (Lin et al. 2017) -(1-p_y)^gamma log p_y; config: gamma 2.0"),
         "cb" => (ClassBalanced::new, "class-balanced loss (Cui et al. 2019), weights (1-beta)/(1-beta^n_y) summing to K; config: beta 0.9999, base softmax|sigmoid|focal, gamma 1.0"),
     },
-    heads: {},
-    samplers: {},
 }

@@ -2,10 +2,10 @@
 //! logits' own kind (float in training, double in the tests).
 
 use crate::common::{
-    check_counts, check_shapes, class_vector, effective_number_weights, log_prior, nll, row_like,
+    check_counts, class_vector, effective_number_weights, log_prior, nll, row_like,
 };
 use lt_plugin::tch::Tensor;
-use lt_plugin::{Config, DatasetInfo, Loss, PluginError, Result, StepCtx};
+use lt_plugin::{check, Config, DatasetInfo, Error, Loss, Result, StepCtx};
 use serde::Deserialize;
 
 /// Balanced softmax (Ren et al., "Balanced Meta-Softmax for Long-Tailed Visual Recognition",
@@ -33,7 +33,7 @@ impl BalancedSoftmax {
 
 impl Loss for BalancedSoftmax {
     fn forward(&mut self, logits: &Tensor, targets: &Tensor, _ctx: &StepCtx) -> Result<Tensor> {
-        check_shapes(logits, targets, self.num_classes)?;
+        check::logits_targets(logits, targets, self.num_classes)?;
         let z = logits.f_add(&row_like(&self.log_prior, logits)?)?;
         Ok(nll(&z, targets)?.f_mean(logits.kind())?)
     }
@@ -69,7 +69,7 @@ impl LogitAdjustment {
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<LogitAdjustment> {
         let c: LaConfig = config.parse()?;
         if !c.tau.is_finite() {
-            return Err(PluginError(format!(
+            return Err(Error::Config(format!(
                 "tau must be a finite number, got {}",
                 c.tau
             )));
@@ -85,7 +85,7 @@ impl LogitAdjustment {
 
 impl Loss for LogitAdjustment {
     fn forward(&mut self, logits: &Tensor, targets: &Tensor, _ctx: &StepCtx) -> Result<Tensor> {
-        check_shapes(logits, targets, self.num_classes)?;
+        check::logits_targets(logits, targets, self.num_classes)?;
         let z = if self.posthoc || self.tau == 0.0 {
             logits.shallow_clone()
         } else {
@@ -98,14 +98,7 @@ impl Loss for LogitAdjustment {
         if !self.posthoc || self.tau == 0.0 {
             return Ok(None);
         }
-        let (_, k) = logits.size2()?;
-        if k != self.num_classes as i64 {
-            return Err(PluginError(format!(
-                "expected logits [B,{}], got {:?}",
-                self.num_classes,
-                logits.size()
-            )));
-        }
+        check::logits(logits, self.num_classes)?;
         Ok(Some(logits.f_sub(
             &row_like(&self.log_prior, logits)?.f_mul_scalar(self.tau)?,
         )?))
@@ -133,7 +126,7 @@ impl Default for FocalConfig {
 
 fn check_gamma(gamma: f64) -> Result<()> {
     if !(gamma.is_finite() && gamma >= 0.0) {
-        return Err(PluginError(format!("gamma must be >= 0, got {gamma}")));
+        return Err(Error::Config(format!("gamma must be >= 0, got {gamma}")));
     }
     Ok(())
 }
@@ -168,7 +161,7 @@ impl Focal {
 
 impl Loss for Focal {
     fn forward(&mut self, logits: &Tensor, targets: &Tensor, _ctx: &StepCtx) -> Result<Tensor> {
-        check_shapes(logits, targets, self.num_classes)?;
+        check::logits_targets(logits, targets, self.num_classes)?;
         Ok(softmax_focal(logits, targets, self.gamma)?.f_mean(logits.kind())?)
     }
 }
@@ -232,7 +225,7 @@ impl ClassBalanced {
 
 impl Loss for ClassBalanced {
     fn forward(&mut self, logits: &Tensor, targets: &Tensor, _ctx: &StepCtx) -> Result<Tensor> {
-        check_shapes(logits, targets, self.num_classes)?;
+        check::logits_targets(logits, targets, self.num_classes)?;
         let kind = logits.kind();
         let w = self
             .weights
@@ -267,16 +260,6 @@ impl Loss for ClassBalanced {
 mod tests {
     use super::*;
     use lt_plugin::tch::{Device, Kind};
-
-    fn data(counts: Vec<u64>) -> DatasetInfo {
-        DatasetInfo {
-            num_classes: counts.len(),
-            class_counts: counts,
-            feature_dim: 0,
-            seed: 0,
-            device: Device::Cpu,
-        }
-    }
 
     fn cfg(json: &str) -> Config {
         Config::from_json(json).unwrap()
@@ -353,7 +336,8 @@ mod tests {
 
     #[test]
     fn balanced_softmax_matches_the_formula() {
-        let mut l = BalancedSoftmax::new(&cfg("{}"), &data(COUNTS.to_vec())).unwrap();
+        let mut l =
+            BalancedSoftmax::new(&cfg("{}"), &DatasetInfo::for_test(COUNTS.to_vec())).unwrap();
         // By hand: -log(n_y e^{z_y} / sum_j n_j e^{z_j}), which is CE(z + log pi).
         let want = Z
             .iter()
@@ -372,25 +356,36 @@ mod tests {
         assert!((want - mean_ce(&log_pi())).abs() < 1e-12);
         assert!(l.adjust_logits(&logits()).unwrap().is_none());
         check_gradient(&mut l);
-        assert!(BalancedSoftmax::new(&cfg(r#"{"tau": 1}"#), &data(COUNTS.to_vec())).is_err());
+        assert!(BalancedSoftmax::new(
+            &cfg(r#"{"tau": 1}"#),
+            &DatasetInfo::for_test(COUNTS.to_vec())
+        )
+        .is_err());
     }
 
     #[test]
     fn balanced_softmax_with_a_uniform_prior_is_cross_entropy() {
-        let mut l = BalancedSoftmax::new(&cfg("{}"), &data(vec![7, 7, 7])).unwrap();
+        let mut l =
+            BalancedSoftmax::new(&cfg("{}"), &DatasetInfo::for_test(vec![7, 7, 7])).unwrap();
         assert!((value(&mut l) - mean_ce(&[0.0; 3])).abs() < 1e-12);
     }
 
     #[test]
     fn logit_adjusted_loss_matches_the_formula() {
-        let mut l = LogitAdjustment::new(&cfg(r#"{"tau": 0.5}"#), &data(COUNTS.to_vec())).unwrap();
+        let mut l = LogitAdjustment::new(
+            &cfg(r#"{"tau": 0.5}"#),
+            &DatasetInfo::for_test(COUNTS.to_vec()),
+        )
+        .unwrap();
         let shift: Vec<f64> = log_pi().iter().map(|v| 0.5 * v).collect();
         assert!((value(&mut l) - mean_ce(&shift)).abs() < 1e-12);
         assert!(l.adjust_logits(&logits()).unwrap().is_none());
         check_gradient(&mut l);
         // tau = 1 is balanced softmax.
-        let mut one = LogitAdjustment::new(&cfg("{}"), &data(COUNTS.to_vec())).unwrap();
-        let mut bs = BalancedSoftmax::new(&cfg("{}"), &data(COUNTS.to_vec())).unwrap();
+        let mut one =
+            LogitAdjustment::new(&cfg("{}"), &DatasetInfo::for_test(COUNTS.to_vec())).unwrap();
+        let mut bs =
+            BalancedSoftmax::new(&cfg("{}"), &DatasetInfo::for_test(COUNTS.to_vec())).unwrap();
         assert!((value(&mut one) - value(&mut bs)).abs() < 1e-12);
     }
 
@@ -398,7 +393,7 @@ mod tests {
     fn posthoc_adjustment_subtracts_tau_log_prior_at_eval_only() {
         let mut l = LogitAdjustment::new(
             &cfg(r#"{"tau": 1.5, "posthoc": true}"#),
-            &data(COUNTS.to_vec()),
+            &DatasetInfo::for_test(COUNTS.to_vec()),
         )
         .unwrap();
         // Training is plain cross-entropy.
@@ -421,7 +416,8 @@ mod tests {
     fn logit_adjustment_with_tau_zero_is_the_identity() {
         for posthoc in [false, true] {
             let json = format!(r#"{{"tau": 0.0, "posthoc": {posthoc}}}"#);
-            let mut l = LogitAdjustment::new(&cfg(&json), &data(COUNTS.to_vec())).unwrap();
+            let mut l =
+                LogitAdjustment::new(&cfg(&json), &DatasetInfo::for_test(COUNTS.to_vec())).unwrap();
             assert!((value(&mut l) - mean_ce(&[0.0; 3])).abs() < 1e-12, "{json}");
             let adjusted = l.adjust_logits(&logits()).unwrap().unwrap_or_else(logits);
             assert_eq!(adjusted.kind(), Kind::Double);
@@ -433,7 +429,7 @@ mod tests {
     fn focal_matches_the_formula_and_gamma_zero_is_ce() {
         for gamma in [2.0, 0.5] {
             let json = format!(r#"{{"gamma": {gamma}}}"#);
-            let mut l = Focal::new(&cfg(&json), &data(COUNTS.to_vec())).unwrap();
+            let mut l = Focal::new(&cfg(&json), &DatasetInfo::for_test(COUNTS.to_vec())).unwrap();
             let want = Z
                 .iter()
                 .zip(Y)
@@ -447,12 +443,19 @@ mod tests {
             assert!((value(&mut l) - want).abs() < 1e-12, "gamma {gamma}");
             check_gradient(&mut l);
         }
-        let mut ce = Focal::new(&cfg(r#"{"gamma": 0}"#), &data(COUNTS.to_vec())).unwrap();
+        let mut ce = Focal::new(
+            &cfg(r#"{"gamma": 0}"#),
+            &DatasetInfo::for_test(COUNTS.to_vec()),
+        )
+        .unwrap();
         assert!((value(&mut ce) - mean_ce(&[0.0; 3])).abs() < 1e-12);
-        let e = Focal::new(&cfg(r#"{"gamma": -1}"#), &data(COUNTS.to_vec()))
-            .err()
-            .unwrap();
-        assert!(e.0.contains("gamma must be >= 0"), "{e}");
+        let e = Focal::new(
+            &cfg(r#"{"gamma": -1}"#),
+            &DatasetInfo::for_test(COUNTS.to_vec()),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("gamma must be >= 0"), "{e}");
     }
 
     #[test]
@@ -478,14 +481,17 @@ mod tests {
             .iter()
             .all(|&v| (v - 1.0).abs() < 1e-12));
         let e = effective_number_weights(&[4, 0], 0.9).unwrap_err();
-        assert!(e.0.contains("class 1 has no training images"), "{e}");
+        assert!(
+            e.to_string().contains("class 1 has no training images"),
+            "{e}"
+        );
     }
 
     #[test]
     fn cb_losses_match_the_formula() {
         let beta = 0.99;
         let w = effective_number_weights(&COUNTS, beta).unwrap();
-        let d = data(COUNTS.to_vec());
+        let d = DatasetInfo::for_test(COUNTS.to_vec());
         // Softmax: mean_i w_{y_i} CE_i.
         let mut sm = ClassBalanced::new(&cfg(r#"{"beta": 0.99}"#), &d).unwrap();
         let want: f64 = Z
@@ -536,23 +542,26 @@ mod tests {
 
     #[test]
     fn bad_configs_and_shapes_are_clear_errors() {
-        let d = data(COUNTS.to_vec());
+        let d = DatasetInfo::for_test(COUNTS.to_vec());
         for (json, msg) in [
             (r#"{"base": "hinge"}"#, "unknown variant `hinge`"),
             (r#"{"beta": 1.0}"#, "beta must be in [0, 1)"),
             (r#"{"betta": 0.9}"#, "unknown field `betta`"),
         ] {
             let e = ClassBalanced::new(&cfg(json), &d).err().expect(json);
-            assert!(e.0.contains(msg), "{json}: {e}");
+            assert!(e.to_string().contains(msg), "{json}: {e}");
         }
         let e = LogitAdjustment::new(&cfg(r#"{"tau": "big"}"#), &d)
             .err()
             .unwrap();
-        assert!(e.0.contains("config"), "{e}");
-        let e = BalancedSoftmax::new(&cfg("{}"), &data(vec![3, 0, 1]))
+        assert!(e.to_string().contains("config"), "{e}");
+        let e = BalancedSoftmax::new(&cfg("{}"), &DatasetInfo::for_test(vec![3, 0, 1]))
             .err()
             .unwrap();
-        assert!(e.0.contains("class 1 has no training images"), "{e}");
+        assert!(
+            e.to_string().contains("class 1 has no training images"),
+            "{e}"
+        );
         let mut l = BalancedSoftmax::new(&cfg("{}"), &d).unwrap();
         let e = l
             .forward(
@@ -562,6 +571,6 @@ mod tests {
             )
             .err()
             .unwrap();
-        assert!(e.0.contains("expected logits [B,3]"), "{e}");
+        assert!(e.to_string().contains("expected logits [B,3]"), "{e}");
     }
 }

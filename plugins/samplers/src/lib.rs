@@ -15,7 +15,7 @@
 //! `epoch_len` (indices per epoch, default the training-set size).
 
 use lt_data::sampler::{self as lts, Rng};
-use lt_plugin::{Config, DatasetInfo, PluginError, Result, Sampler};
+use lt_plugin::{Config, DatasetInfo, Error, Result, Sampler};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -38,23 +38,19 @@ impl Default for SamplerConfig {
 
 impl SamplerConfig {
     fn read(c: &Config, labels: &[u32]) -> Result<SamplerConfig> {
-        let mut s: SamplerConfig = if c.0.is_null() {
-            SamplerConfig::default()
-        } else {
-            c.parse()?
-        };
+        let mut s: SamplerConfig = c.parse_or_default()?;
         if s.epoch_len == 0 {
             s.epoch_len = labels.len();
         }
         if s.per_class == 0 {
-            return Err("per_class must be at least 1".into());
+            return Err(Error::Config("per_class must be at least 1".into()));
         }
         Ok(s)
     }
 }
 
-fn lt_err(e: lt_data::Error) -> PluginError {
-    PluginError(e.to_string())
+fn lt_err(e: lt_data::Error) -> Error {
+    Error::External(Box::new(e))
 }
 
 /// One of lt-data's class-weighted samplers behind the plugin trait.
@@ -62,7 +58,7 @@ pub struct Wrapped(lts::ClassWeighted);
 
 impl Sampler for Wrapped {
     fn epoch_indices(&mut self, epoch: u32) -> Result<Vec<u32>> {
-        Ok(lts::Sampler::epoch_indices(&mut self.0, epoch as u64))
+        lts::Sampler::epoch_indices(&mut self.0, epoch as u64).map_err(lt_err)
     }
 }
 
@@ -141,7 +137,7 @@ impl ClassAware {
             by_class
                 .get_mut(l as usize)
                 .ok_or_else(|| {
-                    PluginError(format!(
+                    Error::Data(format!(
                         "sample {i} has label {l}, but there are {num_classes} classes"
                     ))
                 })?
@@ -149,7 +145,7 @@ impl ClassAware {
         }
         by_class.retain(|c| !c.is_empty());
         if by_class.is_empty() {
-            return Err("cannot sample from an empty split".into());
+            return Err(Error::Data("cannot sample from an empty split".into()));
         }
         Ok(ClassAware {
             by_class,
@@ -209,11 +205,7 @@ impl Sampler for ClassAware {
 
 lt_plugin::export_plugin! {
     name: "samplers",
-    version: env!("CARGO_PKG_VERSION"),
     description: "Re-balancing samplers: sqrt, progressive, reversed, class-balanced (lt-data's) and class-aware (Decoupling / MiSLAS)",
-    recipe: None,
-    losses: {},
-    heads: {},
     samplers: {
         "sqrt" => (square_root, "class probability proportional to sqrt(n_c) (lt-data)"),
         "square-root" => (square_root, "alias of sqrt"),
@@ -227,16 +219,10 @@ lt_plugin::export_plugin! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lt_plugin::tch::Device;
 
+    /// Class c has 400 / 2^c images.
     fn info(k: usize) -> DatasetInfo {
-        DatasetInfo {
-            num_classes: k,
-            class_counts: vec![],
-            feature_dim: 0,
-            seed: 5,
-            device: Device::Cpu,
-        }
+        DatasetInfo::for_test((0..k).map(|c| 400 >> c).collect()).with_seed(5)
     }
 
     /// Class c has 400 / 2^c images.
@@ -250,30 +236,20 @@ mod tests {
     fn wrapped_samplers_give_lt_data_orders() {
         let l = labels(4);
         let c = Config::default();
-        let mut ours = square_root(&c, &info(4), &l).unwrap();
-        let mut theirs = lts::square_root(&l, 4, 5).unwrap();
-        assert_eq!(
-            ours.epoch_indices(3).unwrap(),
-            lts::Sampler::epoch_indices(&mut theirs, 3)
-        );
-        let mut ours = progressive(&c, &info(4), &l).unwrap();
-        let mut theirs = lts::progressive(&l, 4, 5, 200).unwrap();
-        assert_eq!(
-            ours.epoch_indices(7).unwrap(),
-            lts::Sampler::epoch_indices(&mut theirs, 7)
-        );
-        let mut ours = reversed(&c, &info(4), &l).unwrap();
-        let mut theirs = lts::reversed(&l, 4, 5).unwrap();
-        assert_eq!(
-            ours.epoch_indices(0).unwrap(),
-            lts::Sampler::epoch_indices(&mut theirs, 0)
-        );
-        let mut ours = class_balanced(&c, &info(4), &l).unwrap();
-        let mut theirs = lts::class_balanced(&l, 4, 5).unwrap();
-        assert_eq!(
-            ours.epoch_indices(1).unwrap(),
-            lts::Sampler::epoch_indices(&mut theirs, 1)
-        );
+        type Make = fn(&Config, &DatasetInfo, &[u32]) -> Result<Wrapped>;
+        let cases: [(Make, lts::ClassWeighted, u32); 4] = [
+            (square_root, lts::square_root(&l, 4, 5).unwrap(), 3),
+            (progressive, lts::progressive(&l, 4, 5, 200).unwrap(), 7),
+            (reversed, lts::reversed(&l, 4, 5).unwrap(), 0),
+            (class_balanced, lts::class_balanced(&l, 4, 5).unwrap(), 1),
+        ];
+        for (make, mut theirs, epoch) in cases {
+            let mut ours = make(&c, &info(4), &l).unwrap();
+            assert_eq!(
+                ours.epoch_indices(epoch).unwrap(),
+                lts::Sampler::epoch_indices(&mut theirs, epoch as u64).unwrap()
+            );
+        }
         // Config: the progressive horizon and the epoch length.
         let c = Config::from_json(r#"{"total_epochs": 10, "epoch_len": 33}"#).unwrap();
         let v = progressive(&c, &info(4), &l)
@@ -282,7 +258,7 @@ mod tests {
             .unwrap();
         assert_eq!(v.len(), 33);
         let mut theirs = lts::progressive(&l, 4, 5, 10).unwrap().with_epoch_len(33);
-        assert_eq!(v, lts::Sampler::epoch_indices(&mut theirs, 2));
+        assert_eq!(v, lts::Sampler::epoch_indices(&mut theirs, 2).unwrap());
         assert!(reversed(
             &Config::from_json(r#"{"epochs": 3}"#).unwrap(),
             &info(4),

@@ -264,3 +264,20 @@ pub struct PluginV1 {
     pub head: HeadV1,
     pub sampler: SamplerV1,
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tch_version_matches_workspace() {
+        let ws = include_str!("../../../Cargo.toml");
+        let line = ws
+            .lines()
+            .find(|l| l.trim_start().starts_with("tch ="))
+            .expect("workspace declares tch");
+        assert!(
+            line.contains(&format!("\"{}\"", super::TCH_VERSION)),
+            "abi::TCH_VERSION {} does not match workspace line `{line}`",
+            super::TCH_VERSION
+        );
+    }
+}

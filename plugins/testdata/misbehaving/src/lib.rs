@@ -2,9 +2,7 @@
 //! and small but real heads, a logit-adjusting loss and a sampler that exercise every table entry.
 
 use lt_plugin::tch::{Kind, Reduction, Tensor};
-use lt_plugin::{
-    Config, DatasetInfo, Head, Loss, NamedTensor, PluginError, Result, Sampler, StepCtx,
-};
+use lt_plugin::{Config, DatasetInfo, Error, Head, Loss, NamedTensor, Result, Sampler, StepCtx};
 
 /// Panics in `forward`, as a buggy plugin would.
 struct Panics;
@@ -18,7 +16,7 @@ impl Loss for Panics {
 struct Fails;
 impl Loss for Fails {
     fn forward(&mut self, _: &Tensor, _: &Tensor, _: &StepCtx) -> Result<Tensor> {
-        Err(PluginError::new("deliberate error"))
+        Err(Error::Other("deliberate error".into()))
     }
 }
 
@@ -42,7 +40,7 @@ impl PosthocLa {
 impl Loss for PosthocLa {
     fn forward(&mut self, logits: &Tensor, targets: &Tensor, ctx: &StepCtx) -> Result<Tensor> {
         if self.last_epoch != Some(ctx.epoch) {
-            return Err(PluginError(format!(
+            return Err(Error::State(format!(
                 "on_epoch({}) was not called before forward",
                 ctx.epoch
             )));
@@ -67,7 +65,7 @@ impl Linear {
     fn new(_: &Config, data: &DatasetInfo) -> Result<Self> {
         let (k, d) = (data.num_classes as i64, data.feature_dim as i64);
         if d == 0 {
-            return Err(PluginError::new("feature_dim must be set"));
+            return Err(Error::Data("feature_dim must be set".into()));
         }
         let opts = (Kind::Float, data.device);
         Ok(Linear {
@@ -81,18 +79,7 @@ impl Head for Linear {
         Ok(f.f_linear(&self.weight, Some(&self.bias))?)
     }
     fn named_tensors(&self) -> Vec<NamedTensor> {
-        vec![
-            NamedTensor {
-                name: "weight".into(),
-                tensor: self.weight.shallow_clone(),
-                trainable: true,
-            },
-            NamedTensor {
-                name: "bias".into(),
-                tensor: self.bias.shallow_clone(),
-                trainable: true,
-            },
-        ]
+        NamedTensor::list(&[("weight", &self.weight, true), ("bias", &self.bias, true)])
     }
     fn wants_linear_init(&self) -> bool {
         true
@@ -126,11 +113,7 @@ impl Head for Ncm {
             .f_neg()?)
     }
     fn named_tensors(&self) -> Vec<NamedTensor> {
-        vec![NamedTensor {
-            name: "means".into(),
-            tensor: self.means.shallow_clone(),
-            trainable: false,
-        }]
+        NamedTensor::list(&[("means", &self.means, false)])
     }
     fn needs_fit(&self) -> bool {
         true
@@ -184,7 +167,6 @@ lt_plugin::export_plugin! {
     name: "misbehaving",
     version: "0.0.1",
     description: "test fixture",
-    recipe: None,
     losses: {
         "panics" => (panics, "panics in forward"),
         "fails" => (fails, "returns Err from forward"),
