@@ -15,7 +15,7 @@ fn plugin() -> Plugin {
 #[test]
 fn posthoc_adjustment_and_epoch_hook() {
     let p = plugin();
-    let data = dataset(3, vec![6, 3, 1], 0);
+    let data = dataset(vec![6, 3, 1], 0);
     let mut la = p.loss("posthoc-la", &json!({"tau": 1.0}), &data).unwrap();
     let logits = Tensor::from_slice(&[1.0f32, 2.0, 3.0]).reshape([1, 3]);
     let adj = la
@@ -50,7 +50,7 @@ fn posthoc_adjustment_and_epoch_hook() {
 fn linear_head_init_params_and_optimiser_updates() {
     let p = plugin();
     let mut head = p
-        .head("linear", &json!({}), &dataset(3, vec![1, 1, 1], 2))
+        .head("linear", &json!({}), &dataset(vec![1, 1, 1], 2))
         .unwrap();
     assert!(head.wants_linear_init() && !head.needs_fit());
     let w = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0]).reshape([3, 2]);
@@ -89,9 +89,7 @@ fn linear_head_init_params_and_optimiser_updates() {
 #[test]
 fn ncm_head_fit() {
     let p = plugin();
-    let mut head = p
-        .head("ncm", &json!({}), &dataset(2, vec![2, 2], 2))
-        .unwrap();
+    let mut head = p.head("ncm", &json!({}), &dataset(vec![2, 2], 2)).unwrap();
     assert!(head.needs_fit() && !head.wants_linear_init());
     let feats =
         Tensor::from_slice(&[0.0f32, 0.0, 0.0, 2.0, 10.0, 10.0, 10.0, 12.0]).reshape([4, 2]);
@@ -114,12 +112,7 @@ fn sampler_fills_the_host_buffer() {
     let p = plugin();
     let labels = [2u32, 0, 1, 0, 2];
     let mut s = p
-        .sampler(
-            "by-class",
-            &json!({}),
-            &dataset(3, vec![2, 1, 2], 0),
-            &labels,
-        )
+        .sampler("by-class", &json!({}), &dataset(vec![2, 1, 2], 0), &labels)
         .unwrap();
     assert_eq!(s.epoch_indices(0).unwrap(), vec![1, 3, 2, 0, 4]);
     // Epoch 1 starts with class 1.

@@ -101,7 +101,7 @@ fn a_file_that_is_not_a_shared_library() {
 #[test]
 fn panic_inside_a_plugin_becomes_an_error() {
     let p = Plugin::open(&misbehaving_plugin()).unwrap();
-    let data = dataset(3, vec![2, 1, 1], 0);
+    let data = dataset(vec![2, 1, 1], 0);
     let (logits, targets) = logits_targets();
     let mut l = p.loss("panics", &json!({}), &data).unwrap();
     let ctx = StepCtx {
@@ -143,7 +143,7 @@ fn an_error_returned_by_a_plugin_is_reported() {
     let p = Plugin::open(&misbehaving_plugin()).unwrap();
     let (logits, targets) = logits_targets();
     let mut l = p
-        .loss("fails", &json!(null), &dataset(3, vec![2, 1, 1], 0))
+        .loss("fails", &json!(null), &dataset(vec![2, 1, 1], 0))
         .unwrap();
     let e = l
         .forward(&logits, &targets, &StepCtx::default())
@@ -168,7 +168,7 @@ fn an_error_returned_by_a_plugin_is_reported() {
 #[test]
 fn unknown_component_lists_the_available_ones() {
     let p = Plugin::open(&example_plugin()).unwrap();
-    let data = dataset(3, vec![2, 1, 1], 0);
+    let data = dataset(vec![2, 1, 1], 0);
     let e = p.loss("nope", &json!({}), &data).err().unwrap();
     assert!(
         matches!(
@@ -182,14 +182,14 @@ fn unknown_component_lists_the_available_ones() {
     );
     assert!(
         e.to_string()
-            .contains("plugin `example-loss` has no loss named `nope` (available: focal)"),
+            .contains("plugin `example-loss` has no loss named `nope` (available: poly1)"),
         "{e}"
     );
     // A loss name asked for as a head is unknown too.
-    let e = p.head("focal", &json!({}), &data).err().unwrap();
+    let e = p.head("poly1", &json!({}), &data).err().unwrap();
     assert!(
         e.to_string()
-            .contains("no head named `focal` (available: none)"),
+            .contains("no head named `poly1` (available: none)"),
         "{e}"
     );
 }
@@ -197,22 +197,25 @@ fn unknown_component_lists_the_available_ones() {
 #[test]
 fn bad_configs_are_rejected_by_the_plugin() {
     let p = Plugin::open(&example_plugin()).unwrap();
-    let data = dataset(3, vec![2, 1, 1], 0);
+    let data = dataset(vec![2, 1, 1], 0);
     let e = p
-        .loss("focal", &json!({"gamma": -1.0}), &data)
+        .loss("poly1", &json!({"epsilon": -2.0}), &data)
         .err()
         .unwrap();
     assert!(
         e.to_string()
-            .contains("create failed: gamma must be >= 0, got -1"),
+            .contains("create failed: epsilon must be >= -1, got -2"),
         "{e}"
     );
-    let e = p.loss("focal", &json!({"gama": 1.0}), &data).err().unwrap();
-    assert!(e.to_string().contains("unknown field `gama`"), "{e}");
-    let e = p.loss("focal", &json!([1, 2]), &data).err().unwrap();
+    let e = p
+        .loss("poly1", &json!({"epsilom": 1.0}), &data)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("unknown field `epsilom`"), "{e}");
+    let e = p.loss("poly1", &json!([1, 2]), &data).err().unwrap();
     assert!(matches!(e, PluginError::BadArgument { .. }), "{e:?}");
     // Wrong shapes are an error from the plugin, not a crash.
-    let mut l = p.loss("focal", &json!({}), &data).unwrap();
+    let mut l = p.loss("poly1", &json!({}), &data).unwrap();
     let e = l.forward(
         &Tensor::zeros([4, 5], (tch::Kind::Float, tch::Device::Cpu)),
         &Tensor::from_slice(&[0i64; 4]),

@@ -19,12 +19,12 @@ fn declares_itself() {
     let info = p.info();
     assert_eq!(info.name, "example-loss");
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(info.names(ComponentKind::Loss), vec!["focal"]);
+    assert_eq!(info.names(ComponentKind::Loss), vec!["poly1"]);
     assert!(info.names(ComponentKind::Head).is_empty());
-    assert!(p.recipe().unwrap().contains("loss = \"focal\""));
+    assert!(p.recipe().unwrap().contains("loss = \"poly1\""));
     let line = info.to_string();
     assert!(
-        line.starts_with("example-loss 0.1.0 [loss:focal] +recipe - "),
+        line.starts_with("example-loss 0.1.0 [loss:poly1] +recipe - "),
         "{line}"
     );
 }
@@ -39,24 +39,24 @@ fn found_by_name_in_a_search_directory() {
 }
 
 #[test]
-fn focal_matches_the_formula_and_backpropagates() {
+fn poly1_matches_the_formula_and_backpropagates() {
     let p = load();
-    let data = dataset(3, vec![5, 3, 1], 0);
-    let mut focal = p.loss("focal", &json!({"gamma": 2.0}), &data).unwrap();
+    let data = dataset(vec![5, 3, 1], 0);
+    let mut poly = p.loss("poly1", &json!({"epsilon": 2.0}), &data).unwrap();
     let logits = Tensor::from_slice(&[2.0f32, 0.5, -1.0, 0.1, 0.2, 0.3])
         .reshape([2, 3])
         .set_requires_grad(true);
     let targets = Tensor::from_slice(&[0i64, 2]);
-    let loss = focal
+    let loss = poly
         .forward(&logits, &targets, &StepCtx::default())
         .unwrap();
-    // By hand: p_t = softmax(row)[target]; FL = mean(-(1-p_t)^2 ln p_t).
-    let fl = |row: [f64; 3], t: usize| {
+    // By hand: p_t = softmax(row)[target]; Poly-1 = mean(-ln p_t + 2 (1 - p_t)).
+    let poly1 = |row: [f64; 3], t: usize| {
         let z: f64 = row.iter().map(|v| v.exp()).sum();
         let pt = row[t].exp() / z;
-        -(1.0 - pt).powi(2) * pt.ln()
+        -pt.ln() + 2.0 * (1.0 - pt)
     };
-    let want = (fl([2.0, 0.5, -1.0], 0) + fl([0.1, 0.2, 0.3], 2)) / 2.0;
+    let want = (poly1([2.0, 0.5, -1.0], 0) + poly1([0.1, 0.2, 0.3], 2)) / 2.0;
     assert!(
         (loss.double_value(&[]) - want).abs() < 1e-6,
         "{} vs {want}",
@@ -69,14 +69,14 @@ fn focal_matches_the_formula_and_backpropagates() {
         "no gradient reached the logits"
     );
 
-    // gamma = 0 is cross-entropy.
-    let mut ce = p.loss("focal", &json!({"gamma": 0.0}), &data).unwrap();
+    // epsilon = 0 is cross-entropy.
+    let mut ce = p.loss("poly1", &json!({"epsilon": 0.0}), &data).unwrap();
     let l0 = ce.forward(&logits, &targets, &StepCtx::default()).unwrap();
     let want_ce = logits.cross_entropy_for_logits(&targets);
     assert!((l0.double_value(&[]) - want_ce.double_value(&[])).abs() < 1e-6);
     // No post-hoc adjustment, and the epoch hook is a no-op.
-    assert!(focal.adjust_logits(&logits).unwrap().is_none());
-    focal.on_epoch(&StepCtx::default()).unwrap();
+    assert!(poly.adjust_logits(&logits).unwrap().is_none());
+    poly.on_epoch(&StepCtx::default()).unwrap();
 }
 
 #[test]
@@ -108,8 +108,8 @@ fn trains_a_small_model_with_the_plugin_loss() {
     .unwrap();
 
     let p = load();
-    let data = dataset(3, counts.iter().map(|&c| c as u64).collect(), 0);
-    let mut loss_fn = p.loss("focal", &json!({"gamma": 1.0}), &data).unwrap();
+    let data = dataset(counts.iter().map(|&c| c as u64).collect(), 0);
+    let mut loss_fn = p.loss("poly1", &json!({"epsilon": 1.0}), &data).unwrap();
     let mut losses = Vec::new();
     for step in 0..60u64 {
         let ctx = StepCtx {

@@ -103,16 +103,7 @@ pub fn compile_fixture(stem: &str, out: &Path) -> PathBuf {
     so
 }
 
-pub fn dataset(
-    num_classes: usize,
-    counts: Vec<u64>,
-    feature_dim: usize,
-) -> lt_core::plugin::DatasetInfo {
-    lt_core::plugin::DatasetInfo {
-        num_classes,
-        class_counts: counts,
-        feature_dim,
-        seed: 0,
-        device: tch::Device::Cpu,
-    }
+/// A CPU dataset with these class counts and feature width (see `DatasetInfo::for_test`).
+pub fn dataset(counts: Vec<u64>, feature_dim: usize) -> lt_core::plugin::DatasetInfo {
+    lt_core::plugin::DatasetInfo::for_test(counts).with_feature_dim(feature_dim)
 }
