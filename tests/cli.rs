@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    build_args, counts, crc, fails, jpeg, json, manifest, nothing_left, python, python_script, s,
-    stdout, strs, workspace, NAMES10,
+    build_args, counts, crc, fails, jpeg, json, manifest, nothing_left, python, python_script,
+    root, s, stdout, strs, NAMES10,
 };
 use lt_data::format::{Reader, HEADER_LEN};
 use serde_json::Value;
@@ -24,7 +24,7 @@ fn exp_counts(n_max: usize, k: usize, imbalance: f64) -> Vec<u64> {
 /// The documented numpy reader, `docs/read_ltd.py DIR ARGS`.
 fn read_ltd(dir: &Path, args: &[&str]) -> Output {
     Command::new(python())
-        .arg(workspace().join("docs/read_ltd.py"))
+        .arg(root().join("docs/read_ltd.py"))
         .arg(dir)
         .args(args)
         .output()
@@ -166,7 +166,7 @@ fn numpy_reader_of_the_docs_reproduces_labels_counts_and_pixels() {
 
 #[test]
 fn places_lt_split_list_statistics() {
-    let list = workspace().join("../shared/splits/Places_LT_train.txt");
+    let list = root().join("../shared/splits/Places_LT_train.txt");
     assert!(list.exists(), "{} missing", list.display());
     let r = json(&["inspect", "--split-file", s(&list), "--json"]);
     assert_eq!(r["total"], 62500);
