@@ -1,4 +1,4 @@
-//! End-to-end tests of the `lt-data` binary on sources in their real formats: the real
+//! `lt-data` on sources and split files in their real formats, through the real binary: the real
 //! Fashion-MNIST, CIFAR-10 python (pickled by numpy itself) and binary files, JPEG trees
 //! with and without split lists, the official Places-LT list, and damaged inputs, each of
 //! which must give one error line naming the file, a non-zero exit, and no usable output.
