@@ -18,7 +18,7 @@ cd "$root"
 source scripts/env.sh
 py="$root/.venv/bin/python"
 
-cargo build --release -q -p lt-train-cli
+cargo build --release -q --bin lt-train
 lt="${CARGO_TARGET_DIR:-$root/target}/release/lt-train"
 args=(--model resnet32 --batch "$batch" --threads "$threads" --steps "$steps")
 

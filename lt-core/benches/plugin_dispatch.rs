@@ -1,7 +1,7 @@
 //! Cost of calling a loss through the plugin ABI, against the same loss called directly, and
 //! against one ResNet-32 training step (batch 128, CPU, 2 threads) in the same run.
 //!
-//! Run: `cargo bench -p lt-core --bench plugin_dispatch` (builds plugins/example-loss itself).
+//! Run: `cargo bench -p lt-core --bench plugin_dispatch` (cargo builds plugins/example-loss first).
 //! The direct baseline compiles the example plugin's own source file, so both sides run exactly
 //! the same tch code and the difference is the dispatch.
 
@@ -12,36 +12,16 @@ mod poly1;
 use lt_core::plugin::{DatasetInfo, Plugin, StepCtx};
 use lt_plugin::{Config, Loss};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
 
-/// Builds the example plugin into this bench's target/<profile> directory.
+/// The example plugin cargo built for this bench (a dev-dependency of lt-core, so its .so is in
+/// target/<profile>/deps, next to the bench executable).
 fn example_plugin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let profile = dir.file_name().unwrap().to_str().unwrap().to_string();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "lt-plugin-example-loss",
-            "--target-dir",
-        ])
-        .arg(dir.parent().unwrap());
-    if profile == "release" {
-        cmd.arg("--release");
-    } else if profile != "debug" {
-        cmd.args(["--profile", &profile]);
-    }
-    assert!(
-        cmd.status().unwrap().success(),
-        "building the example plugin failed"
-    );
-    dir.join("liblt_plugin_example_loss.so")
+    let so = exe.with_file_name("liblt_plugin_example_loss.so");
+    assert!(so.is_file(), "{} missing", so.display());
+    so
 }
 
 /// Median seconds per call of `f` over `rounds` rounds of `n` calls.

@@ -18,8 +18,7 @@ fn logits_targets() -> (Tensor, Tensor) {
 
 #[test]
 fn abi_version_mismatch_names_both_versions() {
-    let tmp = tempfile::tempdir().unwrap();
-    let so = compile_fixture("abi_v999", tmp.path());
+    let so = fixture("abi_v999");
     let e = Plugin::open(&so).unwrap_err();
     assert!(
         matches!(
@@ -42,8 +41,7 @@ fn abi_version_mismatch_names_both_versions() {
 
 #[test]
 fn missing_table_symbol_is_named() {
-    let tmp = tempfile::tempdir().unwrap();
-    let so = compile_fixture("no_table", tmp.path());
+    let so = fixture("no_table");
     let e = Plugin::open(&so).unwrap_err();
     assert!(
         matches!(&e, PluginError::MissingSymbol { symbol, .. } if symbol == "lt_plugin_v1"),

@@ -1,5 +1,5 @@
-//! The guide's example plugin (plugins/example-loss), built with cargo by `plugin_common`,
-//! loaded through the host and used to train a small model.
+//! The guide's example plugin (plugins/example-loss), built by cargo (a dev-dependency of
+//! lt-core), loaded through the host and used to train a small model.
 
 mod plugin_common;
 

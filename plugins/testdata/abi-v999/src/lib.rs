@@ -1,5 +1,5 @@
 //! Test fixture: a library that claims a future plugin ABI version.
-//! Built by lt-core/tests/plugin_errors.rs with `rustc --crate-type cdylib`.
+//! Built by cargo as a dev-dependency of lt-core, loaded by lt-core/tests/plugin_errors.rs.
 
 #[no_mangle]
 pub extern "C" fn lt_plugin_abi_version() -> u32 {

@@ -56,7 +56,7 @@ fn prints_every_key_once_in_order() {
 
 #[test]
 fn cuda_wheel_gives_nccl_and_cuda() {
-    let torch_lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/torch-lib");
+    let torch_lib = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/torch-lib");
     if !torch_lib.join("libtorch_cuda.so").exists() {
         eprintln!("skipped: the venv's torch is not a CUDA wheel");
         return;

@@ -4,7 +4,7 @@
 //! with the file on `LT_PLUGIN_PATH` next to a good plugin.
 mod common;
 
-use common::{cargo_build, check, lt_train_cmd, scratch_dir};
+use common::{check, lt_train_cmd, plugin, scratch_dir};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
@@ -14,14 +14,10 @@ use std::sync::OnceLock;
 
 const NAME: &str = "plugin_files";
 
-/// A real plugin, `liblt_plugin_mislas.so`, built next to the lt-train binary.
+/// A real plugin, `liblt_plugin_mislas.so`, built by cargo for the tests.
 fn real_plugin() -> &'static Path {
     static SO: OnceLock<PathBuf> = OnceLock::new();
-    SO.get_or_init(|| {
-        let so = cargo_build(&["lt-plugin-mislas"]).join("liblt_plugin_mislas.so");
-        assert!(so.is_file(), "{} was not built", so.display());
-        so
-    })
+    SO.get_or_init(|| plugin("mislas"))
 }
 
 /// Writes the first `len` bytes of the real plugin to `dst`.

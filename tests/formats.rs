@@ -1,4 +1,4 @@
-//! End-to-end tests of the `lt-data` binary on sources in their real formats: the real
+//! `lt-data` on sources and split files in their real formats, through the real binary: the real
 //! Fashion-MNIST, CIFAR-10 python (pickled by numpy itself) and binary files, JPEG trees
 //! with and without split lists, the official Places-LT list, and damaged inputs, each of
 //! which must give one error line naming the file, a non-zero exit, and no usable output.
@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    build_args, counts, crc, fails, jpeg, json, manifest, nothing_left, python, python_script, s,
-    stdout, strs, workspace, NAMES10,
+    build_args, counts, crc, fails, jpeg, json, manifest, nothing_left, python, python_script,
+    root, s, stdout, strs, NAMES10,
 };
 use lt_data::format::{Reader, HEADER_LEN};
 use serde_json::Value;
@@ -24,7 +24,7 @@ fn exp_counts(n_max: usize, k: usize, imbalance: f64) -> Vec<u64> {
 /// The documented numpy reader, `docs/read_ltd.py DIR ARGS`.
 fn read_ltd(dir: &Path, args: &[&str]) -> Output {
     Command::new(python())
-        .arg(workspace().join("docs/read_ltd.py"))
+        .arg(root().join("docs/read_ltd.py"))
         .arg(dir)
         .args(args)
         .output()
@@ -166,7 +166,7 @@ fn numpy_reader_of_the_docs_reproduces_labels_counts_and_pixels() {
 
 #[test]
 fn places_lt_split_list_statistics() {
-    let list = workspace().join("../shared/splits/Places_LT_train.txt");
+    let list = root().join("../shared/splits/Places_LT_train.txt");
     assert!(list.exists(), "{} missing", list.display());
     let r = json(&["inspect", "--split-file", s(&list), "--json"]);
     assert_eq!(r["total"], 62500);

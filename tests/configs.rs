@@ -2,19 +2,8 @@
 //! builds each stage's loss, head and sampler with the config's settings.
 mod common;
 
-use common::{cargo_build, check, root};
+use common::{check, root};
 use std::path::{Path, PathBuf};
-
-/// Builds the method plugins next to the lt-train binary, where its plugin search looks.
-fn build_plugins() {
-    cargo_build(&[
-        "lt-plugin-mislas",
-        "lt-plugin-decoupling",
-        "lt-plugin-ldam",
-        "lt-plugin-rebalance",
-        "lt-plugin-samplers",
-    ]);
-}
 
 /// The plugin a config is written for, from where it lives.
 fn plugin_of(rel: &str) -> &'static str {
@@ -44,7 +33,6 @@ fn configs(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn every_shipped_config_builds_its_components() {
-    build_plugins();
     let dir = root().join("configs");
     let mut files = Vec::new();
     configs(&dir, &mut files);
@@ -67,7 +55,6 @@ fn every_shipped_config_builds_its_components() {
 
 #[test]
 fn check_rejects_a_missing_component_and_a_bad_setting() {
-    build_plugins();
     let out = check(&["--plugin", "mislas", "--set", "stage1.loss=nope"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
