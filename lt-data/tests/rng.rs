@@ -15,7 +15,7 @@ use lt_data::split::{select, Compat};
 fn splitmix_draws() {
     // sampler::Rng::new(0).next_u64() x3
     let mut r = Rng::new(0);
-    let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
+    let got = draws(3, || r.next_u64());
     assert_eq!(
         got,
         [
@@ -26,16 +26,16 @@ fn splitmix_draws() {
     );
     // sampler::Rng::new(12345).below(10) x8 (multiply-shift)
     let mut r = Rng::new(12345);
-    let got: Vec<usize> = (0..8).map(|_| r.below(10)).collect();
+    let got = draws(8, || r.below(10));
     assert_eq!(got, [8, 4, 8, 2, 8, 5, 3, 0]);
     // sampler::Rng::new(7): unit() x3, then uniform(-2.0, 3.0) x3
     let mut r = Rng::new(7);
-    let got: Vec<f64> = (0..3).map(|_| r.unit()).collect();
+    let got = draws(3, || r.unit());
     assert_eq!(
         got,
         [0.4433250766688186, 0.6650664185845163, 0.1364359162906007]
     );
-    let got: Vec<f64> = (0..3).map(|_| r.uniform(-2.0, 3.0)).collect();
+    let got = draws(3, || r.uniform(-2.0, 3.0));
     assert_eq!(
         got,
         [2.919945091626704, -1.0654389516882312, 1.1351687876738286]
@@ -46,7 +46,7 @@ fn splitmix_draws() {
     assert_eq!(v, [4, 7, 1, 2, 8, 9, 5, 0, 6, 3]);
     // sampler::Rng::keyed(&[1, 2, 3]).next_u64() x2
     let mut r = Rng::keyed(&[1, 2, 3]);
-    let got: Vec<u64> = (0..2).map(|_| r.next_u64()).collect();
+    let got = draws(2, || r.next_u64());
     assert_eq!(got, [10_865_638_874_225_040_967, 5_944_619_840_313_647_570]);
 }
 
@@ -76,7 +76,7 @@ fn sampler_epoch_stream() {
 fn augmentation_sample_stream() {
     // loader::sample_rng(seed 11, epoch 2, position 17).next_u64() x2
     let mut r = streams::augment_sample(11, 2, 17);
-    let got: Vec<u64> = (0..2).map(|_| r.next_u64()).collect();
+    let got = draws(2, || r.next_u64());
     assert_eq!(got, [5_787_289_537_232_883_008, 7_281_609_623_221_333_881]);
 }
 
@@ -109,8 +109,13 @@ fn numpy_streams() {
     );
     // np.random.RandomState(0).randint(0, 10, size=5)
     let mut mt = Mt19937::new(0);
-    let got: Vec<u64> = (0..5).map(|_| mt.interval(9)).collect();
+    let got = draws(5, || mt.interval(9));
     assert_eq!(got, [5, 0, 3, 3, 7]);
+}
+
+/// `n` successive values of `draw`.
+fn draws<T>(n: usize, mut draw: impl FnMut() -> T) -> Vec<T> {
+    (0..n).map(|_| draw()).collect()
 }
 
 /// An epoch of sampler `s` (one place to follow a change of the `Sampler` trait).
@@ -127,7 +132,7 @@ fn xoshiro(seed: u64) -> Rng<Xoshiro256> {
 fn xoshiro_draws() {
     // mixup::Rng::new(42).next_u64() x3
     let mut r = xoshiro(42);
-    let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
+    let got = draws(3, || r.next_u64());
     assert_eq!(
         got,
         [
@@ -138,12 +143,12 @@ fn xoshiro_draws() {
     );
     // mixup::Rng::new(7): uniform() x3 (then [0, 1), now `unit`), then below(10) x8
     let mut r = xoshiro(7);
-    let got: Vec<f64> = (0..3).map(|_| r.unit()).collect();
+    let got = draws(3, || r.unit());
     assert_eq!(
         got,
         [0.7005764821796896, 0.2787512294737843, 0.8396274618764198]
     );
-    let got: Vec<u64> = (0..8).map(|_| r.below_mod(10)).collect();
+    let got = draws(8, || r.below_mod(10));
     assert_eq!(got, [4, 4, 1, 6, 6, 8, 9, 3]);
     // mixup::Rng::new(1): normal() x2, gamma(0.5), beta(1, 1), beta(0.2, 0.2), permutation(8)
     let mut r = xoshiro(1);
@@ -189,8 +194,8 @@ fn training_streams() {
 fn draws_are_reproducible_and_uniform() {
     let mut a = xoshiro(42);
     let mut b = xoshiro(42);
-    let va: Vec<u64> = (0..10).map(|_| a.next_u64()).collect();
-    let vb: Vec<u64> = (0..10).map(|_| b.next_u64()).collect();
+    let va = draws(10, || a.next_u64());
+    let vb = draws(10, || b.next_u64());
     assert_eq!(va, vb);
     assert_ne!(xoshiro(43).next_u64(), va[0]);
     let n = 100_000;

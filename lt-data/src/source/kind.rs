@@ -5,7 +5,6 @@
 
 use super::{cifar, folder, idx, inat, listfile, Classes, SourceData};
 use crate::error::{Error, Result};
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -66,12 +65,6 @@ impl SourceKind {
                 inat::read(src, train, test, &req.classes()?)
             }
         }
-    }
-}
-
-impl fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -165,7 +158,6 @@ mod tests {
         for k in SourceKind::ALL {
             let name = k.name();
             assert_eq!(name.parse::<SourceKind>().unwrap(), k);
-            assert_eq!(k.to_string(), name);
             assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{name}\""));
         }
         let e = "cifar".parse::<SourceKind>().unwrap_err().to_string();
