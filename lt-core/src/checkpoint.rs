@@ -7,7 +7,7 @@
 //! * `__meta__` — a uint8 tensor holding the UTF-8 JSON of [`CheckpointMeta`].
 //!
 //! RNG state: a run is resumed only at epoch boundaries, and the trainer re-seeds tch, the
-//! loader and the mixup [`crate::mixup::Rng`] from `(seed, epoch)` at the start of every epoch,
+//! loader and the mixup stream (`lt_data::rng::streams`) from `(seed, epoch)` at each epoch start,
 //! so `(meta.seed, meta.epoch)` *is* the RNG state; no generator bytes are stored.
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};

@@ -13,7 +13,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{Encoding, Layout};
-use crate::sampler::Rng;
+use crate::rng::Rng;
 
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];

@@ -119,7 +119,7 @@ pub fn build(opts: &BuildOptions) -> Result<Built> {
     }
     let src = match (&opts.src, &recipe.default_src) {
         (Some(s), _) => s.clone(),
-        (None, Some(d)) => PathBuf::from(d),
+        (None, Some(d)) => d.clone(),
         (None, None) => {
             return Err(Error::invalid(format!(
                 "--src is required for dataset '{}'",
@@ -145,7 +145,7 @@ pub fn build(opts: &BuildOptions) -> Result<Built> {
     let imbalance = opts.imbalance.or(recipe.imbalance);
     let profile = match (&opts.profile, &recipe.profile) {
         (Some(p), _) => Some(*p),
-        (None, Some(p)) => Some(p.parse()?),
+        (None, Some(p)) => Some(*p),
         (None, None) => None,
     };
     let (train_idx, profile_used): (Vec<usize>, Option<Profile>) = match imbalance {
@@ -222,44 +222,24 @@ pub fn build(opts: &BuildOptions) -> Result<Built> {
 
 /// Reads the recipe's source with its reader; every label must be one of the recipe's classes.
 fn read_source(recipe: &Recipe, src: &Path, opts: &BuildOptions) -> Result<SourceData> {
-    let classes = || {
-        recipe.classes().ok_or_else(|| {
-            Error::invalid(format!("recipe '{}' declares no num_classes", recipe.name))
-        })
-    };
-    let named = |given: &Option<PathBuf>, default: &Option<String>| -> Option<PathBuf> {
+    // The file given on the command line, else the recipe's under `src`.
+    let named = |given: &Option<PathBuf>, default: &Option<PathBuf>| -> Option<PathBuf> {
         given
             .clone()
             .or_else(|| default.as_ref().map(|d| src.join(d)))
     };
-    let lists = |train: Option<PathBuf>| -> Result<SourceData> {
-        let train =
-            train.ok_or_else(|| Error::invalid("--split-file is required for this dataset"))?;
-        let test = named(&opts.test_file, &recipe.test_list).ok_or_else(|| {
-            Error::invalid("--test-file is required with --split-file for this dataset")
-        })?;
-        let val = named(&opts.val_file, &recipe.val_list)
-            .filter(|p| opts.val_file.is_some() || p.exists());
-        source::listfile::read(src, &train, &test, val.as_deref(), &classes()?)
-    };
-    match recipe.source.as_str() {
-        "cifar10" => source::cifar::read(src, source::cifar::Variant::Cifar10),
-        "cifar100" => source::cifar::read(src, source::cifar::Variant::Cifar100),
-        "idx" => source::idx::read_within(src, &classes()?),
-        "folder" => source::folder::read(src),
-        "list" => lists(named(&opts.split_file, &recipe.train_list)),
-        "inat" if opts.split_file.is_some() => lists(opts.split_file.clone()),
-        "inat" => {
-            let train = named(&None, &recipe.train_json).expect("inat recipe names its train json");
-            let test =
-                named(&opts.test_file, &recipe.test_json).expect("inat recipe names its test json");
-            source::inat::read(src, &train, &test, &classes()?)
-        }
-        other => Err(Error::invalid(format!(
-            "recipe '{}' names unknown source '{other}'",
-            recipe.name
-        ))),
-    }
+    recipe.source.read(&source::Request {
+        src,
+        recipe: &recipe.name,
+        classes: recipe.classes(),
+        split_file: opts.split_file.clone(),
+        train_list: named(&opts.split_file, &recipe.train_list),
+        test_list: named(&opts.test_file, &recipe.test_list),
+        val_list: named(&opts.val_file, &recipe.val_list)
+            .filter(|p| opts.val_file.is_some() || p.exists()),
+        train_json: named(&None, &recipe.train_json),
+        test_json: named(&opts.test_file, &recipe.test_json),
+    })
 }
 
 /// Samples of one split, encoded in parallel and streamed in order to `dir/<name>.ltd`.

@@ -14,7 +14,8 @@
 use crate::augment::{Augment, Dtype, OutSlice, Scratch};
 use crate::error::{Error, Result};
 use crate::format::Reader;
-use crate::sampler::{Rng, Sampler};
+use crate::rng::streams;
+use crate::sampler::Sampler;
 use std::any::Any;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -220,14 +221,6 @@ impl LoaderConfig {
             seed: 0,
         }
     }
-}
-
-/// Stream id separating augmentation draws from sampler draws.
-const AUG_STREAM: u64 = 0x4155_4721;
-
-/// The generator the loader uses for the sample at `position` of `epoch`.
-pub fn sample_rng(seed: u64, epoch: u64, position: usize) -> Rng {
-    Rng::keyed(&[seed, epoch, position as u64, AUG_STREAM])
 }
 
 /// Batches from one split, one epoch at a time.
@@ -526,7 +519,7 @@ fn fill(
     for pos in start..end {
         let idx = s.indices[pos] as usize;
         let slot = pos - b * s.batch_size;
-        let mut rng = sample_rng(s.seed, s.epoch, pos);
+        let mut rng = streams::augment_sample(s.seed, s.epoch, pos);
         let sample = s.reader.sample(idx);
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: slot `slot` of this batch is written by this unit only; the buffer holds
@@ -745,7 +738,7 @@ mod tests {
         let n = aug.sample_elems(r.layout()).unwrap();
         let mut all = Vec::new();
         for (pos, &i) in order.iter().enumerate() {
-            let mut rng = sample_rng(seed, e, pos);
+            let mut rng = streams::augment_sample(seed, e, pos);
             match aug.dtype() {
                 Dtype::F32Nchw => {
                     let mut o = vec![0f32; n];

@@ -2,7 +2,10 @@
 //! from and the conventions papers use for it (profile, imbalance, normalisation, shot groups).
 
 use crate::error::{Error, Result};
+use crate::source::SourceKind;
+use crate::split::Profile;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 /// How classes are put in the many/medium/few-shot groups.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -81,12 +84,12 @@ impl GroupRule {
 pub struct Recipe {
     pub name: String,
     /// Reader: cifar10, cifar100, idx, list, inat, folder.
-    pub source: String,
+    pub source: SourceKind,
     /// Source directory used when `--src` is not given.
     #[serde(default)]
-    pub default_src: Option<String>,
+    pub default_src: Option<PathBuf>,
     #[serde(default)]
-    pub profile: Option<String>,
+    pub profile: Option<Profile>,
     /// Default imbalance factor; `None` keeps the source's own (official list) distribution.
     #[serde(default)]
     pub imbalance: Option<f64>,
@@ -103,15 +106,15 @@ pub struct Recipe {
     #[serde(default)]
     pub class_names: Option<Vec<String>>,
     #[serde(default)]
-    pub train_list: Option<String>,
+    pub train_list: Option<PathBuf>,
     #[serde(default)]
-    pub val_list: Option<String>,
+    pub val_list: Option<PathBuf>,
     #[serde(default)]
-    pub test_list: Option<String>,
+    pub test_list: Option<PathBuf>,
     #[serde(default)]
-    pub train_json: Option<String>,
+    pub train_json: Option<PathBuf>,
     #[serde(default)]
-    pub test_json: Option<String>,
+    pub test_json: Option<PathBuf>,
     #[serde(default)]
     pub groups: GroupRule,
 }
@@ -152,20 +155,34 @@ pub fn by_name(name: &str) -> Result<Recipe> {
             names().join(", ")
         ))
     })?;
-    let recipe: Recipe =
-        toml::from_str(text).map_err(|e| Error::invalid(format!("recipe '{name}': {e}")))?;
+    let recipe = parse(name, text)?;
     recipe.check()?;
     Ok(recipe)
+}
+
+/// Parses the TOML of recipe `name`; an error is one line naming the file and the line:
+/// `recipe 'x' (datasets/x.toml, line 3): unknown source 'cifar' (known: cifar10, ...)`.
+fn parse(name: &str, text: &str) -> Result<Recipe> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| format!(", line {}", text[..s.start].matches('\n').count() + 1))
+            .unwrap_or_default();
+        let msg = e.message().trim().replace('\n', " ");
+        Error::invalid(format!(
+            "recipe '{name}' (datasets/{name}.toml{line}): {msg}"
+        ))
+    })
 }
 
 impl Recipe {
     /// The declared class count agrees with the rest of the recipe.
     fn check(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::invalid(format!("recipe '{}': {msg}", self.name)));
-        match (self.num_classes, self.source.as_str()) {
-            (None, "folder") => {}
+        match (self.num_classes, self.source) {
+            (None, SourceKind::Folder) => {}
             (None, _) => return bad("num_classes is required".into()),
-            (Some(_), "folder") => {
+            (Some(_), SourceKind::Folder) => {
                 return bad("a folder source takes its classes from its folders".into())
             }
             (Some(0), _) => return bad("num_classes must be at least 1".into()),
@@ -189,13 +206,19 @@ impl Recipe {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn all_embedded_recipes_parse() {
         for n in super::names() {
             let r = super::by_name(n).unwrap();
             assert_eq!(r.name, n);
             assert_eq!(r.mean.len(), r.std.len());
-            assert_eq!(r.num_classes.is_none(), r.source == "folder", "{n}");
+            assert_eq!(
+                r.num_classes.is_none(),
+                r.source == SourceKind::Folder,
+                "{n}"
+            );
         }
         let k = |n| super::by_name(n).unwrap().num_classes;
         assert_eq!(
@@ -215,21 +238,29 @@ mod tests {
 
     #[test]
     fn class_count_must_agree_with_names() {
-        let parse = |extra: &str, source: &str| {
+        let load = |extra: &str, source: &str| {
             let text = format!(
                 "name = \"x\"\nsource = \"{source}\"\nmean = [0.5]\nstd = [0.5]\n\
                  augment = \"cifar\"\nmodel = \"resnet32\"\n{extra}"
             );
-            let r: super::Recipe = toml::from_str(&text).unwrap();
-            r.check().map_err(|e| e.to_string())
+            parse("x", &text)
+                .and_then(|r| r.check())
+                .map_err(|e| e.to_string())
         };
-        assert!(parse("num_classes = 2\nclass_names = [\"a\", \"b\"]", "idx").is_ok());
-        let e = parse("num_classes = 3\nclass_names = [\"a\", \"b\"]", "idx").unwrap_err();
+        assert!(load("num_classes = 2\nclass_names = [\"a\", \"b\"]", "idx").is_ok());
+        let e = load("num_classes = 3\nclass_names = [\"a\", \"b\"]", "idx").unwrap_err();
         assert!(e.contains("2 class_names for num_classes = 3"), "{e}");
-        let e = parse("", "list").unwrap_err();
+        let e = load("", "list").unwrap_err();
         assert!(e.contains("recipe 'x': num_classes is required"), "{e}");
-        assert!(parse("num_classes = 0", "list").is_err());
-        assert!(parse("", "folder").is_ok());
-        assert!(parse("num_classes = 4", "folder").is_err());
+        assert!(load("num_classes = 0", "list").is_err());
+        assert!(load("", "folder").is_ok());
+        assert!(load("num_classes = 4", "folder").is_err());
+        // An unknown source is one line naming the file, the line and the known sources.
+        let e = load("num_classes = 4", "cifar").unwrap_err();
+        assert_eq!(
+            e,
+            "recipe 'x' (datasets/x.toml, line 2): unknown source 'cifar' \
+             (known: cifar10, cifar100, idx, list, inat, folder)"
+        );
     }
 }

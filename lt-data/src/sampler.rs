@@ -2,63 +2,11 @@
 //!
 //! Every sampler is a pure function of (seed, epoch): the same pair always gives the same
 //! order, so a resumed run or another rank sees exactly what the first saw. Randomness comes
-//! from [`Rng`], a small SplitMix64 generator owned by this crate (no `rand` dependency, and a
-//! stream that never changes under us between crate versions).
+//! from [`streams::sampler_epoch`], a SplitMix64 stream owned by this crate (no `rand`
+//! dependency, and a stream that never changes under us between crate versions).
 
 use crate::error::{Error, Result};
-
-/// SplitMix64: tiny, fast, statistically sound for shuffling and augmentation draws.
-#[derive(Clone, Debug)]
-pub struct Rng {
-    state: u64,
-}
-
-fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng {
-            state: mix64(seed ^ 0x5851_f42d_4c95_7f2d),
-        }
-    }
-    /// A generator keyed by several numbers (seed, epoch, position, stream...), so that
-    /// independent streams never overlap in practice.
-    pub fn keyed(parts: &[u64]) -> Self {
-        let mut h = 0x9e37_79b9_7f4a_7c15u64;
-        for &p in parts {
-            h = mix64(h ^ p.wrapping_mul(0xd6e8_feb8_6659_fd93))
-                .wrapping_add(0x9e37_79b9_7f4a_7c15);
-        }
-        Rng::new(h)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        mix64(self.state)
-    }
-    /// Uniform in `0..n` (`n > 0`); multiply-shift, bias below 2^-32 for any `n` we use.
-    pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() as u128 * n as u128) >> 64) as usize
-    }
-    /// Uniform in `[0, 1)` with 53 bits.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-    /// Uniform in `[lo, hi)`.
-    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-    /// Fisher-Yates shuffle.
-    pub fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i + 1);
-            v.swap(i, j);
-        }
-    }
-}
+use crate::rng::streams;
 
 /// Yields the sample indices of each epoch.
 pub trait Sampler: Send {
@@ -68,9 +16,6 @@ pub trait Sampler: Send {
     fn epoch_indices(&mut self, epoch: u64) -> Result<Vec<u32>>;
     fn name(&self) -> &str;
 }
-
-/// Stream ids keep the sampler's draws apart from augmentation draws with the same seed.
-const SAMPLER_STREAM: u64 = 0x5a4d_504c;
 
 /// Every sample once per epoch, in a fresh random order (the usual shuffle).
 pub struct InstanceBalanced {
@@ -87,7 +32,7 @@ impl InstanceBalanced {
 impl Sampler for InstanceBalanced {
     fn epoch_indices(&mut self, epoch: u64) -> Result<Vec<u32>> {
         let mut v: Vec<u32> = (0..self.n as u32).collect();
-        Rng::keyed(&[self.seed, epoch, SAMPLER_STREAM]).shuffle(&mut v);
+        streams::sampler_epoch(self.seed, epoch).shuffle(&mut v);
         Ok(v)
     }
     fn name(&self) -> &str {
@@ -176,7 +121,7 @@ impl Sampler for ClassWeighted {
             acc += x;
             cdf.push(acc);
         }
-        let mut rng = Rng::keyed(&[self.seed, epoch, SAMPLER_STREAM]);
+        let mut rng = streams::sampler_epoch(self.seed, epoch);
         Ok((0..self.epoch_len)
             .map(|_| {
                 let u = rng.unit() * acc;

@@ -8,7 +8,7 @@
 //! (`Compat::Ldam`), so results can be compared image for image.
 
 use crate::error::{Error, Result};
-use crate::numpy_rng::Mt19937;
+use crate::rng::streams;
 use std::fmt;
 use std::str::FromStr;
 
@@ -137,9 +137,10 @@ fn no_empty_class(
 /// How images are picked inside a class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compat {
-    /// Our generator: a separate SplitMix64 stream per (seed, class), so changing one class's
-    /// count never changes another class's selection, and a smaller count keeps a subset of a
-    /// larger one (partial Fisher-Yates keeps a prefix).
+    /// Our generator: a separate SplitMix64 stream per (seed, class)
+    /// ([`streams::split_class`]), so changing one class's count never changes another class's
+    /// selection, and a smaller count keeps a subset of a larger one (partial Fisher-Yates
+    /// keeps a prefix).
     Native,
     /// numpy's legacy generator as LDAM-DRW uses it: `np.random.seed(seed)` once, then per class
     /// in label order `idx = np.where(labels == c)[0]; np.random.shuffle(idx); idx[:n_c]`.
@@ -187,7 +188,7 @@ pub fn select(
                     "--compat ldam needs a seed in 0..=4294967295 (numpy's range), got {seed}"
                 ))
             })?;
-            let mut mt = Mt19937::new(seed);
+            let mut mt = streams::split_numpy(seed);
             for (mut idx, &n) in by_class.into_iter().zip(counts) {
                 mt.shuffle(&mut idx);
                 kept.extend_from_slice(&idx[..n]);
@@ -195,10 +196,10 @@ pub fn select(
         }
         Compat::Native => {
             for (c, (mut idx, &n)) in by_class.into_iter().zip(counts).enumerate() {
-                let mut rng = SplitMix64::for_class(seed, c as u64);
+                let mut rng = streams::split_class(seed, c as u64);
                 let len = idx.len();
                 for i in 0..n {
-                    let j = i + rng.below((len - i) as u64) as usize;
+                    let j = i + rng.below_lemire((len - i) as u64) as usize;
                     idx.swap(i, j);
                 }
                 kept.extend_from_slice(&idx[..n]);
@@ -206,42 +207,6 @@ pub fn select(
         }
     }
     Ok(kept)
-}
-
-/// SplitMix64 (Steele, Lea and Flood 2014): tiny, fast and well mixed, enough for shuffling.
-struct SplitMix64(u64);
-
-const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
-
-fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-impl SplitMix64 {
-    /// An independent stream for one class: the state is a hash of (seed, class).
-    fn for_class(seed: u64, class: u64) -> Self {
-        SplitMix64(mix64(
-            mix64(seed) ^ class.wrapping_add(1).wrapping_mul(GOLDEN),
-        ))
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(GOLDEN);
-        mix64(self.0)
-    }
-
-    /// Uniform in [0, n) without modulo bias (Lemire's multiply-and-reject), n > 0.
-    fn below(&mut self, n: u64) -> u64 {
-        let threshold = n.wrapping_neg() % n;
-        loop {
-            let m = u128::from(self.next_u64()) * u128::from(n);
-            if (m as u64) >= threshold {
-                return (m >> 64) as u64;
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -354,9 +319,9 @@ mod tests {
         let mut labels: Vec<u32> = (0..per_class * classes)
             .map(|i| (i % classes) as u32)
             .collect();
-        let mut rng = SplitMix64::for_class(2024, 0);
+        let mut rng = streams::split_class(2024, 0);
         for i in (1..labels.len()).rev() {
-            let j = rng.below(i as u64 + 1) as usize;
+            let j = rng.below_lemire(i as u64 + 1) as usize;
             labels.swap(i, j);
         }
         labels

@@ -8,8 +8,8 @@ use crate::config::AugmentOnDevice;
 use crate::device::to_device;
 use anyhow::{bail, Result};
 use lt_data::augment::{Augment, Kind as AugKind, Params};
-use lt_data::loader::sample_rng;
 use lt_data::manifest::Manifest;
+use lt_data::rng::streams;
 use tch::{Device, Kind, Tensor};
 
 /// Where a batch is finished: all on the host (float batches), or on the device.
@@ -80,7 +80,7 @@ impl DeviceAug {
             .map_err(|s| anyhow::anyhow!("device augmentation needs a 4-d batch, got {s:?}"))?;
         let (mut rows, mut cols) = (Vec::new(), Vec::new());
         for i in 0..n as usize {
-            let mut rng = sample_rng(seed, epoch, first + i);
+            let mut rng = streams::augment_sample(seed, epoch, first + i);
             let Params::Cifar { oy, ox, flip } = self.full.params(&mut rng, w as usize, h as usize)
             else {
                 bail!("cifar augmentation drew non-cifar parameters");

@@ -11,10 +11,11 @@ use super::stats::{DeviceStats, ReadEvery, Snapshot};
 use crate::amp::Precision;
 use crate::config::StageConfig;
 use crate::cuda;
-use crate::mixup::{self, Rng};
+use crate::mixup;
 use crate::plugin::StepCtx;
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lt_data::rng::{streams, Rng, Xoshiro256};
 use std::time::Instant;
 use tch::{Device, Tensor};
 
@@ -35,14 +36,6 @@ impl EpochReport {
     }
 }
 
-/// The generator seed of (seed, stage, epoch): a resumed run re-seeds exactly.
-fn epoch_seed(seed: u64, stage: u32, epoch: usize) -> i64 {
-    let mut r = Rng::new(
-        seed ^ ((stage as u64) << 48) ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-    );
-    (r.next_u64() >> 2) as i64
-}
-
 /// Trains epoch `epoch` (0-based) of the stage.
 pub(super) fn run_epoch(
     st: &mut Stage,
@@ -51,8 +44,8 @@ pub(super) fn run_epoch(
     env: &Env,
 ) -> Result<EpochReport> {
     let (num, sc) = (st.num, st.sc);
-    tch::manual_seed(epoch_seed(env.cfg.seed, num, epoch));
-    let mut rng = Rng::for_epoch(env.cfg.seed ^ ((num as u64) << 40), epoch as u64);
+    tch::manual_seed(streams::torch_epoch_seed(env.cfg.seed, num, epoch as u64));
+    let mut rng = streams::mixup_epoch(env.cfg.seed, num, epoch as u64);
     if let LossFn::Plugin(p) = &mut st.learn.loss {
         p.on_epoch(&ctx((num, sc), epoch, 0))?;
     }
@@ -126,7 +119,7 @@ fn step(
     m: &mut Model,
     b: &DeviceBatch,
     (epoch, i, n_batches): (usize, usize, usize),
-    rng: &mut Rng,
+    rng: &mut Rng<Xoshiro256>,
     env: &Env,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     // "cosine-epoch" keeps each epoch's rate constant: the value at its first iteration.

@@ -14,7 +14,7 @@
 //! stage-1 length), `per_class` (class-aware: images taken per drawn class, default 4),
 //! `epoch_len` (indices per epoch, default the training-set size).
 
-use lt_data::sampler::{self as lts, Rng};
+use lt_data::{rng::Rng, sampler as lts};
 use lt_plugin::{Config, DatasetInfo, Error, Result, Sampler};
 use serde::Deserialize;
 

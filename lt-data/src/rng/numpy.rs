@@ -164,6 +164,11 @@ mod tests {
 
     // Expected values below were produced by numpy 2.4.6 (`/work/main/.venv/bin/python`).
 
+    /// The next `n` 32-bit outputs.
+    fn u32s(mt: &mut Mt19937, n: usize) -> Vec<u32> {
+        (0..n).map(|_| mt.next_u32()).collect()
+    }
+
     #[test]
     fn seed_sets_numpy_state() {
         // np.random.RandomState(0).get_state()[1][:4]
@@ -175,7 +180,7 @@ mod tests {
     fn u32_stream_matches_numpy() {
         // np.random.RandomState(s).randint(0, 2**32, size=n, dtype=np.uint32)
         let mut mt = Mt19937::new(0);
-        let got: Vec<u32> = (0..5).map(|_| mt.next_u32()).collect();
+        let got = u32s(&mut mt, 5);
         assert_eq!(
             got,
             [
@@ -187,11 +192,11 @@ mod tests {
             ]
         );
         let mut mt = Mt19937::new(u32::MAX);
-        let got: Vec<u32> = (0..3).map(|_| mt.next_u32()).collect();
+        let got = u32s(&mut mt, 3);
         assert_eq!(got, [419_326_371, 479_346_978, 3_918_654_476]);
         // Crosses a twist boundary (word 624): last three of 1000 draws with seed 5.
         let mut mt = Mt19937::new(5);
-        let got: Vec<u32> = (0..1000).map(|_| mt.next_u32()).collect();
+        let got = u32s(&mut mt, 1000);
         assert_eq!(&got[997..], &[2_225_786_747, 2_507_965_046, 3_298_208_229]);
     }
 
@@ -199,10 +204,10 @@ mod tests {
     fn array_seed_matches_numpy() {
         // np.random.RandomState([1, 2, 3]).randint(0, 2**32, size=3, dtype=np.uint32)
         let mut mt = Mt19937::from_words(&[1, 2, 3]);
-        let got: Vec<u32> = (0..3).map(|_| mt.next_u32()).collect();
+        let got = u32s(&mut mt, 3);
         assert_eq!(got, [2_619_334_238, 1_552_691_353, 3_808_334_787]);
         let mut mt = Mt19937::from_words(&[0xdead_beef, 0x1234_5678]);
-        let got: Vec<u32> = (0..3).map(|_| mt.next_u32()).collect();
+        let got = u32s(&mut mt, 3);
         assert_eq!(got, [1_398_177_998, 2_330_851_755, 3_500_573_768]);
     }
 
