@@ -13,7 +13,7 @@ use crate::config::StageConfig;
 use crate::cuda;
 use crate::mixup::{self, Rng};
 use crate::plugin::StepCtx;
-use anyhow::{bail, Result};
+use crate::{Error, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::Instant;
 use tch::{Device, Tensor};
@@ -60,11 +60,11 @@ pub(super) fn run_epoch(
     let n_batches = it.num_batches();
     if n_batches == 0 {
         let e = st.sampler_error.lock().unwrap().clone();
-        bail!(
+        return Err(Error::Training(format!(
             "the {} sampler gave no samples{}",
             sc.sampler,
             e.map(|e| format!(": {e}")).unwrap_or_default()
-        );
+        )));
     }
     let bar = epoch_bar(n_batches as u64, env.quiet, num, epoch, sc.epochs);
     let t0 = Instant::now();
@@ -97,10 +97,10 @@ pub(super) fn run_epoch(
     bar.finish_and_clear();
     check_finite(&s, env.precision, num, epoch)?;
     if s.seen == 0 {
-        bail!(
+        return Err(Error::Training(format!(
             "stage{num}: epoch {}: no batch was trained (every batch held fewer than 2 images)",
             epoch + 1
-        );
+        )));
     }
     Ok(EpochReport {
         stats: s,
@@ -131,8 +131,7 @@ fn step(
     rng: &mut Rng,
     env: &Env,
 ) -> Result<(Tensor, Tensor, Tensor)> {
-    // "cosine-epoch" keeps each epoch's rate constant: the value at its first iteration.
-    let iter = if sc.schedule == "cosine-epoch" { 0 } else { i };
+    let iter = sc.schedule.rate_iteration(i);
     st.opt.set_lr(st.schedule.lr(epoch, iter, n_batches));
     let (x, ya, yb, lam) = mixup::mixup(&b.x, &b.y, sc.mixup_alpha, rng)?;
     let logits = env
@@ -161,11 +160,11 @@ fn step(
 /// A non-finite loss stops the run, except under fp16 where the scaler skips such steps.
 fn check_finite(s: &Snapshot, precision: Precision, stage: u32, epoch: usize) -> Result<()> {
     if s.nonfinite > 0.0 && precision != Precision::Fp16 {
-        bail!(
+        return Err(Error::Training(format!(
             "loss became inf or NaN in {} step(s) of stage {stage} epoch {}; lower the learning rate",
             s.nonfinite,
             epoch + 1
-        );
+        )));
     }
     Ok(())
 }
@@ -182,7 +181,11 @@ impl SyncDebug {
             Err(_) | Ok("") | Ok("off") => 0,
             Ok("warn") => 1,
             Ok("error") => 2,
-            Ok(other) => bail!("LT_CUDA_SYNC_DEBUG must be off, warn or error, got '{other}'"),
+            Ok(other) => {
+                return Err(Error::Cuda(format!(
+                    "LT_CUDA_SYNC_DEBUG must be off, warn or error, got '{other}'"
+                )))
+            }
         };
         Ok(SyncDebug(if device.is_cuda() { mode } else { 0 }))
     }
