@@ -76,10 +76,14 @@ pub fn step_bench(model: Arch, batch: usize, threads: usize, steps: usize) -> Re
 pub fn step_bench_with(o: &BenchOptions) -> Result<StepReport> {
     let (model, batch, threads, steps) = (o.model, o.batch, o.threads, o.steps);
     if batch == 0 || threads == 0 {
-        return Err(Error::Usage("bench: batch and threads must be positive".into()));
+        return Err(Error::Usage(
+            "bench: batch and threads must be positive".into(),
+        ));
     }
     if steps < MIN_STEPS {
-        return Err(Error::Usage(format!("bench: at least {MIN_STEPS} timed steps are needed for a median, got {steps}")));
+        return Err(Error::Usage(format!(
+            "bench: at least {MIN_STEPS} timed steps are needed for a median, got {steps}"
+        )));
     }
     let malloc_tuned = crate::malloc::tune();
     tch::set_num_threads(threads as i32);
@@ -110,7 +114,9 @@ pub fn step_bench_with(o: &BenchOptions) -> Result<StepReport> {
         opt.step()?;
         let dt = t0.elapsed().as_secs_f64() * 1e3;
         if !loss.double_value(&[]).is_finite() {
-            return Err(Error::Training(format!("bench: loss became non-finite at step {i}")));
+            return Err(Error::Training(format!(
+                "bench: loss became non-finite at step {i}"
+            )));
         }
         if i >= WARMUP_STEPS {
             times.push(dt);

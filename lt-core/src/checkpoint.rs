@@ -151,8 +151,8 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
                 ))));
             }
             let bytes = Vec::<u8>::try_from(&t).map_err(|e| failed(e.into()))?;
-            let m: CheckpointMeta = serde_json::from_slice(&bytes)
-                .map_err(|e| failed(Error::BadMetadata(e)))?;
+            let m: CheckpointMeta =
+                serde_json::from_slice(&bytes).map_err(|e| failed(Error::BadMetadata(e)))?;
             meta = Some(m);
         } else if let Some(s) = n.strip_prefix(MODEL_PREFIX) {
             model.push((s.to_string(), t));
@@ -199,7 +199,9 @@ impl Checkpoint {
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, mut var) in vars {
             let Some(src) = saved.get(name.as_str()) else {
-                return Err(Error::Checkpoint(format!("checkpoint has no tensor for model variable '{name}'")));
+                return Err(Error::Checkpoint(format!(
+                    "checkpoint has no tensor for model variable '{name}'"
+                )));
             };
             if src.size() != var.size() {
                 return Err(Error::Checkpoint(format!(
@@ -221,7 +223,9 @@ impl Checkpoint {
             self.extra.iter().map(|(n, t)| (n.as_str(), t)).collect();
         for (name, t) in into {
             let Some(src) = saved.get(name.as_str()) else {
-                return Err(Error::Checkpoint(format!("checkpoint has no extra tensor '{name}'")))
+                return Err(Error::Checkpoint(format!(
+                    "checkpoint has no extra tensor '{name}'"
+                )));
             };
             if src.size() != t.size() {
                 return Err(Error::Checkpoint(format!(

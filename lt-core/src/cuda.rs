@@ -120,7 +120,9 @@ mod imp {
         if mode == 0 {
             return Ok(());
         }
-        return Err(Error::Cuda("CUDA sync debug mode needs lt-core built with the CUDA headers".into()))
+        return Err(Error::Cuda(
+            "CUDA sync debug mode needs lt-core built with the CUDA headers".into(),
+        ));
     }
 }
 

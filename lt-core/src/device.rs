@@ -25,7 +25,9 @@ pub fn select(requested: &str) -> Result<Device> {
             };
             let n = tch::Cuda::device_count() as usize;
             if index >= n {
-                return Err(Error::Device(format!("device '{requested}' requested but {n} CUDA device(s) are available")));
+                return Err(Error::Device(format!(
+                    "device '{requested}' requested but {n} CUDA device(s) are available"
+                )));
             }
             Ok(Device::Cuda(index))
         }

@@ -181,7 +181,10 @@ mod tests {
             std::io::Error::from(std::io::ErrorKind::NotFound),
         );
         let e = Error::InitCheckpoint(Box::new(inner));
-        assert_eq!(e.to_string(), "init_checkpoint: /x/last.safetensors: entity not found");
+        assert_eq!(
+            e.to_string(),
+            "init_checkpoint: /x/last.safetensors: entity not found"
+        );
         let source = std::error::Error::source(&e).unwrap().to_string();
         assert!(e.to_string().ends_with(&source));
         let e = Error::Checkpoint("bad".into()).on_tensor("head.weight");

@@ -126,10 +126,14 @@ impl Evaluator {
         }
         for (row, &label) in probs.chunks(c).zip(labels) {
             if label < 0 || label as usize >= c {
-                return Err(Error::Metrics(format!("evaluation: label {label} outside 0..{c}")));
+                return Err(Error::Metrics(format!(
+                    "evaluation: label {label} outside 0..{c}"
+                )));
             }
             if row.iter().any(|p| !p.is_finite() || *p < 0.0) {
-                return Err(Error::Metrics("evaluation: probability row with a negative or non-finite value".into()));
+                return Err(Error::Metrics(
+                    "evaluation: probability row with a negative or non-finite value".into(),
+                ));
             }
             let mut order: Vec<usize> = (0..c).collect();
             // Stable: ties keep the lower class first, as arg-max.

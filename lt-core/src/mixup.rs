@@ -124,10 +124,16 @@ pub fn mixup(
 ) -> Result<(Tensor, Tensor, Tensor, f64)> {
     let n = x.size().first().copied().unwrap_or(0);
     if y.size().first().copied() != Some(n) {
-        return Err(Error::Usage(format!("mixup: {} images but labels of shape {:?}", n, y.size())));
+        return Err(Error::Usage(format!(
+            "mixup: {} images but labels of shape {:?}",
+            n,
+            y.size()
+        )));
     }
     if !alpha.is_finite() {
-        return Err(Error::Usage(format!("mixup: alpha must be finite, got {alpha}")));
+        return Err(Error::Usage(format!(
+            "mixup: alpha must be finite, got {alpha}"
+        )));
     }
     if alpha <= 0.0 {
         return Ok((x.shallow_clone(), y.shallow_clone(), y.shallow_clone(), 1.0));

@@ -122,25 +122,28 @@ impl Sgd {
             return Err(Error::Optim(format!("invalid learning rate {lr}")));
         }
         if !(config.momentum.is_finite() && config.momentum >= 0.0) {
-            return Err(Error::Optim(format!("invalid momentum {}", config.momentum)));
+            return Err(Error::Optim(format!(
+                "invalid momentum {}",
+                config.momentum
+            )));
         }
         if config.nesterov && (config.momentum <= 0.0 || config.dampening != 0.0) {
-            return Err(Error::Optim("Nesterov momentum requires a momentum > 0 and zero dampening".into()));
+            return Err(Error::Optim(
+                "Nesterov momentum requires a momentum > 0 and zero dampening".into(),
+            ));
         }
         let mut seen = HashSet::new();
         for g in &groups {
             if !(g.weight_decay.is_finite() && g.weight_decay >= 0.0) {
                 return Err(Error::Optim(format!(
                     "parameter group '{}': invalid weight decay {}",
-                    g.name,
-                    g.weight_decay
+                    g.name, g.weight_decay
                 )));
             }
             if !(g.lr_factor.is_finite() && g.lr_factor >= 0.0) {
                 return Err(Error::Optim(format!(
                     "parameter group '{}': invalid lr factor {}",
-                    g.name,
-                    g.lr_factor
+                    g.name, g.lr_factor
                 )));
             }
             for (n, _) in &g.params {

@@ -88,10 +88,15 @@ impl Schedule {
     /// Checks the numbers once, so [`Schedule::lr`] cannot fail.
     pub fn validate(&self) -> Result<()> {
         if !(self.base_lr.is_finite() && self.base_lr >= 0.0) {
-            return Err(Error::Config(format!("schedule: invalid base learning rate {}", self.base_lr)));
+            return Err(Error::Config(format!(
+                "schedule: invalid base learning rate {}",
+                self.base_lr
+            )));
         }
         if self.epochs == 0 {
-            return Err(Error::Config("schedule: a stage needs at least one epoch".into()));
+            return Err(Error::Config(
+                "schedule: a stage needs at least one epoch".into(),
+            ));
         }
         match &self.decay {
             Decay::Constant => {}
@@ -100,12 +105,16 @@ impl Schedule {
                     return Err(Error::Config(format!("schedule: step milestones must be strictly increasing epochs, got {milestones:?}")));
                 }
                 if milestones.iter().any(|m| !(m.1.is_finite() && m.1 >= 0.0)) {
-                    return Err(Error::Config(format!("schedule: invalid step factor in {milestones:?}")));
+                    return Err(Error::Config(format!(
+                        "schedule: invalid step factor in {milestones:?}"
+                    )));
                 }
             }
             Decay::Cosine { min_lr } => {
                 if !(min_lr.is_finite() && *min_lr >= 0.0 && *min_lr <= self.base_lr) {
-                    return Err(Error::Config(format!("schedule: cosine min_lr {min_lr} must lie in [0, base_lr]")));
+                    return Err(Error::Config(format!(
+                        "schedule: cosine min_lr {min_lr} must lie in [0, base_lr]"
+                    )));
                 }
             }
         }

@@ -38,10 +38,8 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
 impl Builder {
     /// Merges a TOML document (a recipe or a config file); `origin` names it in errors.
     pub fn layer(&mut self, text: &str, origin: &str) -> Result<&mut Self> {
-        let mut t: toml::Table =
-            toml::from_str(text).map_err(|e| {
-                Error::Config(format!("{origin}: {}", parse_problem(text, &e)))
-            })?;
+        let mut t: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::Config(format!("{origin}: {}", parse_problem(text, &e))))?;
         // A plugin recipe may describe its method in a `[method]` table; it is documentation.
         t.remove("method");
         let mut table = self.table.clone();
@@ -74,7 +72,11 @@ impl Builder {
                 .or_insert_with(|| toml::Value::Table(Default::default()))
             {
                 toml::Value::Table(t) => t,
-                _ => return Err(Error::Config(format!("--set {assignment}: '{p}' is not a table"))),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "--set {assignment}: '{p}' is not a table"
+                    )))
+                }
             };
         }
         t.insert(parts[parts.len() - 1].to_string(), value);

@@ -72,7 +72,9 @@ impl Config {
     /// Checks what the types cannot say; [`Builder::build`] and the trainer call it.
     pub fn validate(&self) -> Result<()> {
         if self.dataset.as_os_str().is_empty() {
-            return Err(Error::Config("no dataset: give --dataset DIR (built with lt-data build)".into()));
+            return Err(Error::Config(
+                "no dataset: give --dataset DIR (built with lt-data build)".into(),
+            ));
         }
         self.stage1.validate("stage1")?;
         if let Some(s) = &self.stage2 {
@@ -82,7 +84,9 @@ impl Config {
             return Err(Error::Config("eval_every must be at least 1".into()));
         }
         if self.init_checkpoint.is_some() && self.stage2.is_none() {
-            return Err(Error::Config("init_checkpoint: it replaces stage 1, so a stage 2 is needed".into()));
+            return Err(Error::Config(
+                "init_checkpoint: it replaces stage 1, so a stage 2 is needed".into(),
+            ));
         }
         Ok(())
     }

@@ -59,15 +59,20 @@ impl StageConfig {
             )));
         }
         if !(self.lr.is_finite() && self.lr >= 0.0) {
-            return Err(Error::Config(format!("{name}.lr must be a non-negative number")));
+            return Err(Error::Config(format!(
+                "{name}.lr must be a non-negative number"
+            )));
         }
         if self.milestones.iter().any(|m| !(0.0..=1.0).contains(m)) {
-            return Err(Error::Config(format!("{name}.milestones are fractions of the stage, in [0, 1]")));
+            return Err(Error::Config(format!(
+                "{name}.milestones are fractions of the stage, in [0, 1]"
+            )));
         }
         if self.shift_bn && !self.freeze_backbone {
-            return Err(Error::Config(format!("{name}.shift_bn needs freeze_backbone = true")));
+            return Err(Error::Config(format!(
+                "{name}.shift_bn needs freeze_backbone = true"
+            )));
         }
         Ok(())
     }
 }
-

@@ -40,11 +40,17 @@ fn typos_and_bad_values_are_errors() {
         "{e}"
     );
     let mut b = Builder::default();
-    b.set("dataset=d")
-        .unwrap()
-        .set("stage1.schedule=linear")
-        .unwrap();
-    assert!(b.build().unwrap_err().to_string().contains("schedule"));
+    b.set("dataset=d").unwrap();
+    let e = b.set("stage1.schedule=linear").unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "--set stage1.schedule: expected \"step\", \"cosine\", \"cosine-epoch\" or \"constant\", got \"linear\""
+    );
+    let e = b.set("model=vgg16").unwrap_err().to_string();
+    assert!(
+        e.starts_with("--set model: unknown model 'vgg16'; known: resnet20, "),
+        "{e}"
+    );
     assert!(Builder::default()
         .build()
         .unwrap_err()
@@ -106,4 +112,33 @@ fn differing_keys_name_what_changes_the_result() {
         b.build().unwrap().differing_keys(&recorded),
         ["stage1.loss_config.gamma", "stage1.lr", "stage2"]
     );
+}
+
+#[test]
+fn enums_and_optional_paths_read_as_earlier_versions_wrote_them() {
+    let mut b = Builder::default();
+    b.set("dataset=d").unwrap();
+    let c = b.build().unwrap();
+    assert_eq!((c.model, c.init_checkpoint.as_ref()), (None, None));
+    assert_eq!(c.stage1.schedule, crate::schedule::ScheduleKind::Step);
+    // Written as before: empty strings for "none".
+    let text = c.to_toml();
+    assert!(text.contains("model = \"\"\n") && text.contains("init_checkpoint = \"\"\n"));
+    b.set("model=ResNet32b").unwrap();
+    b.set("init_checkpoint=\"s1.safetensors\"").unwrap();
+    b.set("stage2.schedule=\"cosine-epoch\"").unwrap();
+    let c = b.build().unwrap();
+    assert_eq!(c.model.map(|a| a.name()), Some("resnet32b"));
+    assert_eq!(c.init_checkpoint, Some("s1.safetensors".into()));
+    let s2 = c.stage2.as_ref().unwrap();
+    assert_eq!(s2.schedule.rate_iteration(7), 0);
+    assert_eq!(c.stage1.schedule.rate_iteration(7), 7);
+    let again: Config = toml::from_str(&c.to_toml()).unwrap();
+    assert_eq!(again, c);
+    // A config.toml of an earlier version, which kept the model name as given, resumes.
+    let mut recorded: toml::Table = toml::from_str(&c.to_toml()).unwrap();
+    recorded.insert("model".into(), toml::Value::String("ResNet32B".into()));
+    assert!(c.differing_keys(&recorded).is_empty());
+    recorded.insert("model".into(), toml::Value::String("resnet20".into()));
+    assert_eq!(c.differing_keys(&recorded), ["model"]);
 }

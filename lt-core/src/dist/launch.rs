@@ -137,8 +137,7 @@ fn first_node(get: Lookup) -> Result<String> {
                 .into(),
         )
     })?;
-    let hosts =
-        expand_nodelist(&list).map_err(|e| DistError::Env(format!("{var}={list}: {e}")))?;
+    let hosts = expand_nodelist(&list).map_err(|e| DistError::Env(format!("{var}={list}: {e}")))?;
     hosts
         .into_iter()
         .next()

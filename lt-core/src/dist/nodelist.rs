@@ -54,12 +54,13 @@ fn expand_host(pattern: &str, out: &mut Vec<String>) -> Result<(), NodelistError
         out.push(pattern.to_string());
         return Ok(());
     };
-    let close = pattern[open..]
-        .find(']')
-        .map(|c| open + c)
-        .ok_or_else(|| NodelistError::Unclosed {
-            pattern: pattern.to_string(),
-        })?;
+    let close =
+        pattern[open..]
+            .find(']')
+            .map(|c| open + c)
+            .ok_or_else(|| NodelistError::Unclosed {
+                pattern: pattern.to_string(),
+            })?;
     let (prefix, body, rest) = (
         &pattern[..open],
         &pattern[open + 1..close],

@@ -129,7 +129,14 @@ impl Collector {
         }
     }
 
-    pub(super) fn conv(&mut self, p: &nn::Path, cin: i64, cout: i64, k: i64, stride: i64) -> Result<Conv> {
+    pub(super) fn conv(
+        &mut self,
+        p: &nn::Path,
+        cin: i64,
+        cout: i64,
+        k: i64,
+        stride: i64,
+    ) -> Result<Conv> {
         let weight = p.f_var("weight", &[cout, cin, k, k], self.conv_init)?;
         self.params.push((p.path("weight"), weight.shallow_clone()));
         Ok(Conv {

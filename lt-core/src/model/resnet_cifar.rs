@@ -17,12 +17,16 @@ pub const ARCHS: &[ArchSpec] = &[
     cifar("resnet32", |p, c| resnet_cifar(p, 32, c, CifarShortcut::A)),
     cifar("resnet44", |p, c| resnet_cifar(p, 44, c, CifarShortcut::A)),
     cifar("resnet56", |p, c| resnet_cifar(p, 56, c, CifarShortcut::A)),
-    cifar("resnet110", |p, c| resnet_cifar(p, 110, c, CifarShortcut::A)),
+    cifar("resnet110", |p, c| {
+        resnet_cifar(p, 110, c, CifarShortcut::A)
+    }),
     cifar("resnet20b", |p, c| resnet_cifar(p, 20, c, CifarShortcut::B)),
     cifar("resnet32b", |p, c| resnet_cifar(p, 32, c, CifarShortcut::B)),
     cifar("resnet44b", |p, c| resnet_cifar(p, 44, c, CifarShortcut::B)),
     cifar("resnet56b", |p, c| resnet_cifar(p, 56, c, CifarShortcut::B)),
-    cifar("resnet110b", |p, c| resnet_cifar(p, 110, c, CifarShortcut::B)),
+    cifar("resnet110b", |p, c| {
+        resnet_cifar(p, 110, c, CifarShortcut::B)
+    }),
 ];
 
 /// A CIFAR-sized architecture (32x32 inputs) with a Kaiming-initialised head.

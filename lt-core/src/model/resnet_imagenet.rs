@@ -12,12 +12,24 @@ use tch::nn::init::FanInOut;
 
 /// The registry lines of this family (see [`super::arch`]).
 pub const ARCHS: &[ArchSpec] = &[
-    imagenet("resnet10", |p, c| resnet_imagenet(p, "resnet10", [1, 1, 1, 1], false, c)),
-    imagenet("resnet18", |p, c| resnet_imagenet(p, "resnet18", [2, 2, 2, 2], false, c)),
-    imagenet("resnet34", |p, c| resnet_imagenet(p, "resnet34", [3, 4, 6, 3], false, c)),
-    imagenet("resnet50", |p, c| resnet_imagenet(p, "resnet50", [3, 4, 6, 3], true, c)),
-    imagenet("resnet101", |p, c| resnet_imagenet(p, "resnet101", [3, 4, 23, 3], true, c)),
-    imagenet("resnet152", |p, c| resnet_imagenet(p, "resnet152", [3, 8, 36, 3], true, c)),
+    imagenet("resnet10", |p, c| {
+        resnet_imagenet(p, "resnet10", [1, 1, 1, 1], false, c)
+    }),
+    imagenet("resnet18", |p, c| {
+        resnet_imagenet(p, "resnet18", [2, 2, 2, 2], false, c)
+    }),
+    imagenet("resnet34", |p, c| {
+        resnet_imagenet(p, "resnet34", [3, 4, 6, 3], false, c)
+    }),
+    imagenet("resnet50", |p, c| {
+        resnet_imagenet(p, "resnet50", [3, 4, 6, 3], true, c)
+    }),
+    imagenet("resnet101", |p, c| {
+        resnet_imagenet(p, "resnet101", [3, 4, 23, 3], true, c)
+    }),
+    imagenet("resnet152", |p, c| {
+        resnet_imagenet(p, "resnet152", [3, 8, 36, 3], true, c)
+    }),
 ];
 
 /// An ImageNet-sized architecture (224x224 inputs) with PyTorch's default head init.

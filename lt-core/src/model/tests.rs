@@ -1,7 +1,7 @@
 //! Parameter counts against torchvision, variable names, BN modes and memory formats.
 
 use super::*;
-use tch::{nn::VarStore, Device, Kind};
+use tch::{nn::VarStore, Device, Kind, Tensor};
 
 fn arch(name: &str) -> Arch {
     name.parse().unwrap()
@@ -12,8 +12,15 @@ fn the_registry_knows_sizes_and_head_init() {
     let names: Vec<&str> = Arch::all().map(Arch::name).collect();
     assert_eq!(names.len(), 16);
     assert_eq!(arch("ResNet32B").name(), "resnet32b");
-    for (name, size, kaiming) in [("resnet20", 32, true), ("resnet110b", 32, true), ("resnet50", 224, false)] {
-        assert_eq!((arch(name).input_size(), arch(name).kaiming_head()), (size, kaiming));
+    for (name, size, kaiming) in [
+        ("resnet20", 32, true),
+        ("resnet110b", 32, true),
+        ("resnet50", 224, false),
+    ] {
+        assert_eq!(
+            (arch(name).input_size(), arch(name).kaiming_head()),
+            (size, kaiming)
+        );
     }
     // Every CIFAR ResNet has 64 features, the ImageNet ones more: the head init follows.
     let vs = VarStore::new(Device::Cpu);
@@ -88,7 +95,10 @@ fn resnet152_feature_dim() {
 fn unknown_name_and_bad_channels_are_errors() {
     let vs = VarStore::new(Device::Cpu);
     let e = "vgg16".parse::<Arch>().unwrap_err();
-    assert!(e.starts_with("unknown model 'vgg16'; known: resnet20, resnet32,"), "{e}");
+    assert!(
+        e.starts_with("unknown model 'vgg16'; known: resnet20, resnet32,"),
+        "{e}"
+    );
     let e = build(arch("resnet32"), &vs.root(), 0, 10).unwrap_err();
     assert_eq!(
         e.to_string(),

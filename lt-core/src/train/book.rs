@@ -89,7 +89,12 @@ impl Book {
 
 /// `metrics.json` (the final metrics, the best top-1, units, relative accuracy) and
 /// `reliability.png` in the run directory.
-pub(super) fn write_metrics(metrics: &Metrics, best: f64, cfg: &Config, run_dir: &Path) -> Result<()> {
+pub(super) fn write_metrics(
+    metrics: &Metrics,
+    best: f64,
+    cfg: &Config,
+    run_dir: &Path,
+) -> Result<()> {
     let mut out = serde_json::to_value(metrics)?;
     out["best_top1"] = serde_json::json!(best.is_finite().then_some(best));
     out["units"] = serde_json::json!({"top1": "percent", "top5": "percent", "many": "percent", "medium": "percent",

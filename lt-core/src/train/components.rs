@@ -4,8 +4,7 @@
 
 use crate::config::StageConfig;
 use crate::plugin::{
-    DatasetInfo, Plugin, PluginError, PluginHead, PluginLoss, PluginSampler, PluginSearch,
-    StepCtx,
+    DatasetInfo, Plugin, PluginError, PluginHead, PluginLoss, PluginSampler, PluginSearch, StepCtx,
 };
 use crate::{Error, Result};
 use tch::{Kind, Tensor};
@@ -65,7 +64,7 @@ impl Plugins {
             } else {
                 loaded.join(", ")
             }
-        )))
+        )));
     }
 }
 

@@ -44,11 +44,10 @@ pub struct RunOptions {
 /// Trains and evaluates as `cfg` says; writes metrics, plots and checkpoints under `cfg.out`.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
     cfg.validate()?;
-    let data =
-        data::load_data(&cfg.dataset, &cfg.eval_split).map_err(|source| Error::Dataset {
-            path: cfg.dataset.clone(),
-            source,
-        })?;
+    let data = data::load_data(&cfg.dataset, &cfg.eval_split).map_err(|source| Error::Dataset {
+        path: cfg.dataset.clone(),
+        source,
+    })?;
     data::check_batch_sizes(cfg, data.train.len())?;
     let dir = RunDir::inspect(cfg, opts.resume)?;
     // Launched by torchrun or srun: join the process group (data-parallel training).

@@ -60,7 +60,9 @@ impl RunDir {
             return Err(Error::RunDir(format!("{shown}: is a dataset directory (holds lt-data's manifest.json); choose another --out")));
         }
         if path.exists() && !path.is_dir() {
-            return Err(Error::RunDir(format!("{shown}: not a directory; choose another --out")));
+            return Err(Error::RunDir(format!(
+                "{shown}: not a directory; choose another --out"
+            )));
         }
         let names = entries(&path)?;
         if names.is_empty() {
