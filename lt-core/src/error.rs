@@ -66,9 +66,9 @@ pub enum Error {
     /// Distributed training: launch environment, c10d rendezvous and collectives.
     #[error(transparent)]
     Dist(#[from] DistError),
-    /// The plugin host: finding, loading or calling a plugin.
+    /// The plugin host: finding, loading or calling a plugin (boxed: its errors are large).
     #[error(transparent)]
-    Plugin(#[from] PluginError),
+    Plugin(Box<PluginError>),
     /// A stage's plugin component could not be built: `stage 2 loss 'las': ...`.
     #[error("stage {stage} {kind} '{name}': {source}")]
     Component {
@@ -77,7 +77,7 @@ pub enum Error {
         kind: &'static str,
         name: String,
         #[source]
-        source: PluginError,
+        source: Box<PluginError>,
     },
     /// A backbone or head that cannot be built (sizes, depth).
     #[error("{0}")]
@@ -137,12 +137,18 @@ pub enum Error {
     Image {
         path: PathBuf,
         #[source]
-        source: image::ImageError,
+        source: Box<image::ImageError>,
     },
 }
 
 /// lt-core's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<PluginError> for Error {
+    fn from(e: PluginError) -> Self {
+        Error::Plugin(Box::new(e))
+    }
+}
 
 impl Error {
     /// An OS error on `path`: `PATH: message`.

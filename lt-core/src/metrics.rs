@@ -436,7 +436,7 @@ pub fn write_reliability_png(bins: &[Bin], path: &Path) -> Result<()> {
         .write_to(&mut std::io::Cursor::new(&mut buf), image::ImageFormat::Png)
         .map_err(|source| Error::Image {
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
         })?;
     write_atomic(path, &buf)
 }

@@ -57,14 +57,14 @@ impl Plugins {
             }
         }
         let loaded: Vec<&str> = self.0.iter().map(|p| p.info().name.as_str()).collect();
-        return Err(Error::Config(format!(
+        Err(Error::Config(format!(
             "no loaded plugin provides the {kind} '{spec}' (loaded: {}); use --plugin NAME",
             if loaded.is_empty() {
                 "none".into()
             } else {
                 loaded.join(", ")
             }
-        )));
+        )))
     }
 }
 
@@ -120,6 +120,6 @@ fn built(stage: u32, kind: &'static str, name: &str) -> impl FnOnce(PluginError)
         stage,
         kind,
         name,
-        source,
+        source: Box::new(source),
     }
 }
