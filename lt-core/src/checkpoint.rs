@@ -197,21 +197,8 @@ impl Checkpoint {
             .filter(|(n, _)| n.starts_with(prefix))
             .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, mut var) in vars {
-            let Some(src) = saved.get(name.as_str()) else {
-                return Err(Error::Checkpoint(format!(
-                    "checkpoint has no tensor for model variable '{name}'"
-                )));
-            };
-            if src.size() != var.size() {
-                return Err(Error::Checkpoint(format!(
-                    "checkpoint tensor '{name}' has shape {:?}, the model {:?}",
-                    src.size(),
-                    var.size()
-                )));
-            }
-            tch::no_grad(|| var.f_copy_(src))
-                .map_err(|e| Error::from(e).on_tensor(format!("restoring '{name}'")))?;
+        for (name, var) in vars {
+            copy_saved(&saved, &name, &var, Wording::Model)?;
             copied += 1;
         }
         Ok(copied)
@@ -222,24 +209,48 @@ impl Checkpoint {
         let saved: HashMap<&str, &Tensor> =
             self.extra.iter().map(|(n, t)| (n.as_str(), t)).collect();
         for (name, t) in into {
-            let Some(src) = saved.get(name.as_str()) else {
-                return Err(Error::Checkpoint(format!(
-                    "checkpoint has no extra tensor '{name}'"
-                )));
-            };
-            if src.size() != t.size() {
-                return Err(Error::Checkpoint(format!(
-                    "checkpoint extra tensor '{name}' has shape {:?}, expected {:?}",
-                    src.size(),
-                    t.size()
-                )));
-            }
-            let mut dst = t.shallow_clone();
-            tch::no_grad(|| dst.f_copy_(src))
-                .map_err(|e| Error::from(e).on_tensor(format!("restoring '{name}'")))?;
+            copy_saved(&saved, name, t, Wording::Extra)?;
         }
         Ok(())
     }
+}
+
+/// Which section of a checkpoint a restored tensor comes from, as its errors word it.
+#[derive(Clone, Copy)]
+enum Wording {
+    Model,
+    Extra,
+}
+
+/// Copies the saved tensor `name` into `dst` (without gradients), refusing a missing tensor or
+/// another shape.
+fn copy_saved(
+    saved: &HashMap<&str, &Tensor>,
+    name: &str,
+    dst: &Tensor,
+    wording: Wording,
+) -> Result<()> {
+    let Some(src) = saved.get(name) else {
+        return Err(Error::Checkpoint(match wording {
+            Wording::Model => format!("checkpoint has no tensor for model variable '{name}'"),
+            Wording::Extra => format!("checkpoint has no extra tensor '{name}'"),
+        }));
+    };
+    let (got, want) = (src.size(), dst.size());
+    if got != want {
+        return Err(Error::Checkpoint(match wording {
+            Wording::Model => {
+                format!("checkpoint tensor '{name}' has shape {got:?}, the model {want:?}")
+            }
+            Wording::Extra => {
+                format!("checkpoint extra tensor '{name}' has shape {got:?}, expected {want:?}")
+            }
+        }));
+    }
+    let mut dst = dst.shallow_clone();
+    tch::no_grad(|| dst.f_copy_(src))
+        .map_err(|e| Error::from(e).on_tensor(format!("restoring '{name}'")))?;
+    Ok(())
 }
 
 #[cfg(test)]
