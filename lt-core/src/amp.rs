@@ -7,42 +7,17 @@
 
 use crate::ops::{self, HalfType};
 use crate::optim::Sgd;
-use anyhow::Result;
+use crate::Result;
 use tch::{Device, Kind, Tensor};
 
-/// The `amp` setting (`"off" | "bf16" | "fp16"` in configurations). The papers' numbers are fp32
-/// (`off`, the default); `bf16` needs no loss scaling (float32's exponent range); `fp16` is
-/// scaled by [`GradScaler`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum Precision {
-    Off,
-    Bf16,
-    Fp16,
-}
-
-impl TryFrom<String> for Precision {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "off" => Ok(Precision::Off),
-            "bf16" => Ok(Precision::Bf16),
-            "fp16" => Ok(Precision::Fp16),
-            _ => Err(format!(
-                "expected \"off\", \"bf16\" or \"fp16\", got \"{s}\""
-            )),
-        }
-    }
-}
-
-impl From<Precision> for String {
-    fn from(p: Precision) -> String {
-        match p {
-            Precision::Off => "off",
-            Precision::Bf16 => "bf16",
-            Precision::Fp16 => "fp16",
-        }
-        .to_string()
+string_enum! {
+    /// The `amp` setting (`"off" | "bf16" | "fp16"` in configurations). The papers' numbers are
+    /// fp32 (`off`, the default); `bf16` needs no loss scaling (float32's exponent range); `fp16`
+    /// is scaled by [`GradScaler`].
+    pub enum Precision {
+        Off = "off",
+        Bf16 = "bf16",
+        Fp16 = "fp16",
     }
 }
 

@@ -8,9 +8,9 @@
 //! Before building the model the benchmark calls [`crate::malloc::tune`]: without it glibc hands the
 //! freed activations of every step back to the kernel and the next step faults them in again
 //! (the cause of the gap to PyTorch eager this benchmark used to show; see that function).
-use crate::model;
+use crate::model::{self, Arch};
 use crate::optim::{ParamGroup, Sgd, SgdConfig};
-use anyhow::{bail, Result};
+use crate::{Error, Result};
 use serde::Serialize;
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Kind, Tensor};
@@ -46,24 +46,10 @@ impl StepReport {
     }
 }
 
-/// Input side of the benchmark batch: 32 for the CIFAR ResNets, 224 otherwise.
-pub fn image_size(model: &str) -> i64 {
-    if model.to_ascii_lowercase().starts_with("resnet")
-        && matches!(
-            model.trim_start_matches("resnet").trim_end_matches('b'),
-            "20" | "32" | "44" | "56" | "110"
-        )
-    {
-        32
-    } else {
-        224
-    }
-}
-
 /// What [`step_bench_with`] runs.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    pub model: String,
+    pub model: Arch,
     pub batch: usize,
     /// Intra-op threads (`tch::set_num_threads`, as `torch.set_num_threads`).
     pub threads: usize,
@@ -74,11 +60,11 @@ pub struct BenchOptions {
 }
 
 /// Times `steps` training steps (after warm-up) of `model` on a random `batch x 3 x S x S`
-/// input with 10 classes, on the CPU with `threads` intra-op threads, in the default
+/// input (`S`: the architecture's input size, 32 or 224) with 10 classes, on the CPU with `threads` intra-op threads, in the default
 /// (contiguous) memory format; see [`step_bench_with`].
-pub fn step_bench(model: &str, batch: usize, threads: usize, steps: usize) -> Result<StepReport> {
+pub fn step_bench(model: Arch, batch: usize, threads: usize, steps: usize) -> Result<StepReport> {
     step_bench_with(&BenchOptions {
-        model: model.to_string(),
+        model,
         batch,
         threads,
         steps,
@@ -88,12 +74,16 @@ pub fn step_bench(model: &str, batch: usize, threads: usize, steps: usize) -> Re
 
 /// [`step_bench`] with every option.
 pub fn step_bench_with(o: &BenchOptions) -> Result<StepReport> {
-    let (model, batch, threads, steps) = (o.model.as_str(), o.batch, o.threads, o.steps);
+    let (model, batch, threads, steps) = (o.model, o.batch, o.threads, o.steps);
     if batch == 0 || threads == 0 {
-        bail!("bench: batch and threads must be positive");
+        return Err(Error::Usage(
+            "bench: batch and threads must be positive".into(),
+        ));
     }
     if steps < MIN_STEPS {
-        bail!("bench: at least {MIN_STEPS} timed steps are needed for a median, got {steps}");
+        return Err(Error::Usage(format!(
+            "bench: at least {MIN_STEPS} timed steps are needed for a median, got {steps}"
+        )));
     }
     let malloc_tuned = crate::malloc::tune();
     tch::set_num_threads(threads as i32);
@@ -111,7 +101,7 @@ pub fn step_bench_with(o: &BenchOptions) -> Result<StepReport> {
         0.1,
         SgdConfig::default(),
     )?;
-    let size = image_size(model);
+    let size = model.input_size();
     let x = Tensor::f_randn([batch as i64, 3, size, size], (Kind::Float, device))?;
     let y = Tensor::f_randint(10, [batch as i64], (Kind::Int64, device))?;
     let mut times = Vec::with_capacity(steps);
@@ -124,7 +114,9 @@ pub fn step_bench_with(o: &BenchOptions) -> Result<StepReport> {
         opt.step()?;
         let dt = t0.elapsed().as_secs_f64() * 1e3;
         if !loss.double_value(&[]).is_finite() {
-            bail!("bench: loss became non-finite at step {i}");
+            return Err(Error::Training(format!(
+                "bench: loss became non-finite at step {i}"
+            )));
         }
         if i >= WARMUP_STEPS {
             times.push(dt);
@@ -139,7 +131,7 @@ pub fn step_bench_with(o: &BenchOptions) -> Result<StepReport> {
         (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
     };
     Ok(StepReport {
-        model: model.to_string(),
+        model: model.name().to_string(),
         batch,
         threads,
         steps,
@@ -159,20 +151,18 @@ mod tests {
 
     #[test]
     fn small_bench_runs_and_rejects_bad_input() {
-        let r = step_bench("resnet20", 4, 1, MIN_STEPS).unwrap();
+        let resnet20: Arch = "resnet20".parse().unwrap();
+        let r = step_bench(resnet20, 4, 1, MIN_STEPS).unwrap();
         assert_eq!((r.steps, r.image_size, r.batch), (MIN_STEPS, 32, 4));
         assert!(r.min_ms > 0.0 && r.min_ms <= r.median_ms && r.median_ms <= r.max_ms);
         assert!(r.summary_line().starts_with("step ms "));
-        assert!(step_bench("resnet20", 4, 1, 3).is_err());
-        assert!(step_bench("nope", 4, 1, 20).is_err());
-        assert_eq!(image_size("resnet32b"), 32);
-        assert_eq!(image_size("resnet50"), 224);
+        assert!(step_bench(resnet20, 4, 1, 3).is_err());
         assert_eq!(
             r.malloc_tuned,
             cfg!(all(target_os = "linux", target_env = "gnu"))
         );
         let o = BenchOptions {
-            model: "resnet20".into(),
+            model: resnet20,
             batch: 4,
             threads: 1,
             steps: MIN_STEPS,

@@ -9,10 +9,10 @@
 //! RNG state: a run is resumed only at epoch boundaries, and the trainer re-seeds tch, the
 //! loader and the mixup stream (`lt_data::rng::streams`) from `(seed, epoch)` at each epoch start,
 //! so `(meta.seed, meta.epoch)` *is* the RNG state; no generator bytes are stored.
-use anyhow::{anyhow, bail, Context, Result};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 const META_KEY: &str = "__meta__";
@@ -83,48 +83,62 @@ pub fn save(
     optim: &[(String, Tensor)],
     meta: &CheckpointMeta,
 ) -> Result<()> {
-    let ctx = || format!("writing checkpoint {}", path.display());
+    let failed = file_error("writing", path);
     let mut named: Vec<(String, Tensor)> = Vec::new();
     let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     for (n, t) in &vars {
-        named.push((format!("{MODEL_PREFIX}{n}"), to_cpu(t).with_context(ctx)?));
+        named.push((format!("{MODEL_PREFIX}{n}"), to_cpu(t).map_err(&failed)?));
     }
     for (prefix, list) in [(EXTRA_PREFIX, extra), (OPTIM_PREFIX, optim)] {
         for (n, t) in list {
-            named.push((format!("{prefix}{n}"), to_cpu(t).with_context(ctx)?));
+            named.push((format!("{prefix}{n}"), to_cpu(t).map_err(&failed)?));
         }
     }
-    let json = serde_json::to_vec(meta).with_context(ctx)?;
+    let json = serde_json::to_vec(meta).map_err(|e| failed(e.into()))?;
     named.push((META_KEY.to_string(), Tensor::from_slice(&json)));
     let mut seen = std::collections::HashSet::new();
     for (n, _) in &named {
         if !seen.insert(n.as_str()) {
-            bail!("{}: tensor name '{n}' used twice", ctx());
+            return Err(failed(Error::Checkpoint(format!(
+                "tensor name '{n}' used twice"
+            ))));
         }
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io_while(format!("creating {}", dir.display()), e))?;
     }
     let tmp = lt_data::format::temp_path(path);
     let res = (|| -> Result<()> {
         Tensor::write_safetensors(&named, &tmp)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        Ok(())
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(Error::Os)
     })();
     if res.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    res.with_context(ctx)
+    res.map_err(failed)
+}
+
+/// Wraps an error as the failure of `action` (`reading`, `writing`) on the checkpoint `path`.
+fn file_error(action: &'static str, path: &Path) -> impl Fn(Error) -> Error {
+    let path = PathBuf::from(path);
+    move |e| Error::CheckpointFile {
+        action,
+        path: path.clone(),
+        source: Box::new(e),
+    }
 }
 
 /// Reads a checkpoint written by [`save`].
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    let ctx = || format!("reading checkpoint {}", path.display());
+    let failed = file_error("reading", path);
     // The OS's word on a missing or unreadable file, rather than the tensor reader's.
-    std::fs::File::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let named = Tensor::read_safetensors(path).with_context(ctx)?;
+    std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let named = Tensor::read_safetensors(path).map_err(|e| failed(e.into()))?;
     let mut model = Vec::new();
     let mut extra = Vec::new();
     let mut optim = Vec::new();
@@ -132,11 +146,13 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     for (n, t) in named {
         if n == META_KEY {
             if t.kind() != Kind::Uint8 {
-                bail!("{}: {META_KEY} is not a byte tensor", ctx());
+                return Err(failed(Error::Checkpoint(format!(
+                    "{META_KEY} is not a byte tensor"
+                ))));
             }
-            let bytes = Vec::<u8>::try_from(&t).with_context(ctx)?;
-            let m: CheckpointMeta = serde_json::from_slice(&bytes)
-                .with_context(|| format!("{}: bad metadata", ctx()))?;
+            let bytes = Vec::<u8>::try_from(&t).map_err(|e| failed(e.into()))?;
+            let m: CheckpointMeta =
+                serde_json::from_slice(&bytes).map_err(|e| failed(Error::BadMetadata(e)))?;
             meta = Some(m);
         } else if let Some(s) = n.strip_prefix(MODEL_PREFIX) {
             model.push((s.to_string(), t));
@@ -145,17 +161,15 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         } else if let Some(s) = n.strip_prefix(OPTIM_PREFIX) {
             optim.push((s.to_string(), t));
         } else {
-            bail!(
-                "{}: unexpected tensor '{n}' (not an lt-train checkpoint?)",
-                ctx()
-            );
+            return Err(failed(Error::Checkpoint(format!(
+                "unexpected tensor '{n}' (not an lt-train checkpoint?)"
+            ))));
         }
     }
     let Some(meta) = meta else {
-        bail!(
-            "{}: no {META_KEY} entry (not an lt-train checkpoint?)",
-            ctx()
-        )
+        return Err(failed(Error::Checkpoint(format!(
+            "no {META_KEY} entry (not an lt-train checkpoint?)"
+        ))));
     };
     for v in [&mut model, &mut extra, &mut optim] {
         v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -183,18 +197,8 @@ impl Checkpoint {
             .filter(|(n, _)| n.starts_with(prefix))
             .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, mut var) in vars {
-            let Some(src) = saved.get(name.as_str()) else {
-                bail!("checkpoint has no tensor for model variable '{name}'");
-            };
-            if src.size() != var.size() {
-                bail!(
-                    "checkpoint tensor '{name}' has shape {:?}, the model {:?}",
-                    src.size(),
-                    var.size()
-                );
-            }
-            tch::no_grad(|| var.f_copy_(src)).with_context(|| format!("restoring '{name}'"))?;
+        for (name, var) in vars {
+            copy_saved(&saved, &name, &var, Wording::Model)?;
             copied += 1;
         }
         Ok(copied)
@@ -205,21 +209,48 @@ impl Checkpoint {
         let saved: HashMap<&str, &Tensor> =
             self.extra.iter().map(|(n, t)| (n.as_str(), t)).collect();
         for (name, t) in into {
-            let Some(src) = saved.get(name.as_str()) else {
-                bail!("checkpoint has no extra tensor '{name}'")
-            };
-            if src.size() != t.size() {
-                bail!(
-                    "checkpoint extra tensor '{name}' has shape {:?}, expected {:?}",
-                    src.size(),
-                    t.size()
-                );
-            }
-            let mut dst = t.shallow_clone();
-            tch::no_grad(|| dst.f_copy_(src)).with_context(|| format!("restoring '{name}'"))?;
+            copy_saved(&saved, name, t, Wording::Extra)?;
         }
         Ok(())
     }
+}
+
+/// Which section of a checkpoint a restored tensor comes from, as its errors word it.
+#[derive(Clone, Copy)]
+enum Wording {
+    Model,
+    Extra,
+}
+
+/// Copies the saved tensor `name` into `dst` (without gradients), refusing a missing tensor or
+/// another shape.
+fn copy_saved(
+    saved: &HashMap<&str, &Tensor>,
+    name: &str,
+    dst: &Tensor,
+    wording: Wording,
+) -> Result<()> {
+    let Some(src) = saved.get(name) else {
+        return Err(Error::Checkpoint(match wording {
+            Wording::Model => format!("checkpoint has no tensor for model variable '{name}'"),
+            Wording::Extra => format!("checkpoint has no extra tensor '{name}'"),
+        }));
+    };
+    let (got, want) = (src.size(), dst.size());
+    if got != want {
+        return Err(Error::Checkpoint(match wording {
+            Wording::Model => {
+                format!("checkpoint tensor '{name}' has shape {got:?}, the model {want:?}")
+            }
+            Wording::Extra => {
+                format!("checkpoint extra tensor '{name}' has shape {got:?}, expected {want:?}")
+            }
+        }));
+    }
+    let mut dst = dst.shallow_clone();
+    tch::no_grad(|| dst.f_copy_(src))
+        .map_err(|e| Error::from(e).on_tensor(format!("restoring '{name}'")))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -227,10 +258,14 @@ mod tests {
     use super::*;
     use crate::optim::{ParamGroup, Sgd, SgdConfig};
 
+    fn arch(name: &str) -> crate::model::Arch {
+        name.parse().unwrap()
+    }
+
     #[test]
     fn round_trip_is_bit_identical() {
         let vs = VarStore::new(Device::Cpu);
-        let (bb, head) = crate::model::build("resnet20", &vs.root(), 3, 10).unwrap();
+        let (bb, head) = crate::model::build(arch("resnet20"), &vs.root(), 3, 10).unwrap();
         // Non-trivial running stats and momentum buffers.
         let x = Tensor::randn([4, 3, 16, 16], (Kind::Float, Device::Cpu));
         let y = Tensor::from_slice(&[0i64, 1, 2, 3]);
@@ -269,7 +304,7 @@ mod tests {
         let ck = load(&path).unwrap();
         assert_eq!(ck.meta, meta);
         let vs2 = VarStore::new(Device::Cpu);
-        let (bb2, _) = crate::model::build("resnet20", &vs2.root(), 3, 10).unwrap();
+        let (bb2, _) = crate::model::build(arch("resnet20"), &vs2.root(), 3, 10).unwrap();
         assert_eq!(ck.restore_varstore(&vs2, "").unwrap(), vs.variables().len());
         let v1 = vs.variables();
         for (n, t) in vs2.variables() {
@@ -295,7 +330,7 @@ mod tests {
     #[test]
     fn partial_restore_and_errors() {
         let vs = VarStore::new(Device::Cpu);
-        crate::model::build("resnet20", &vs.root(), 3, 10).unwrap();
+        crate::model::build(arch("resnet20"), &vs.root(), 3, 10).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s1.safetensors");
         save(
@@ -309,12 +344,12 @@ mod tests {
         let ck = load(&path).unwrap();
         // Stage 2 with another class count: backbone only.
         let vs2 = VarStore::new(Device::Cpu);
-        crate::model::build("resnet20", &vs2.root(), 3, 5).unwrap();
+        crate::model::build(arch("resnet20"), &vs2.root(), 3, 5).unwrap();
         assert!(ck.restore_varstore(&vs2, "backbone.").unwrap() > 0);
         let e = ck.restore_varstore(&vs2, "").unwrap_err();
         assert!(e.to_string().contains("shape [10], the model [5]"), "{e}");
         let vs3 = VarStore::new(Device::Cpu);
-        crate::model::build("resnet32", &vs3.root(), 3, 10).unwrap();
+        crate::model::build(arch("resnet32"), &vs3.root(), 3, 10).unwrap();
         assert!(ck
             .restore_varstore(&vs3, "")
             .unwrap_err()

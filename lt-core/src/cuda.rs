@@ -2,12 +2,12 @@
 //! headers are found: `cfg(lt_have_cuda)`). Without them a CUDA upload is a plain blocking copy
 //! on the compute stream: correct, without the overlap.
 
-use anyhow::Result;
+use crate::Result;
 use tch::Tensor;
 
 #[cfg(lt_have_cuda)]
 mod imp {
-    use anyhow::Result;
+    use crate::Result;
     use std::ffi::{c_char, c_int, c_void};
     use tch::Tensor;
 
@@ -96,7 +96,7 @@ mod imp {
 
 #[cfg(not(lt_have_cuda))]
 mod imp {
-    use anyhow::{bail, Result};
+    use crate::{Error, Result};
     use tch::{Device, Tensor};
 
     /// Without the CUDA shim an upload completes before it returns: nothing to wait for.
@@ -120,7 +120,9 @@ mod imp {
         if mode == 0 {
             return Ok(());
         }
-        bail!("CUDA sync debug mode needs lt-core built with the CUDA headers")
+        return Err(Error::Cuda(
+            "CUDA sync debug mode needs lt-core built with the CUDA headers".into(),
+        ));
     }
 }
 

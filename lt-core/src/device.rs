@@ -1,5 +1,5 @@
 //! Device selection and host-to-device batch transfer.
-use anyhow::{bail, Result};
+use crate::{Error, Result};
 use tch::{kind::Element, Device, Tensor};
 
 /// Parses `--device`: `auto` (or empty: CUDA 0 when available, else CPU), `cpu`, `cuda`,
@@ -10,17 +10,24 @@ pub fn select(requested: &str) -> Result<Device> {
         "" | "auto" => Ok(Device::cuda_if_available()),
         "cpu" => Ok(Device::Cpu),
         _ => {
+            let unknown = || {
+                Error::Device(format!(
+                    "unknown device '{requested}' (use auto, cpu, cuda or cuda:N)"
+                ))
+            };
             let index = match r.strip_prefix("cuda") {
                 Some("") => 0,
-                Some(rest) => match rest.strip_prefix(':').and_then(|n| n.parse::<usize>().ok()) {
-                    Some(i) => i,
-                    None => bail!("unknown device '{requested}' (use auto, cpu, cuda or cuda:N)"),
-                },
-                None => bail!("unknown device '{requested}' (use auto, cpu, cuda or cuda:N)"),
+                Some(rest) => rest
+                    .strip_prefix(':')
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .ok_or_else(unknown)?,
+                None => return Err(unknown()),
             };
             let n = tch::Cuda::device_count() as usize;
             if index >= n {
-                bail!("device '{requested}' requested but {n} CUDA device(s) are available");
+                return Err(Error::Device(format!(
+                    "device '{requested}' requested but {n} CUDA device(s) are available"
+                )));
             }
             Ok(Device::Cuda(index))
         }
@@ -33,10 +40,10 @@ pub fn select(requested: &str) -> Result<Device> {
 pub fn to_device<T: Element>(data: &[T], shape: &[i64], device: Device) -> Result<Tensor> {
     let numel: i64 = shape.iter().product();
     if shape.iter().any(|&d| d < 0) || numel as usize != data.len() {
-        bail!(
+        return Err(Error::Usage(format!(
             "batch buffer of {} elements does not fit shape {shape:?}",
             data.len()
-        );
+        )));
     }
     host_to_device(&Tensor::f_from_slice(data)?.f_reshape(shape)?, device)
 }

@@ -1,4 +1,9 @@
 //! Training side of the toolkit: backbones, optimisation, metrics, checkpoints, the plugin host.
+//! Every fallible function returns [`Result`], whose [`Error`] has one variant per kind of
+//! failure.
+#[macro_use]
+mod names;
+
 pub mod amp;
 pub mod bench;
 pub mod checkpoint;
@@ -7,6 +12,7 @@ pub mod cuda;
 pub mod device;
 pub mod dist;
 pub mod env;
+pub mod error;
 pub mod malloc;
 pub mod metrics;
 pub mod mixup;
@@ -16,3 +22,5 @@ pub mod optim;
 pub mod plugin;
 pub mod schedule;
 pub mod train;
+
+pub use error::{Error, Result};

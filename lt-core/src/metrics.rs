@@ -10,7 +10,7 @@
 //! Calibration follows the MiSLAS evaluation: 15 equal-width confidence bins over (0, 1],
 //! bin `b` holds confidences in `(b/15, (b+1)/15]` (a confidence of exactly 0 goes to bin 0);
 //! `ECE = sum_b |acc_b - conf_b| * n_b / N`, `MCE = max_b |acc_b - conf_b|` over non-empty bins.
-use anyhow::{bail, Context, Result};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
@@ -56,17 +56,17 @@ impl Evaluator {
     pub fn add_logits(&mut self, logits: &Tensor, labels: &Tensor) -> Result<()> {
         let size = logits.size();
         if size.len() != 2 || size[1] as usize != self.num_classes {
-            bail!(
+            return Err(Error::Metrics(format!(
                 "evaluation: logits of shape {size:?}, expected [N, {}]",
                 self.num_classes
-            );
+            )));
         }
         if labels.size() != [size[0]] {
-            bail!(
+            return Err(Error::Metrics(format!(
                 "evaluation: {} logit rows but labels of shape {:?}",
                 size[0],
                 labels.size()
-            );
+            )));
         }
         if size[0] == 0 {
             return Ok(());
@@ -77,11 +77,11 @@ impl Evaluator {
         let max_label = labels.f_max()?.int64_value(&[]);
         let min_label = labels.f_min()?.int64_value(&[]);
         if min_label < 0 || max_label >= self.num_classes as i64 {
-            bail!(
+            return Err(Error::Metrics(format!(
                 "evaluation: label {} outside 0..{}",
                 if min_label < 0 { min_label } else { max_label },
                 self.num_classes
-            );
+            )));
         }
         let logp = tch::no_grad(|| {
             logits
@@ -118,18 +118,22 @@ impl Evaluator {
     pub fn add_probs(&mut self, probs: &[f32], labels: &[i64]) -> Result<()> {
         let c = self.num_classes;
         if c == 0 || probs.len() != labels.len() * c {
-            bail!(
+            return Err(Error::Metrics(format!(
                 "evaluation: {} probabilities for {} labels and {c} classes",
                 probs.len(),
                 labels.len()
-            );
+            )));
         }
         for (row, &label) in probs.chunks(c).zip(labels) {
             if label < 0 || label as usize >= c {
-                bail!("evaluation: label {label} outside 0..{c}");
+                return Err(Error::Metrics(format!(
+                    "evaluation: label {label} outside 0..{c}"
+                )));
             }
             if row.iter().any(|p| !p.is_finite() || *p < 0.0) {
-                bail!("evaluation: probability row with a negative or non-finite value");
+                return Err(Error::Metrics(
+                    "evaluation: probability row with a negative or non-finite value".into(),
+                ));
             }
             let mut order: Vec<usize> = (0..c).collect();
             // Stable: ties keep the lower class first, as arg-max.
@@ -203,11 +207,11 @@ pub fn per_class_accuracy(s: &[Sample], num_classes: usize) -> Vec<Option<f64>> 
 /// MiSLAS), percent; `None` for a group without evaluated classes.
 pub fn shot_accuracy(per_class: &[Option<f64>], groups: &[Shot]) -> Result<[Option<f64>; 3]> {
     if per_class.len() != groups.len() {
-        bail!(
+        return Err(Error::Metrics(format!(
             "shot groups given for {} classes, the model has {}",
             groups.len(),
             per_class.len()
-        );
+        )));
     }
     let mut out = [None; 3];
     for (i, g) in [Shot::Many, Shot::Medium, Shot::Few].iter().enumerate() {
@@ -430,7 +434,10 @@ pub fn write_reliability_png(bins: &[Bin], path: &Path) -> Result<()> {
     let mut buf = Vec::new();
     image::DynamicImage::ImageRgb8(img)
         .write_to(&mut std::io::Cursor::new(&mut buf), image::ImageFormat::Png)
-        .with_context(|| format!("encoding {}", path.display()))?;
+        .map_err(|source| Error::Image {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })?;
     write_atomic(path, &buf)
 }
 

@@ -6,7 +6,7 @@
 //! `lt_data::rng::streams::mixup_epoch`), so a run is reproducible on any device; the
 //! permutation crosses in one non-blocking copy and the arithmetic happens on the tensors'
 //! device.
-use anyhow::{bail, Result};
+use crate::{Error, Result};
 use lt_data::rng::{Rng, Xoshiro256};
 use tch::{Kind, Tensor};
 
@@ -27,10 +27,16 @@ pub fn mixup(
 ) -> Result<(Tensor, Tensor, Tensor, f64)> {
     let n = x.size().first().copied().unwrap_or(0);
     if y.size().first().copied() != Some(n) {
-        bail!("mixup: {} images but labels of shape {:?}", n, y.size());
+        return Err(Error::Usage(format!(
+            "mixup: {} images but labels of shape {:?}",
+            n,
+            y.size()
+        )));
     }
     if !alpha.is_finite() {
-        bail!("mixup: alpha must be finite, got {alpha}");
+        return Err(Error::Usage(format!(
+            "mixup: alpha must be finite, got {alpha}"
+        )));
     }
     if alpha <= 0.0 {
         return Ok((x.shallow_clone(), y.shallow_clone(), y.shallow_clone(), 1.0));

@@ -20,7 +20,7 @@
 //! Parameters without a gradient (frozen, `requires_grad` off, or unused in this step: `zero_grad`
 //! drops gradients as PyTorch's does) are skipped, and get no momentum buffer, as in PyTorch.
 use crate::ops;
-use anyhow::{bail, Result};
+use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use tch::Tensor;
 
@@ -119,36 +119,39 @@ impl Sgd {
     /// Nesterov without momentum / with dampening (as PyTorch).
     pub fn new(groups: Vec<ParamGroup>, lr: f64, config: SgdConfig) -> Result<Self> {
         if !(lr.is_finite() && lr >= 0.0) {
-            bail!("invalid learning rate {lr}");
+            return Err(Error::Optim(format!("invalid learning rate {lr}")));
         }
         if !(config.momentum.is_finite() && config.momentum >= 0.0) {
-            bail!("invalid momentum {}", config.momentum);
+            return Err(Error::Optim(format!(
+                "invalid momentum {}",
+                config.momentum
+            )));
         }
         if config.nesterov && (config.momentum <= 0.0 || config.dampening != 0.0) {
-            bail!("Nesterov momentum requires a momentum > 0 and zero dampening");
+            return Err(Error::Optim(
+                "Nesterov momentum requires a momentum > 0 and zero dampening".into(),
+            ));
         }
         let mut seen = HashSet::new();
         for g in &groups {
             if !(g.weight_decay.is_finite() && g.weight_decay >= 0.0) {
-                bail!(
+                return Err(Error::Optim(format!(
                     "parameter group '{}': invalid weight decay {}",
-                    g.name,
-                    g.weight_decay
-                );
+                    g.name, g.weight_decay
+                )));
             }
             if !(g.lr_factor.is_finite() && g.lr_factor >= 0.0) {
-                bail!(
+                return Err(Error::Optim(format!(
                     "parameter group '{}': invalid lr factor {}",
-                    g.name,
-                    g.lr_factor
-                );
+                    g.name, g.lr_factor
+                )));
             }
             for (n, _) in &g.params {
                 if !seen.insert(n.clone()) {
-                    bail!(
+                    return Err(Error::Optim(format!(
                         "parameter '{n}' appears twice in the optimiser (group '{}')",
                         g.name
-                    );
+                    )));
                 }
             }
         }
@@ -269,16 +272,16 @@ impl Sgd {
                 continue;
             };
             let Some(p) = by_name.get(pname) else {
-                bail!(
+                return Err(Error::Optim(format!(
                     "optimiser state names parameter '{pname}', which this optimiser does not have"
-                );
+                )));
             };
             if t.size() != p.size() {
-                bail!(
+                return Err(Error::Optim(format!(
                     "optimiser state for '{pname}' has shape {:?}, the parameter {:?}",
                     t.size(),
                     p.size()
-                );
+                )));
             }
             let buf = tch::no_grad(|| -> Result<Tensor> {
                 Ok(t.f_to_device(p.device())?

@@ -8,8 +8,34 @@
 //! * Cosine is **per iteration** over the whole stage (MiSLAS stage 2):
 //!   `min + (base - min) * (1 + cos(pi * t / T)) / 2` with `t = epoch * iters + iter`,
 //!   `T = epochs * iters`; warm-up, if any, overrides it during the warm-up epochs.
-use anyhow::{bail, Result};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
+
+string_enum! {
+    /// A stage's `schedule` setting: the decay after warm-up, and how often the rate is set.
+    pub enum ScheduleKind {
+        /// Step decay at the stage's `milestones` (fractions of it), x`gamma` at each.
+        Step = "step",
+        /// Cosine to zero, set every iteration.
+        Cosine = "cosine",
+        /// Cosine to zero, set once per epoch to the value at its first iteration (as MiSLAS
+        /// and classifier balancing do).
+        CosineEpoch = "cosine-epoch",
+        /// The base rate throughout.
+        Constant = "constant",
+    }
+}
+
+impl ScheduleKind {
+    /// The iteration whose rate iteration `iter` of an epoch takes: `cosine-epoch` keeps each
+    /// epoch's rate constant, at its first iteration's value.
+    pub fn rate_iteration(self, iter: usize) -> usize {
+        match self {
+            ScheduleKind::CosineEpoch => 0,
+            ScheduleKind::Step | ScheduleKind::Cosine | ScheduleKind::Constant => iter,
+        }
+    }
+}
 
 /// Decay after warm-up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,24 +88,33 @@ impl Schedule {
     /// Checks the numbers once, so [`Schedule::lr`] cannot fail.
     pub fn validate(&self) -> Result<()> {
         if !(self.base_lr.is_finite() && self.base_lr >= 0.0) {
-            bail!("schedule: invalid base learning rate {}", self.base_lr);
+            return Err(Error::Config(format!(
+                "schedule: invalid base learning rate {}",
+                self.base_lr
+            )));
         }
         if self.epochs == 0 {
-            bail!("schedule: a stage needs at least one epoch");
+            return Err(Error::Config(
+                "schedule: a stage needs at least one epoch".into(),
+            ));
         }
         match &self.decay {
             Decay::Constant => {}
             Decay::Step { milestones } => {
                 if milestones.windows(2).any(|w| w[0].0 >= w[1].0) {
-                    bail!("schedule: step milestones must be strictly increasing epochs, got {milestones:?}");
+                    return Err(Error::Config(format!("schedule: step milestones must be strictly increasing epochs, got {milestones:?}")));
                 }
                 if milestones.iter().any(|m| !(m.1.is_finite() && m.1 >= 0.0)) {
-                    bail!("schedule: invalid step factor in {milestones:?}");
+                    return Err(Error::Config(format!(
+                        "schedule: invalid step factor in {milestones:?}"
+                    )));
                 }
             }
             Decay::Cosine { min_lr } => {
                 if !(min_lr.is_finite() && *min_lr >= 0.0 && *min_lr <= self.base_lr) {
-                    bail!("schedule: cosine min_lr {min_lr} must lie in [0, base_lr]");
+                    return Err(Error::Config(format!(
+                        "schedule: cosine min_lr {min_lr} must lie in [0, base_lr]"
+                    )));
                 }
             }
         }

@@ -120,7 +120,7 @@ fn draws<T>(n: usize, mut draw: impl FnMut() -> T) -> Vec<T> {
 
 /// An epoch of sampler `s` (one place to follow a change of the `Sampler` trait).
 fn indices(s: &mut dyn lt_data::sampler::Sampler, epoch: u64) -> Vec<u32> {
-    s.epoch_indices(epoch)
+    s.epoch_indices(epoch).unwrap()
 }
 
 /// mixup::Rng::new(seed) of that time: xoshiro256** seeded by SplitMix64 from `seed` itself.

@@ -32,7 +32,7 @@ enum Cmd {
     /// Time one training step; the last line is `step ms N` (median).
     Bench {
         #[arg(long, default_value = "resnet32")]
-        model: String,
+        model: lt_core::model::Arch,
         #[arg(long, default_value_t = 128)]
         batch: usize,
         #[arg(long)]

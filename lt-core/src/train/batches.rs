@@ -8,7 +8,7 @@
 use super::device_aug::Finish;
 use crate::cuda;
 use crate::device::{host_to_device, to_device};
-use anyhow::Result;
+use crate::Result;
 use lt_data::loader::{Allocator, Batch, EpochIter, HeapAllocator, Storage};
 use std::any::Any;
 use std::sync::Arc;

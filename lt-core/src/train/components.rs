@@ -4,9 +4,9 @@
 
 use crate::config::StageConfig;
 use crate::plugin::{
-    DatasetInfo, Plugin, PluginHead, PluginLoss, PluginSampler, PluginSearch, StepCtx,
+    DatasetInfo, Plugin, PluginError, PluginHead, PluginLoss, PluginSampler, PluginSearch, StepCtx,
 };
-use anyhow::{bail, Context, Result};
+use crate::{Error, Result};
 use tch::{Kind, Tensor};
 
 pub(super) enum LossFn {
@@ -57,14 +57,14 @@ impl Plugins {
             }
         }
         let loaded: Vec<&str> = self.0.iter().map(|p| p.info().name.as_str()).collect();
-        bail!(
+        Err(Error::Config(format!(
             "no loaded plugin provides the {kind} '{spec}' (loaded: {}); use --plugin NAME",
             if loaded.is_empty() {
                 "none".into()
             } else {
                 loaded.join(", ")
             }
-        )
+        )))
     }
 }
 
@@ -75,10 +75,8 @@ impl Plugins {
             return Ok(LossFn::CrossEntropy);
         }
         let (p, name) = self.find(crate::plugin::ComponentKind::Loss, &sc.loss)?;
-        let l = p.loss(&name, &json_of(&sc.loss_config), info);
-        Ok(LossFn::Plugin(l.with_context(|| {
-            format!("stage {stage} loss '{}'", sc.loss)
-        })?))
+        let l = p.loss(&name, &json_of(&sc.loss_config)?, info);
+        Ok(LossFn::Plugin(l.map_err(built(stage, "loss", &sc.loss))?))
     }
 
     /// The stage's plugin head; `None` for the built-in linear classifier.
@@ -92,10 +90,8 @@ impl Plugins {
             return Ok(None);
         }
         let (p, name) = self.find(crate::plugin::ComponentKind::Head, &sc.head)?;
-        let h = p.head(&name, &json_of(&sc.head_config), info);
-        Ok(Some(h.with_context(|| {
-            format!("stage {stage} head '{}'", sc.head)
-        })?))
+        let h = p.head(&name, &json_of(&sc.head_config)?, info);
+        Ok(Some(h.map_err(built(stage, "head", &sc.head))?))
     }
 
     /// The stage's plugin sampler over `labels` (the caller handles the built-in names).
@@ -107,11 +103,23 @@ impl Plugins {
         labels: &[u32],
     ) -> Result<PluginSampler> {
         let (p, name) = self.find(crate::plugin::ComponentKind::Sampler, &sc.sampler)?;
-        p.sampler(&name, &json_of(&sc.sampler_config), info, labels)
-            .with_context(|| format!("stage {stage} sampler '{}'", sc.sampler))
+        p.sampler(&name, &json_of(&sc.sampler_config)?, info, labels)
+            .map_err(built(stage, "sampler", &sc.sampler))
     }
 }
 
-fn json_of(t: &toml::Table) -> serde_json::Value {
-    serde_json::to_value(t).unwrap_or(serde_json::Value::Null)
+/// A component's TOML config as the JSON the plugin receives.
+fn json_of(t: &toml::Table) -> Result<serde_json::Value> {
+    Ok(serde_json::to_value(t)?)
+}
+
+/// Names the stage and component a plugin's error came from: `stage 2 loss 'las': ...`.
+fn built(stage: u32, kind: &'static str, name: &str) -> impl FnOnce(PluginError) -> Error {
+    let name = name.to_string();
+    move |source| Error::Component {
+        stage,
+        kind,
+        name,
+        source: Box::new(source),
+    }
 }

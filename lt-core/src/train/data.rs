@@ -8,7 +8,7 @@ use crate::config::{Config, StageConfig};
 use crate::dist::ProcessGroup;
 use crate::metrics::Shot;
 use crate::plugin::{DatasetInfo, PluginSampler};
-use anyhow::{bail, Result};
+use crate::{Error, Result};
 use lt_data::augment::{Augment, Kind as AugKind};
 use lt_data::dataset::Dataset;
 use lt_data::format::{Layout, Reader};
@@ -29,7 +29,7 @@ pub(super) struct Data {
 
 /// Opens the dataset with every check `lt-data verify` makes but the checksums (headers
 /// against the manifest, splits against each other, normalisation and augmentation).
-pub(super) fn load_data(dir: &Path, eval_split: &str) -> Result<Data> {
+pub(super) fn load_data(dir: &Path, eval_split: &str) -> lt_data::Result<Data> {
     let d = Dataset::open(dir)?;
     let train = d.split("train")?.clone();
     let test = d.split(eval_split)?.clone();
@@ -53,7 +53,9 @@ pub(super) fn three(v: &[f32]) -> Result<[f32; 3]> {
     match v.len() {
         1 => Ok([v[0]; 3]),
         3 => Ok([v[0], v[1], v[2]]),
-        n => bail!("dataset normalisation has {n} channels; 1 or 3 supported"),
+        n => Err(Error::Data(lt_data::Error::invalid(format!(
+            "dataset normalisation has {n} channels; 1 or 3 supported"
+        )))),
     }
 }
 
@@ -67,7 +69,11 @@ pub(super) fn augment(m: &Manifest, train: bool) -> Result<Augment> {
             a.output = lt_data::augment::Output::Normalized { mean, std };
             a
         }
-        other => bail!("unknown augmentation '{other}' in the dataset manifest"),
+        other => {
+            return Err(Error::Data(lt_data::Error::invalid(format!(
+                "unknown augmentation '{other}' in the dataset manifest"
+            ))))
+        }
     })
 }
 
@@ -203,11 +209,11 @@ pub(super) fn check_batch_sizes(cfg: &Config, train_images: usize) -> Result<()>
         std::iter::once(("stage1", &cfg.stage1)).chain(cfg.stage2.iter().map(|s| ("stage2", s)));
     for (name, sc) in stages {
         if sc.batch_size > train_images {
-            bail!(
+            return Err(Error::Config(format!(
                 "{name}.batch_size: {} exceeds the {train_images} training images of {}",
                 sc.batch_size,
                 cfg.dataset.display()
-            );
+            )));
         }
     }
     Ok(())

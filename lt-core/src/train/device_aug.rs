@@ -6,7 +6,7 @@
 use super::data::three;
 use crate::config::AugmentOnDevice;
 use crate::device::to_device;
-use anyhow::{bail, Result};
+use crate::{Error, Result};
 use lt_data::augment::{Augment, Kind as AugKind, Params};
 use lt_data::manifest::Manifest;
 use lt_data::rng::streams;
@@ -76,14 +76,17 @@ impl DeviceAug {
         if !self.full.train {
             return Ok(x);
         }
-        let [n, c, h, w] = <[i64; 4]>::try_from(x.size())
-            .map_err(|s| anyhow::anyhow!("device augmentation needs a 4-d batch, got {s:?}"))?;
+        let [n, c, h, w] = <[i64; 4]>::try_from(x.size()).map_err(|s| {
+            Error::Usage(format!("device augmentation needs a 4-d batch, got {s:?}"))
+        })?;
         let (mut rows, mut cols) = (Vec::new(), Vec::new());
         for i in 0..n as usize {
             let mut rng = streams::augment_sample(seed, epoch, first + i);
             let Params::Cifar { oy, ox, flip } = self.full.params(&mut rng, w as usize, h as usize)
             else {
-                bail!("cifar augmentation drew non-cifar parameters");
+                return Err(Error::Usage(
+                    "cifar augmentation drew non-cifar parameters".into(),
+                ));
             };
             rows.extend((0..h).map(|y| oy as i64 + y));
             cols.extend((0..w).map(|j| ox as i64 + if flip { w - 1 - j } else { j }));

@@ -13,7 +13,7 @@ use crate::config::StageConfig;
 use crate::cuda;
 use crate::mixup;
 use crate::plugin::StepCtx;
-use anyhow::{bail, Result};
+use crate::{Error, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lt_data::rng::{streams, Rng, Xoshiro256};
 use std::time::Instant;
@@ -52,10 +52,13 @@ pub(super) fn run_epoch(
     let it = st
         .loader
         .epoch(epoch as u64)
-        .map_err(|e| anyhow::anyhow!("the {} sampler gave no samples: {e}", sc.sampler))?;
+        .map_err(|e| Error::Training(format!("the {} sampler gave no samples: {e}", sc.sampler)))?;
     let n_batches = it.num_batches();
     if n_batches == 0 {
-        bail!("the {} sampler gave no samples", sc.sampler);
+        return Err(Error::Training(format!(
+            "the {} sampler gave no samples",
+            sc.sampler
+        )));
     }
     let bar = epoch_bar(n_batches as u64, env.quiet, num, epoch, sc.epochs);
     let t0 = Instant::now();
@@ -88,10 +91,10 @@ pub(super) fn run_epoch(
     bar.finish_and_clear();
     check_finite(&s, env.precision, num, epoch)?;
     if s.seen == 0 {
-        bail!(
+        return Err(Error::Training(format!(
             "stage{num}: epoch {}: no batch was trained (every batch held fewer than 2 images)",
             epoch + 1
-        );
+        )));
     }
     Ok(EpochReport {
         stats: s,
@@ -122,8 +125,7 @@ fn step(
     rng: &mut Rng<Xoshiro256>,
     env: &Env,
 ) -> Result<(Tensor, Tensor, Tensor)> {
-    // "cosine-epoch" keeps each epoch's rate constant: the value at its first iteration.
-    let iter = if sc.schedule == "cosine-epoch" { 0 } else { i };
+    let iter = sc.schedule.rate_iteration(i);
     st.opt.set_lr(st.schedule.lr(epoch, iter, n_batches));
     let (x, ya, yb, lam) = mixup::mixup(&b.x, &b.y, sc.mixup_alpha, rng)?;
     let logits = env
@@ -152,11 +154,11 @@ fn step(
 /// A non-finite loss stops the run, except under fp16 where the scaler skips such steps.
 fn check_finite(s: &Snapshot, precision: Precision, stage: u32, epoch: usize) -> Result<()> {
     if s.nonfinite > 0.0 && precision != Precision::Fp16 {
-        bail!(
+        return Err(Error::Training(format!(
             "loss became inf or NaN in {} step(s) of stage {stage} epoch {}; lower the learning rate",
             s.nonfinite,
             epoch + 1
-        );
+        )));
     }
     Ok(())
 }
@@ -173,7 +175,11 @@ impl SyncDebug {
             Err(_) | Ok("") | Ok("off") => 0,
             Ok("warn") => 1,
             Ok("error") => 2,
-            Ok(other) => bail!("LT_CUDA_SYNC_DEBUG must be off, warn or error, got '{other}'"),
+            Ok(other) => {
+                return Err(Error::Cuda(format!(
+                    "LT_CUDA_SYNC_DEBUG must be off, warn or error, got '{other}'"
+                )))
+            }
         };
         Ok(SyncDebug(if device.is_cuda() { mode } else { 0 }))
     }

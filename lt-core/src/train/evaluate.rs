@@ -10,7 +10,7 @@ use super::net::{sorted_variables, Model};
 use crate::config::Config;
 use crate::dist::ProcessGroup;
 use crate::metrics::{self, Evaluator, Metrics};
-use anyhow::Result;
+use crate::Result;
 use lt_data::format::Reader;
 use lt_data::loader::Loader;
 use lt_data::manifest::Manifest;

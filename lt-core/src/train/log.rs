@@ -2,7 +2,7 @@
 //! checkpoints; only the main rank of a data-parallel run writes.
 
 use crate::checkpoint::{self, CheckpointMeta};
-use anyhow::{Context, Result};
+use crate::{Error, Result};
 use std::io::Write;
 use std::path::Path;
 use tch::{nn::VarStore, Tensor};
@@ -53,7 +53,7 @@ impl Writes {
                     .create(true)
                     .append(true)
                     .open(&p)
-                    .with_context(|| format!("opening {}", p.display()))?,
+                    .map_err(|e| Error::io_while(format!("opening {}", p.display()), e))?,
             )
         } else {
             None
@@ -62,7 +62,7 @@ impl Writes {
     }
     pub fn line(&mut self, v: &serde_json::Value) -> Result<()> {
         if let Some(f) = &mut self.log {
-            writeln!(f, "{v}")?;
+            writeln!(f, "{v}").map_err(Error::Os)?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use crate::config::StageConfig;
 use crate::model::{Backbone, Head};
 use crate::optim::ParamGroup;
 use crate::plugin::PluginHead;
-use anyhow::Result;
+use crate::Result;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 /// The model, its device and its parameters' owner.

@@ -9,7 +9,7 @@
 
 use crate::checkpoint;
 use crate::config::{Config, RESUME_NEUTRAL_KEYS};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// How a run uses its directory; decided by [`RunDir::inspect`] before anything is written.
@@ -28,11 +28,11 @@ fn entries(dir: &Path) -> Result<Vec<String>> {
     let list = match std::fs::read_dir(dir) {
         Ok(list) => list,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(anyhow!("{}: {e}", dir.display())),
+        Err(e) => return Err(Error::io(dir, e)),
     };
     let mut names = Vec::new();
     for entry in list {
-        let entry = entry.map_err(|e| anyhow!("{}: {e}", dir.display()))?;
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
         let name = entry.file_name().to_string_lossy().into_owned();
         names.push((is_dir, if is_dir { format!("{name}/") } else { name }));
@@ -57,10 +57,12 @@ impl RunDir {
         let path = cfg.out.clone();
         let shown = path.display();
         if path.join("manifest.json").is_file() {
-            bail!("{shown}: is a dataset directory (holds lt-data's manifest.json); choose another --out");
+            return Err(Error::RunDir(format!("{shown}: is a dataset directory (holds lt-data's manifest.json); choose another --out")));
         }
         if path.exists() && !path.is_dir() {
-            bail!("{shown}: not a directory; choose another --out");
+            return Err(Error::RunDir(format!(
+                "{shown}: not a directory; choose another --out"
+            )));
         }
         let names = entries(&path)?;
         if names.is_empty() {
@@ -71,19 +73,19 @@ impl RunDir {
             });
         }
         if !resume {
-            bail!(
+            return Err(Error::RunDir(format!(
                 "{shown}: not empty (holds {}); continue it with --resume or choose another --out",
                 listing(&names)
-            );
+            )));
         }
         let (recorded, origin) = recorded_config(&path, &names)?;
         let keys = cfg.differing_keys(&recorded);
         if !keys.is_empty() {
-            bail!(
+            return Err(Error::RunDir(format!(
                 "{origin}: the run was made with other values of {}; resume with them (only {} may change) or choose another --out",
                 keys.join(", "),
                 RESUME_NEUTRAL_KEYS.join(", ")
-            );
+            )));
         }
         Ok(RunDir {
             path,
@@ -106,15 +108,14 @@ impl RunDir {
             eprintln!("{shown}: nothing to resume (missing or empty); starting a fresh run");
         }
         std::fs::create_dir_all(self.path.join("checkpoints"))
-            .map_err(|e| anyhow!("{shown}: cannot create it: {e}"))?;
+            .map_err(|e| Error::io_while(format!("{shown}: cannot create it"), e))?;
         if self.resume {
             keep_metrics_up_to(&self.path.join("metrics.jsonl"), start)
         } else {
-            lt_data::manifest::write_atomic(
+            Ok(lt_data::manifest::write_atomic(
                 &self.path.join("config.toml"),
                 cfg.to_toml().as_bytes(),
-            )
-            .map_err(|e| anyhow!("{e}"))
+            )?)
         }
     }
 }
@@ -125,25 +126,29 @@ fn recorded_config(dir: &Path, names: &[String]) -> Result<(toml::Table, String)
     let file = dir.join("config.toml");
     let origin = file.display().to_string();
     if file.exists() {
-        let text = std::fs::read_to_string(&file).map_err(|e| anyhow!("{origin}: {e}"))?;
-        let table = toml::from_str(&text).map_err(|e| anyhow!("{origin}: {}", e.message()))?;
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+        let table = toml::from_str(&text)
+            .map_err(|e| Error::RunDir(format!("{origin}: {}", e.message())))?;
         return Ok((table, origin));
     }
     for stage in [2u32, 1] {
         let p = super::checkpoint_path(dir, stage, "last");
         if p.exists() {
             let ck = checkpoint::load(&p)?;
-            let cfg: Config = serde_json::from_value(ck.meta.config)
-                .with_context(|| format!("{}: configuration", p.display()))?;
+            let cfg: Config =
+                serde_json::from_value(ck.meta.config).map_err(|source| Error::Snapshot {
+                    path: p.clone(),
+                    source,
+                })?;
             let table = toml::from_str(&cfg.to_toml()).expect("config round-trips");
             return Ok((table, p.display().to_string()));
         }
     }
-    bail!(
+    Err(Error::RunDir(format!(
         "{}: not a run directory (holds {}, but no config.toml); choose another --out",
         dir.display(),
         listing(names)
-    )
+    )))
 }
 
 /// Rewrites `metrics.jsonl` (atomically) keeping the lines of epochs up to `start`, in
@@ -152,7 +157,7 @@ fn keep_metrics_up_to(path: &Path, start: (u32, usize)) -> Result<()> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => bail!("{}: {e}", path.display()),
+        Err(e) => return Err(Error::io(path, e)),
     };
     let at = |line: &str| -> Option<(u32, usize)> {
         let v: serde_json::Value = serde_json::from_str(line).ok()?;
@@ -166,5 +171,5 @@ fn keep_metrics_up_to(path: &Path, start: (u32, usize)) -> Result<()> {
     if kept == text {
         return Ok(());
     }
-    lt_data::manifest::write_atomic(path, kept.as_bytes()).map_err(|e| anyhow!("{e}"))
+    Ok(lt_data::manifest::write_atomic(path, kept.as_bytes())?)
 }

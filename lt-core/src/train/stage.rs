@@ -14,8 +14,8 @@ use crate::config::{Config, StageConfig};
 use crate::dist::{GradSync, ProcessGroup};
 use crate::optim::{Sgd, SgdConfig};
 use crate::plugin::DatasetInfo;
-use crate::schedule::{Decay, Schedule};
-use anyhow::Result;
+use crate::schedule::{Decay, Schedule, ScheduleKind};
+use crate::Result;
 use lt_data::loader::Loader;
 use tch::{Device, Tensor};
 
@@ -163,9 +163,9 @@ impl Stage<'_> {
 
 /// The stage's learning-rate schedule.
 fn schedule_of(s: &StageConfig) -> Schedule {
-    let decay = match s.schedule.as_str() {
-        "cosine" | "cosine-epoch" => Decay::Cosine { min_lr: 0.0 },
-        "step" => {
+    let decay = match s.schedule {
+        ScheduleKind::Cosine | ScheduleKind::CosineEpoch => Decay::Cosine { min_lr: 0.0 },
+        ScheduleKind::Step => {
             // Fractions of a short stage can land on the same epoch: the later factor wins.
             let mut f = 1.0;
             let mut milestones: Vec<(usize, f64)> = Vec::new();
@@ -179,7 +179,7 @@ fn schedule_of(s: &StageConfig) -> Schedule {
             }
             Decay::Step { milestones }
         }
-        _ => Decay::Constant,
+        ScheduleKind::Constant => Decay::Constant,
     };
     Schedule {
         base_lr: s.lr,

@@ -4,7 +4,7 @@
 //! of the epoch), one copy for all of them. A read is the only point where the host waits for
 //! the device, so reads are counted.
 
-use anyhow::Result;
+use crate::Result;
 use tch::{Device, Kind, Tensor};
 
 /// What a read returns.

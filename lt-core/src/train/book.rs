@@ -1,0 +1,111 @@
+//! A run's bookkeeping: where it writes, where a resumed run starts, the best top-1 so far, the
+//! last metrics, and the files that close a run (`metrics.json`, the reliability diagram).
+
+use super::net::Model;
+use super::run_dir::RunDir;
+use super::stage::Stage;
+use super::{checkpoint_path, log};
+use crate::checkpoint::{self, CheckpointMeta};
+use crate::config::Config;
+use crate::metrics::{self, Metrics};
+use crate::Result;
+use std::path::{Path, PathBuf};
+
+/// Where a run starts: (stage, completed epochs), and the best top-1 the run had reached.
+pub(super) struct Resumed {
+    pub start: (u32, usize),
+    pub best: f64,
+}
+
+/// The newest `last` checkpoint of `cfg.out` when `dir` resumes; stage 1, epoch 0 otherwise.
+pub(super) fn resume_point(cfg: &Config, main: bool, dir: &RunDir) -> Result<Resumed> {
+    let fresh = Resumed {
+        start: (1, 0),
+        best: f64::NEG_INFINITY,
+    };
+    if !dir.resumes() {
+        return Ok(fresh);
+    }
+    for stage in [2u32, 1] {
+        let p = checkpoint_path(&cfg.out, stage, "last");
+        if p.exists() {
+            let ck = checkpoint::load(&p)?;
+            if main {
+                eprintln!("resuming stage {stage} at epoch {}", ck.meta.epoch);
+            }
+            return Ok(Resumed {
+                start: (stage, ck.meta.epoch),
+                best: ck.meta.best_top1.unwrap_or(f64::NEG_INFINITY),
+            });
+        }
+    }
+    Ok(fresh)
+}
+
+/// The run's bookkeeping: where it writes, the best top-1 so far, the last metrics.
+pub(super) struct Book {
+    pub run_dir: PathBuf,
+    pub main: bool,
+    pub resuming: bool,
+    seed: u64,
+    config_json: serde_json::Value,
+    pub log: log::Writes,
+    pub best: f64,
+    pub last_metrics: Option<Metrics>,
+    pub epochs_run: usize,
+}
+
+impl Book {
+    /// Opens the metrics log of a prepared run directory; `best` is the resumed run's.
+    pub fn new(cfg: &Config, main: bool, dir: &RunDir, best: f64) -> Result<Self> {
+        Ok(Book {
+            run_dir: cfg.out.clone(),
+            main,
+            resuming: dir.resumes(),
+            seed: cfg.seed,
+            config_json: serde_json::to_value(cfg)?,
+            log: log::Writes::new(main, &cfg.out)?,
+            best,
+            last_metrics: None,
+            epochs_run: 0,
+        })
+    }
+
+    /// Writes checkpoint `stage{N}-{tag}` at `epoch` (main rank only).
+    pub fn save(&mut self, st: &Stage, m: &mut Model, tag: &str, epoch: usize) -> Result<()> {
+        let extra = m.extra()?;
+        let meta = CheckpointMeta::new(
+            epoch,
+            st.num,
+            self.seed,
+            self.best.is_finite().then_some(self.best),
+            self.config_json.clone(),
+        );
+        let path = checkpoint_path(&self.run_dir, st.num, tag);
+        let optim = st.optim_state();
+        self.log.checkpoint(&path, &m.vs, &extra, &optim, &meta)
+    }
+}
+
+/// `metrics.json` (the final metrics, the best top-1, units, relative accuracy) and
+/// `reliability.png` in the run directory.
+pub(super) fn write_metrics(
+    metrics: &Metrics,
+    best: f64,
+    cfg: &Config,
+    run_dir: &Path,
+) -> Result<()> {
+    let mut out = serde_json::to_value(metrics)?;
+    out["best_top1"] = serde_json::json!(best.is_finite().then_some(best));
+    out["units"] = serde_json::json!({"top1": "percent", "top5": "percent", "many": "percent", "medium": "percent",
+        "few": "percent", "ece": "percent (15 equal-width bins)", "mce": "percent", "nll": "nats per image"});
+    if cfg.upper_top1 > 0.0 {
+        out["relative_accuracy"] = serde_json::json!(metrics.top1 / cfg.upper_top1);
+    }
+    lt_data::manifest::write_atomic(
+        &run_dir.join("metrics.json"),
+        serde_json::to_string_pretty(&out)?.as_bytes(),
+    )?;
+    metrics::write_reliability_png(&metrics.bins, &run_dir.join("reliability.png"))?;
+    Ok(())
+}

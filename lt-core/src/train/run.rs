@@ -1,0 +1,233 @@
+//! A training run from start to end: the dataset, the process group, the model, each stage's
+//! epochs with their lines and checkpoints, and the final metrics.
+
+use super::book::{self, Book};
+use super::components::{LossFn, Plugins};
+use super::data::{self, Data};
+use super::epoch::{self, EpochReport};
+use super::evaluate::{evaluate, EvalInput};
+use super::net::{self, Model};
+use super::run_dir::RunDir;
+use super::stage::{self, Env, Stage};
+use super::{checkpoint_path, log};
+use crate::checkpoint;
+use crate::config::{Config, StageConfig};
+use crate::dist::ProcessGroup;
+use crate::metrics::Metrics;
+use crate::model::Arch;
+use crate::{Error, Result};
+use std::path::PathBuf;
+use tch::{nn::VarStore, Device};
+
+/// What a finished run reports.
+#[derive(Debug)]
+pub struct Summary {
+    pub metrics: Metrics,
+    pub best_top1: f64,
+    pub run_dir: PathBuf,
+    /// CRC-32 of every model tensor in name order: equal on all ranks of a data-parallel run.
+    pub weights_crc: u32,
+}
+
+/// Run-time switches that are not part of the method's configuration.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Continue from the last epoch checkpoint in the run directory.
+    pub resume: bool,
+    /// No progress bars; every epoch still prints its one line.
+    pub quiet: bool,
+    /// Stop after this many epochs in total (across stages) without finishing: lets tests
+    /// interrupt a run the way a kill would.
+    pub stop_after_epochs: Option<usize>,
+}
+
+/// Trains and evaluates as `cfg` says; writes metrics, plots and checkpoints under `cfg.out`.
+pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
+    cfg.validate()?;
+    let data = data::load_data(&cfg.dataset, &cfg.eval_split).map_err(|source| Error::Dataset {
+        path: cfg.dataset.clone(),
+        source,
+    })?;
+    data::check_batch_sizes(cfg, data.train.len())?;
+    let dir = RunDir::inspect(cfg, opts.resume)?;
+    // Launched by torchrun or srun: join the process group (data-parallel training).
+    let timeout = (cfg.dist_timeout > 0).then(|| std::time::Duration::from_secs(cfg.dist_timeout));
+    let pg = ProcessGroup::from_env(timeout)?;
+    let main = pg.as_ref().is_none_or(|p| p.is_main());
+    let device = match (&pg, cfg.device.as_str()) {
+        (Some(p), "auto") => p.device(),
+        _ => crate::device::select(&cfg.device)?,
+    };
+    let sync_debug = epoch::SyncDebug::from_env(device)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    tch::set_num_threads(if cfg.threads == 0 { cores } else { cfg.threads } as i32);
+    let plugins = Plugins::load(&cfg.plugins)?;
+    let mut m = build_model(cfg, &data, device, pg.as_ref())?;
+    let resumed = book::resume_point(cfg, main, &dir)?;
+    let mut start = resumed.start;
+    // A given stage-1 model replaces stage 1 (decoupled methods sharing one representation).
+    if let (Some(init), (1, 0)) = (&cfg.init_checkpoint, start) {
+        let ck = checkpoint::load(init).map_err(|e| Error::InitCheckpoint(Box::new(e)))?;
+        ck.restore_varstore(&m.vs, "")?;
+        start = (2, 0);
+    }
+    if main {
+        dir.prepare(cfg, start)?;
+    }
+    let mut book = Book::new(cfg, main, &dir, resumed.best)?;
+    let eval = EvalInput::new(&data.manifest, cfg, device)?;
+    let env = Env {
+        cfg,
+        data: &data,
+        plugins: &plugins,
+        pg: pg.as_ref(),
+        device,
+        precision: cfg.amp,
+        eval: &eval,
+        quiet: opts.quiet,
+        sync_debug,
+    };
+    let stages = std::iter::once((1u32, &cfg.stage1)).chain(cfg.stage2.iter().map(|s| (2u32, s)));
+    for (num, sc) in stages.filter(|(n, _)| *n >= start.0) {
+        let first = if num == start.0 { start.1 } else { 0 };
+        run_stage(num, sc, first, &env, &mut m, &mut book, opts)?;
+    }
+    finish(&env, &mut m, book)
+}
+
+/// The network of the run, every rank starting from rank 0's weights.
+fn build_model(
+    cfg: &Config,
+    data: &Data,
+    device: Device,
+    pg: Option<&ProcessGroup>,
+) -> Result<Model> {
+    let k = data.manifest.num_classes as i64;
+    let arch = match cfg.model {
+        Some(a) => a,
+        None => recipe_arch(&data.manifest.model)?,
+    };
+    tch::manual_seed(cfg.seed as i64);
+    let vs = VarStore::new(device);
+    let (backbone, head) = crate::model::build(arch, &vs.root(), data.in_channels, k)?;
+    let mut m = Model {
+        vs,
+        backbone,
+        head,
+        plugin_head: None,
+    };
+    if cfg.channels_last {
+        m.backbone.set_channels_last(true)?;
+    }
+    if let Some(pg) = pg {
+        crate::dist::broadcast_parameters(pg, &net::sorted_variables(&m.vs))?;
+    }
+    Ok(m)
+}
+
+/// The architecture a dataset's manifest names (its recipe's model), read where it is used.
+fn recipe_arch(name: &str) -> Result<Arch> {
+    name.parse().map_err(|e| Error::Build {
+        part: "model",
+        arch: name.to_string(),
+        source: Box::new(Error::Model(e)),
+    })
+}
+
+/// Runs stage `num` from epoch `first` (0 unless resuming) to its end.
+fn run_stage(
+    num: u32,
+    sc: &StageConfig,
+    first: usize,
+    env: &Env,
+    m: &mut Model,
+    book: &mut Book,
+    opts: &RunOptions,
+) -> Result<()> {
+    let mut st = stage::build(num, sc, env, m)?;
+    if book.resuming && first > 0 {
+        let ck = checkpoint::load(&checkpoint_path(&book.run_dir, num, "last"))?;
+        st.restore(&ck, m)?;
+    }
+    for epoch in first..sc.epochs {
+        if opts.stop_after_epochs.is_some_and(|n| book.epochs_run >= n) {
+            return Err(Error::Training(format!(
+                "stopped after {} epochs as asked (--stop-after)",
+                book.epochs_run
+            )));
+        }
+        let report = epoch::run_epoch(&mut st, m, epoch, env)?;
+        book.epochs_run += 1;
+        record_epoch(&mut st, m, epoch, &report, env, book)?;
+    }
+    // A stage without epochs, or one a resumed run had finished: evaluate it as it is.
+    if first >= sc.epochs {
+        book.last_metrics = Some(evaluate(m, &mut st.learn.loss, env.data, env.eval, env.pg)?);
+    }
+    book.save(&st, m, "final", sc.epochs)
+}
+
+/// After an epoch: its line (with test metrics when it evaluates), the best and last
+/// checkpoints.
+fn record_epoch(
+    st: &mut Stage,
+    m: &mut Model,
+    epoch: usize,
+    r: &EpochReport,
+    env: &Env,
+    book: &mut Book,
+) -> Result<()> {
+    let seen = r.stats.seen.max(1) as f64;
+    let mut line = serde_json::json!({
+        "stage": st.num, "epoch": epoch + 1, "train_loss": r.stats.loss_sum / seen,
+        "train_acc": 100.0 * r.stats.correct / seen, "images_per_sec": r.images_per_sec(),
+        "lr": st.learn.opt.lr(), "steps": r.steps, "device_reads": r.reads,
+        "data_wait_fraction": r.data_wait / r.seconds.max(1e-9),
+    });
+    if r.stats.skipped > 0.0 {
+        line["skipped_steps"] = serde_json::json!(r.stats.skipped);
+    }
+    if (epoch + 1).is_multiple_of(env.cfg.eval_every) || epoch + 1 == st.sc.epochs {
+        let met = evaluate(m, &mut st.learn.loss, env.data, env.eval, env.pg)?;
+        line["test"] = serde_json::json!({
+            "top1": met.top1, "top5": met.top5, "many": met.many, "medium": met.medium, "few": met.few,
+            "ece": met.ece, "mce": met.mce, "nll": met.nll });
+        if met.top1 > book.best {
+            book.best = met.top1;
+            book.save(st, m, "best", epoch + 1)?;
+        }
+        book.last_metrics = Some(met);
+    }
+    if book.main {
+        // One line per epoch, quiet or not (the bar is cleared).
+        eprintln!(
+            "{}",
+            log::epoch_line(st.num, epoch + 1, st.sc.epochs, &line)
+        );
+    }
+    book.log.line(&line)?;
+    book.save(st, m, "last", epoch + 1)
+}
+
+/// The end of a run: final metrics (evaluated now if no stage did), metrics.json and the
+/// reliability diagram on the main rank.
+fn finish(env: &Env, m: &mut Model, book: Book) -> Result<Summary> {
+    let metrics = match book.last_metrics {
+        Some(mm) => mm,
+        None => evaluate(m, &mut LossFn::CrossEntropy, env.data, env.eval, env.pg)?,
+    };
+    let best = book.best;
+    let run_dir = book.run_dir;
+    if let Some(pg) = env.pg {
+        pg.barrier()?;
+    }
+    if book.main {
+        book::write_metrics(&metrics, best, env.cfg, &run_dir)?;
+    }
+    Ok(Summary {
+        weights_crc: net::weights_crc(&m.vs)?,
+        metrics,
+        best_top1: best,
+        run_dir,
+    })
+}
