@@ -10,6 +10,7 @@ pub mod builder;
 pub mod dataset;
 pub mod error;
 pub mod format;
+pub mod image;
 pub mod inspect;
 pub mod loader;
 pub mod manifest;
