@@ -16,6 +16,7 @@ pub mod loader;
 pub mod manifest;
 pub mod numpy_rng;
 pub mod output;
+pub mod pickle;
 pub mod plot;
 pub mod recipe;
 pub mod sampler;

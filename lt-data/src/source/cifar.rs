@@ -2,9 +2,9 @@
 //! binary version. Images are stored as 3072 bytes in planes (1024 red, 1024 green, 1024
 //! blue, each row-major 32x32); they are returned interleaved, 32x32x3.
 
-use super::pickle::{self, Value};
 use super::{Pixels, Sample, SourceData};
 use crate::error::{Error, Result};
+use crate::pickle::{self, Value};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -88,6 +88,12 @@ fn read_file(path: &Path, checksums: &mut Vec<(String, String)>) -> Result<Vec<u
     Ok(bytes)
 }
 
+/// Reads a python-version file (recording its CRC-32) and unpickles it; errors name the file.
+fn read_pickle(path: &Path, checksums: &mut Vec<(String, String)>) -> Result<Value> {
+    let bytes = read_file(path, checksums)?;
+    pickle::load(path, &bytes)
+}
+
 /// Planar CHW bytes of one image to interleaved HWC.
 fn to_hwc(chw: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; IMAGE];
@@ -124,8 +130,7 @@ fn python_batch(
     keys: &[&str],
     checksums: &mut Vec<(String, String)>,
 ) -> Result<(Vec<u8>, Vec<Vec<i64>>)> {
-    let bytes = read_file(path, checksums)?;
-    let v = pickle::loads(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
+    let v = read_pickle(path, checksums)?;
     if !matches!(v, Value::Dict(_)) {
         return Err(Error::format(path, "the pickle does not hold a dict"));
     }
@@ -183,8 +188,7 @@ fn names_from_meta(
     k: usize,
     checksums: &mut Vec<(String, String)>,
 ) -> Result<Vec<String>> {
-    let bytes = read_file(path, checksums)?;
-    let v = pickle::loads(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
+    let v = read_pickle(path, checksums)?;
     meta_names(path, &v, key, k)
 }
 
@@ -239,8 +243,7 @@ fn python10(dir: &Path) -> Result<SourceData> {
 fn python100(dir: &Path) -> Result<SourceData> {
     let mut checksums = Vec::new();
     let meta_path = dir.join("meta");
-    let meta_bytes = read_file(&meta_path, &mut checksums)?;
-    let meta = pickle::loads(&meta_bytes).map_err(|e| Error::format(&meta_path, e.to_string()))?;
+    let meta = read_pickle(&meta_path, &mut checksums)?;
     let class_names = meta_names(&meta_path, &meta, "fine_label_names", 100)?;
     let coarse_names = meta_names(&meta_path, &meta, "coarse_label_names", 20)?;
     let mut coarse_of: Vec<Option<u32>> = vec![None; 100];
@@ -426,8 +429,8 @@ fn binary100(dir: &Path) -> Result<SourceData> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::pickle::writer::{dumps, Item, Style};
     use super::*;
+    use crate::pickle::writer::{dumps, Item, Style};
 
     /// A recognisable value for image `i`, channel `c`, row `y`, column `x`.
     fn px(i: usize, c: usize, y: usize, x: usize) -> u8 {

@@ -8,7 +8,6 @@ pub mod folder;
 pub mod idx;
 pub mod inat;
 pub mod listfile;
-pub mod pickle;
 
 /// The pixels of one sample, as the source holds them.
 #[derive(Clone, Debug, PartialEq)]
