@@ -3,9 +3,8 @@
 //! slot.
 
 use super::cifar::{self, CropFlip};
-use super::colour::Jitter;
 use super::error::SampleError;
-use super::imagenet;
+use super::imagenet::{self, Crop};
 use super::spec::{Augment, Kind, Output};
 use crate::format::Layout;
 use crate::image::{source_dims, Taps};
@@ -16,16 +15,8 @@ use crate::sampler::Rng;
 pub enum Params {
     /// Crop offsets into the padded image (0..=2*pad) and whether to mirror.
     Cifar { oy: usize, ox: usize, flip: bool },
-    /// Output pixel i reads around source x `x0 + (i + 0.5) * sx` (same for y), in
-    /// full-resolution source coordinates.
-    ImageNet {
-        x0: f64,
-        y0: f64,
-        sx: f64,
-        sy: f64,
-        flip: bool,
-        jitter: Option<Jitter>,
-    },
+    /// The crop box, flip and colour jitter of the ImageNet pipeline.
+    ImageNet(Crop),
 }
 
 /// Destination of one sample.
@@ -105,8 +96,8 @@ impl Augment {
                 };
                 cifar::apply(sample, layout, geo, &scratch.lut, out)
             }
-            (Kind::ImageNet(g), crop @ Params::ImageNet { .. }) => {
-                imagenet::apply(sample, layout, g.size, crop, scratch, &self.output, out)
+            (Kind::ImageNet(g), Params::ImageNet(crop)) => {
+                imagenet::apply(sample, layout, g.size, &crop, scratch, &self.output, out)
             }
             _ => Err(SampleError::ParamsMismatch),
         }
@@ -140,54 +131,49 @@ pub(super) fn write_hwc(img: &[f32], n: usize, output: &Output, out: OutSlice) {
 mod tests {
     use super::super::testutil::{pattern, raw};
     use super::super::*;
+    use crate::augment::imagenet::Crop;
     use crate::sampler::Rng;
+
+    /// Applies the mirroring draw `p` to a `side` x `side` pattern twice: once mirrored, the
+    /// first pixel is the last of the row; twice, it is the source again.
+    fn assert_flip_twice_is_identity(aug: &Augment, side: usize, p: &Params) {
+        let mut scratch = aug.scratch();
+        let src = pattern(side, side, 3);
+        let l = raw(side as u32, side as u32, 3);
+        let mut once = vec![0u8; side * side * 3];
+        let mut twice = once.clone();
+        aug.apply_params(&src, l, p, &mut scratch, OutSlice::U8(&mut once))
+            .unwrap();
+        assert_ne!(once, src);
+        assert_eq!(
+            &once[..3],
+            &src[(side - 1) * 3..side * 3],
+            "first pixel is the last of the row"
+        );
+        aug.apply_params(&once, l, p, &mut scratch, OutSlice::U8(&mut twice))
+            .unwrap();
+        assert_eq!(twice, src);
+    }
 
     #[test]
     fn flip_twice_is_identity() {
-        let aug = Augment::cifar(true, CIFAR10_MEAN, CIFAR10_STD).uint8();
-        let mut scratch = aug.scratch();
-        let src = pattern(32, 32, 3);
-        let l = raw(32, 32, 3);
+        let cifar = Augment::cifar(true, CIFAR10_MEAN, CIFAR10_STD).uint8();
         let flip = Params::Cifar {
             oy: 4,
             ox: 4,
             flip: true,
         };
-        let mut once = vec![0u8; 3072];
-        let mut twice = vec![0u8; 3072];
-        aug.apply_params(&src, l, &flip, &mut scratch, OutSlice::U8(&mut once))
-            .unwrap();
-        assert_ne!(once, src);
-        assert_eq!(
-            &once[..3],
-            &src[31 * 3..32 * 3],
-            "first pixel is the last of the row"
-        );
-        aug.apply_params(&once, l, &flip, &mut scratch, OutSlice::U8(&mut twice))
-            .unwrap();
-        assert_eq!(twice, src);
-
+        assert_flip_twice_is_identity(&cifar, 32, &flip);
         // ImageNet geometry: a 1:1 resample of a 224x224 image, mirrored twice.
-        let inet = Augment::imagenet(true).uint8();
-        let mut scratch = inet.scratch();
-        let src = pattern(224, 224, 3);
-        let l = raw(224, 224, 3);
-        let p = Params::ImageNet {
+        let p = Params::ImageNet(Crop {
             x0: 0.0,
             y0: 0.0,
             sx: 1.0,
             sy: 1.0,
             flip: true,
             jitter: None,
-        };
-        let mut once = vec![0u8; 224 * 224 * 3];
-        let mut twice = once.clone();
-        inet.apply_params(&src, l, &p, &mut scratch, OutSlice::U8(&mut once))
-            .unwrap();
-        assert_eq!(&once[..3], &src[223 * 3..224 * 3]);
-        inet.apply_params(&once, l, &p, &mut scratch, OutSlice::U8(&mut twice))
-            .unwrap();
-        assert_eq!(twice, src);
+        });
+        assert_flip_twice_is_identity(&Augment::imagenet(true).uint8(), 224, &p);
     }
 
     #[test]

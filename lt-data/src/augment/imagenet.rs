@@ -4,11 +4,11 @@
 //! the raw bytes or the decoded JPEG/PNG (decoded at reduced scale when the crop allows).
 
 use super::apply::{write_hwc, OutSlice, Params, Scratch};
-use super::colour::{color_jitter, draw_jitter};
+use super::colour::{color_jitter, draw_jitter, Jitter};
 use super::error::{check_raw, SampleError};
 use super::spec::Output;
 use crate::format::{Encoding, Layout};
-use crate::image::{decode_jpeg, decode_png, reduction, resample};
+use crate::image::{decode_jpeg, decode_png, reduction, resample, Plane};
 use crate::sampler::Rng;
 
 /// The geometry constants of [`super::Kind::ImageNet`].
@@ -26,6 +26,18 @@ pub struct Geometry {
     pub jitter: f32,
 }
 
+/// One drawn crop, in full-resolution source coordinates: output pixel i reads around source
+/// x `x0 + (i + 0.5) * sx` (same for y).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Crop {
+    pub x0: f64,
+    pub y0: f64,
+    pub sx: f64,
+    pub sy: f64,
+    pub flip: bool,
+    pub jitter: Option<Jitter>,
+}
+
 /// Draws the crop box, flip and jitter (train), or computes the centre crop (eval), for a
 /// source of `width` x `height`.
 pub(super) fn params(
@@ -40,27 +52,27 @@ pub(super) fn params(
         let (left, top, cw, ch) = random_resized_crop_box(rng, width, height, g.scale, g.ratio);
         let flip = rng.unit() < 0.5;
         let jitter = (g.jitter > 0.0).then(|| draw_jitter(rng, g.jitter));
-        Params::ImageNet {
+        Params::ImageNet(Crop {
             x0: left as f64,
             y0: top as f64,
             sx: cw as f64 / s,
             sy: ch as f64 / s,
             flip,
             jitter,
-        }
+        })
     } else {
         let (nw, nh) = resized_shorter(width, height, g.resize);
         let left = round_half_even((nw as f64 - s) / 2.0).max(0.0);
         let top = round_half_even((nh as f64 - s) / 2.0).max(0.0);
         let (sx, sy) = (width as f64 / nw as f64, height as f64 / nh as f64);
-        Params::ImageNet {
+        Params::ImageNet(Crop {
             x0: left * sx,
             y0: top * sy,
             sx,
             sy,
             flip: false,
             jitter: None,
-        }
+        })
     }
 }
 
@@ -69,22 +81,19 @@ pub(super) fn apply(
     sample: &[u8],
     layout: Layout,
     size: usize,
-    crop: Params,
+    crop: &Crop,
     scratch: &mut Scratch,
     output: &Output,
     out: OutSlice,
 ) -> Result<(), SampleError> {
-    let Params::ImageNet {
+    let Crop {
         x0,
         y0,
         sx,
         sy,
         flip,
         jitter,
-    } = crop
-    else {
-        return Err(SampleError::ParamsMismatch);
-    };
+    } = *crop;
     let Scratch {
         decoded,
         tmp,
@@ -125,7 +134,12 @@ pub(super) fn apply(
     }
     htaps.build(size, fw, geo.0, geo.2, flip);
     vtaps.build(size, fh, geo.1, geo.3, false);
-    resample(src, fw, c, htaps, vtaps, tmp, img);
+    let plane = Plane {
+        data: src,
+        width: fw,
+        channels: c,
+    };
+    resample(plane, htaps, vtaps, tmp, img);
     if let Some(j) = jitter {
         color_jitter(img, &j);
     }
@@ -217,21 +231,35 @@ mod tests {
         assert_eq!(resized_shorter(512, 384, 256), (341, 256));
         assert_eq!(resized_shorter(300, 600, 256), (256, 512));
         let aug = Augment::imagenet(false);
-        let Params::ImageNet {
-            x0,
-            y0,
-            sx,
-            sy,
-            flip,
-            jitter,
-        } = aug.params(&mut Rng::new(0), 512, 384)
-        else {
+        let Params::ImageNet(c) = aug.params(&mut Rng::new(0), 512, 384) else {
             panic!()
         };
         // Left = round_half_even((341 - 224) / 2) = 58, top = 16, in resized pixels.
-        assert!((x0 - 58.0 * 512.0 / 341.0).abs() < 1e-9 && (y0 - 16.0 * 1.5).abs() < 1e-9);
-        assert!((sx - 512.0 / 341.0).abs() < 1e-12 && (sy - 1.5).abs() < 1e-12);
-        assert!(!flip && jitter.is_none());
+        assert!((c.x0 - 58.0 * 512.0 / 341.0).abs() < 1e-9 && (c.y0 - 16.0 * 1.5).abs() < 1e-9);
+        assert!((c.sx - 512.0 / 341.0).abs() < 1e-12 && (c.sy - 1.5).abs() < 1e-12);
+        assert!(!c.flip && c.jitter.is_none());
+    }
+
+    /// Mean absolute difference between `aug` with the draw `p` on the JPEG `bytes` (`w` x
+    /// `h`) and on the same image fully decoded by the `image` crate.
+    fn jpeg_vs_full_decode(aug: &Augment, bytes: &[u8], w: u32, h: u32, p: &Params) -> f64 {
+        let out = |sample: &[u8], layout| {
+            let mut o = vec![0u8; 224 * 224 * 3];
+            aug.apply_params(sample, layout, p, &mut aug.scratch(), OutSlice::U8(&mut o))
+                .unwrap();
+            o
+        };
+        let got = out(bytes, Layout::Encoded(Encoding::Jpeg));
+        let full = ::image::load_from_memory(bytes)
+            .unwrap()
+            .into_rgb8()
+            .into_raw();
+        let want = out(&full, raw(h, w, 3));
+        got.iter()
+            .zip(&want)
+            .map(|(&a, &b)| (a as f64 - b as f64).abs())
+            .sum::<f64>()
+            / want.len() as f64
     }
 
     #[test]
@@ -241,68 +269,18 @@ mod tests {
         let l = Layout::Encoded(Encoding::Jpeg);
         assert_eq!(source_dims(&bytes, l).unwrap(), (1024, 896));
         let p = aug.params(&mut Rng::new(0), 1024, 896);
-        let Params::ImageNet { sx, sy, .. } = p else {
-            panic!()
-        };
+        let Params::ImageNet(c) = p else { panic!() };
         assert_eq!(
-            reduction(sx.min(sy)),
+            reduction(c.sx.min(c.sy)),
             2,
             "eval at 896 -> 256 decodes at half size"
         );
-        let mut reduced = vec![0u8; 224 * 224 * 3];
-        aug.apply_params(
-            &bytes,
-            l,
-            &p,
-            &mut aug.scratch(),
-            OutSlice::U8(&mut reduced),
-        )
-        .unwrap();
         // Reference: full decode through the image crate, the same geometry on raw pixels.
-        let full = image::load_from_memory(&bytes)
-            .unwrap()
-            .into_rgb8()
-            .into_raw();
-        let mut want = vec![0u8; 224 * 224 * 3];
-        aug.apply_params(
-            &full,
-            raw(896, 1024, 3),
-            &p,
-            &mut aug.scratch(),
-            OutSlice::U8(&mut want),
-        )
-        .unwrap();
-        let mad: f64 = reduced
-            .iter()
-            .zip(&want)
-            .map(|(&a, &b)| (a as f64 - b as f64).abs())
-            .sum::<f64>()
-            / want.len() as f64;
+        let mad = jpeg_vs_full_decode(&aug, &bytes, 1024, 896, &p);
         assert!(mad < 2.0, "mean abs difference {mad}");
         // Full-scale path (no reduction) against the same reference on a small image.
-        let bytes = jpeg(300, 260);
-        let full = image::load_from_memory(&bytes)
-            .unwrap()
-            .into_rgb8()
-            .into_raw();
         let p = aug.params(&mut Rng::new(0), 300, 260);
-        let mut got = vec![0u8; 224 * 224 * 3];
-        aug.apply_params(&bytes, l, &p, &mut aug.scratch(), OutSlice::U8(&mut got))
-            .unwrap();
-        aug.apply_params(
-            &full,
-            raw(260, 300, 3),
-            &p,
-            &mut aug.scratch(),
-            OutSlice::U8(&mut want),
-        )
-        .unwrap();
-        let mad: f64 = got
-            .iter()
-            .zip(&want)
-            .map(|(&a, &b)| (a as f64 - b as f64).abs())
-            .sum::<f64>()
-            / want.len() as f64;
+        let mad = jpeg_vs_full_decode(&aug, &jpeg(300, 260), 300, 260, &p);
         assert!(mad < 1.0, "mean abs difference {mad}");
     }
 

@@ -38,7 +38,7 @@ mod testutil;
 pub use apply::{OutSlice, Params, Scratch};
 pub use colour::{color_jitter, Jitter};
 pub use error::SampleError;
-pub use imagenet::{random_resized_crop_box, resized_shorter, Geometry};
+pub use imagenet::{random_resized_crop_box, resized_shorter, Crop, Geometry};
 pub use pipeline::Pipeline;
 pub use spec::{
     Augment, Dtype, Kind, Output, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD,

@@ -70,34 +70,35 @@ impl Taps {
     }
 }
 
-/// Separable resample of an HWC image (1 or 3 channels, row length `sw`) to RGB HWC floats.
+/// A uint8 HWC image to resample: its bytes, row length in pixels, and channels (1 or 3).
+#[derive(Clone, Copy)]
+pub struct Plane<'a> {
+    pub data: &'a [u8],
+    pub width: usize,
+    pub channels: usize,
+}
+
+/// Separable resample of `src` to RGB HWC floats in `out` (`tmp` is working memory).
 /// The vectorisable vertical pass runs over whichever side is larger (source rows when
 /// shrinking, output rows when enlarging) and the gathering horizontal pass over the smaller.
-pub fn resample(
-    src: &[u8],
-    sw: usize,
-    c: usize,
-    h: &Taps,
-    v: &Taps,
-    tmp: &mut Vec<f32>,
-    out: &mut Vec<f32>,
-) {
+pub fn resample(src: Plane, h: &Taps, v: &Taps, tmp: &mut Vec<f32>, out: &mut Vec<f32>) {
     let rows = v.span().1 - v.span().0;
-    resample_ordered(src, sw, c, h, v, tmp, out, rows > v.start.len());
+    resample_ordered(src, (h, v), tmp, out, rows > v.start.len());
 }
 
 /// [`resample`] with the pass order chosen by the caller (both orders agree to rounding).
-#[allow(clippy::too_many_arguments)]
 pub fn resample_ordered(
-    src: &[u8],
-    sw: usize,
-    c: usize,
-    h: &Taps,
-    v: &Taps,
+    src: Plane,
+    (h, v): (&Taps, &Taps),
     tmp: &mut Vec<f32>,
     out: &mut Vec<f32>,
     vertical_first: bool,
 ) {
+    let Plane {
+        data: src,
+        width: sw,
+        channels: c,
+    } = src;
     let (ow, oh) = (h.start.len(), v.start.len());
     out.clear();
     out.resize(oh * ow * 3, 0.0);
@@ -177,7 +178,12 @@ pub fn resize_rgb(img: &::image::RgbImage, w: u32, h: u32) -> ::image::RgbImage 
     ht.build(w as usize, sw, 0.0, sw as f64 / w as f64, false);
     vt.build(h as usize, sh, 0.0, sh as f64 / h as f64, false);
     let (mut tmp, mut out) = (Vec::new(), Vec::new());
-    resample(img.as_raw(), sw, 3, &ht, &vt, &mut tmp, &mut out);
+    let src = Plane {
+        data: img.as_raw(),
+        width: sw,
+        channels: 3,
+    };
+    resample(src, &ht, &vt, &mut tmp, &mut out);
     // `as u8` saturates, so values just outside [0, 255] clamp.
     let bytes = out.iter().map(|&x| (x + 0.5) as u8).collect();
     ::image::RgbImage::from_raw(w, h, bytes).expect("resample fills w x h x 3")
@@ -203,7 +209,12 @@ mod tests {
         let mut v = Taps::default();
         v.build(1, 1, 0.0, 1.0, false);
         let (mut tmp, mut out) = (Vec::new(), Vec::new());
-        resample(&src, 4, 1, &t, &v, &mut tmp, &mut out);
+        let plane = Plane {
+            data: &src,
+            width: 4,
+            channels: 1,
+        };
+        resample(plane, &t, &v, &mut tmp, &mut out);
         assert!((out[0] - 125.0 / 1.75).abs() < 1e-3, "{out:?}");
         assert!(
             (out[3] - (100.0 * 0.25 + 200.0 * 0.75 + 255.0 * 0.75) / 1.75).abs() < 1e-3,
@@ -225,8 +236,13 @@ mod tests {
                 ht.build(224, w, x0, sx, flip);
                 vt.build(224, h, y0, sy, false);
                 let (mut tmp, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
-                resample_ordered(&src, w, c, &ht, &vt, &mut tmp, &mut a, true);
-                resample_ordered(&src, w, c, &ht, &vt, &mut tmp, &mut b, false);
+                let plane = Plane {
+                    data: &src,
+                    width: w,
+                    channels: c,
+                };
+                resample_ordered(plane, (&ht, &vt), &mut tmp, &mut a, true);
+                resample_ordered(plane, (&ht, &vt), &mut tmp, &mut b, false);
                 let worst = a
                     .iter()
                     .zip(&b)

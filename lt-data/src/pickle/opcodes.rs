@@ -44,35 +44,61 @@ pub const SETITEMS: u8 = b'u';
 pub const BINFLOAT: u8 = b'G';
 
 // Protocol 2.
+/// Protocol version (one byte).
 pub const PROTO: u8 = 0x80;
+/// `cls.__new__(cls, *args)`.
 pub const NEWOBJ: u8 = 0x81;
+/// Extension registry code, 1 byte (EXT2 and EXT4 follow).
 pub const EXT1: u8 = 0x82;
+/// Extension registry code, 4 bytes.
 pub const EXT4: u8 = 0x84;
+/// Tuple of the top item.
 pub const TUPLE1: u8 = 0x85;
+/// Tuple of the top two items.
 pub const TUPLE2: u8 = 0x86;
+/// Tuple of the top three items.
 pub const TUPLE3: u8 = 0x87;
+/// `True`.
 pub const NEWTRUE: u8 = 0x88;
+/// `False`.
 pub const NEWFALSE: u8 = 0x89;
+/// Integer, 1-byte length then little-endian two's complement.
 pub const LONG1: u8 = 0x8a;
+/// Integer, 4-byte length then little-endian two's complement.
 pub const LONG4: u8 = 0x8b;
 
 // Protocol 3.
+/// `bytes`, 4-byte length.
 pub const BINBYTES: u8 = b'B';
+/// `bytes`, 1-byte length.
 pub const SHORT_BINBYTES: u8 = b'C';
 
 // Protocol 4.
+/// `str`, 1-byte length, UTF-8.
 pub const SHORT_BINUNICODE: u8 = 0x8c;
+/// `str`, 8-byte length, UTF-8.
 pub const BINUNICODE8: u8 = 0x8d;
+/// `bytes`, 8-byte length.
 pub const BINBYTES8: u8 = 0x8e;
+/// `set()`.
 pub const EMPTY_SET: u8 = 0x8f;
+/// Adds the items above MARK to the set below it.
 pub const ADDITEMS: u8 = 0x90;
+/// `frozenset` of the items above MARK.
 pub const FROZENSET: u8 = 0x91;
+/// `cls.__new__(cls, *args, **kwargs)`.
 pub const NEWOBJ_EX: u8 = 0x92;
+/// Global named by the two strings on the stack.
 pub const STACK_GLOBAL: u8 = 0x93;
+/// Stores the top item at the next memo index.
 pub const MEMOIZE: u8 = 0x94;
+/// Frame length (a read-ahead hint).
 pub const FRAME: u8 = 0x95;
 
 // Protocol 5.
+/// `bytearray`, 8-byte length.
 pub const BYTEARRAY8: u8 = 0x96;
+/// Out-of-band buffer.
 pub const NEXT_BUFFER: u8 = 0x97;
+/// Marks the top buffer read-only.
 pub const READONLY_BUFFER: u8 = 0x98;
