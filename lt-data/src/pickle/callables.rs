@@ -12,6 +12,28 @@ use super::value::Py;
 
 type Made = Result<Node, PickleError>;
 
+/// What a BUILD does to its target.
+enum Update {
+    Array(NdArray),
+    /// The dtype's byte order, when the state names one.
+    Order(Option<String>),
+    State(Cell),
+    Items(Vec<(Cell, Cell)>),
+}
+
+/// The byte order a dtype's BUILD state names (its second item, text or bytes).
+fn dtype_order(state: &Cell) -> Option<String> {
+    let Py::Tuple(items) = &*state.borrow() else {
+        return None;
+    };
+    let order = items.get(1)?.borrow();
+    match &*order {
+        Py::Str(o) => Some(o.clone()),
+        Py::Bytes(o) => Some(String::from_utf8_lossy(o).into()),
+        _ => None,
+    }
+}
+
 /// Key/value pairs from the items above a MARK.
 pub(super) fn pairs(m: &Machine, items: Vec<Cell>) -> Result<Vec<(Cell, Cell)>, PickleError> {
     if !items.len().is_multiple_of(2) {
@@ -183,37 +205,30 @@ impl Machine<'_> {
         }
     }
 
-    /// BUILD: numpy arrays and dtypes take their state; other objects keep it.
+    /// BUILD: numpy arrays and dtypes take their state; other objects keep it. What BUILD
+    /// takes from the state is read before the target is borrowed for writing: the state may
+    /// hold the target itself.
     pub(super) fn build(&self, target: &Cell, state: Cell) -> Result<(), PickleError> {
-        let mut t = target.borrow_mut();
-        match &mut *t {
-            Py::Array(slot) => {
-                *slot = Some(self.array_state(&state)?);
-                Ok(())
-            }
-            Py::Dtype(DtypeParts { order, .. }) => {
-                if let Py::Tuple(items) = &*state.borrow() {
-                    if let Some(Py::Str(o)) = items.get(1).map(|r| r.borrow()).as_deref() {
-                        *order = Some(o.clone());
-                    } else if let Some(Py::Bytes(o)) = items.get(1).map(|r| r.borrow()).as_deref() {
-                        *order = Some(String::from_utf8_lossy(o).into());
-                    }
-                }
-                Ok(())
-            }
-            Py::Object { state: slot, .. } => {
-                *slot = Some(state);
-                Ok(())
-            }
-            Py::Dict(items) => {
-                // A dict subclass's BUILD with a plain dict state sets attributes; keep them.
-                if let Py::Dict(extra) = &*state.borrow() {
-                    items.extend(extra.iter().cloned());
-                }
-                Ok(())
-            }
-            other => self.err(format!("BUILD on a {}", kind_of(other))),
+        let update = match &*target.borrow() {
+            Py::Array(_) => Update::Array(self.array_state(&state)?),
+            Py::Dtype(_) => Update::Order(dtype_order(&state)),
+            Py::Object { .. } => Update::State(state),
+            // A dict subclass's BUILD with a plain dict state sets attributes; keep them.
+            Py::Dict(_) => match &*state.borrow() {
+                Py::Dict(extra) => Update::Items(extra.clone()),
+                _ => Update::Items(Vec::new()),
+            },
+            other => return self.err(format!("BUILD on a {}", kind_of(other))),
+        };
+        // Each update is applied to the kind of target it was made for, matched above.
+        match (&mut *target.borrow_mut(), update) {
+            (Py::Array(slot), Update::Array(a)) => *slot = Some(a),
+            (Py::Dtype(d), Update::Order(Some(o))) => d.order = Some(o),
+            (Py::Object { state: slot, .. }, Update::State(s)) => *slot = Some(s),
+            (Py::Dict(items), Update::Items(extra)) => items.extend(extra),
+            _ => {}
         }
+        Ok(())
     }
 
     /// An ndarray from its BUILD state: (version, shape, dtype, is_fortran, data), or the old

@@ -454,3 +454,19 @@ fn shared_references_cannot_multiply_without_bound() {
     assert_eq!(v.as_seq().unwrap().len(), 1000);
     assert!(v.as_seq().unwrap().iter().all(|x| *x == s("abc")));
 }
+
+#[test]
+fn build_whose_state_holds_its_target_is_no_panic() {
+    // d = {}; d.__setstate__(d): the state is the dict itself.
+    let v = loads(b"\x80\x02}q\x00h\x00b.").unwrap();
+    assert_eq!(v, Value::Dict(vec![]));
+    // An array given itself as its state, directly and inside the state tuple.
+    let arr = b"\x80\x02cnumpy.core.multiarray\n_reconstruct\n)Rq\x00";
+    let e = loads(&[&arr[..], b"h\x00b."].concat()).unwrap_err();
+    assert!(e.msg.contains("ndarray state is not a tuple"), "{e}");
+    let e = loads(&[&arr[..], b"(K\x01h\x00h\x00\x89h\x00tb."].concat()).unwrap_err();
+    assert!(e.msg.contains("array shape is not a tuple"), "{e}");
+    // A dtype whose state names itself as the byte order keeps its default order.
+    let dt = b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00u1\x85Rq\x00(K\x03h\x00tb.";
+    assert_eq!(loads(dt).unwrap(), Value::Dtype("u1".into()));
+}
