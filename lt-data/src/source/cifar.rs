@@ -207,36 +207,41 @@ fn meta_names(path: &Path, v: &Value, key: &str, k: usize) -> Result<Vec<String>
     Ok(names)
 }
 
-fn python10(dir: &Path) -> Result<SourceData> {
-    let mut checksums = Vec::new();
-    let class_names =
-        names_from_meta(&dir.join("batches.meta"), "label_names", 10, &mut checksums)?;
-    let mut split = |names: &[String]| -> Result<Vec<Sample>> {
-        let mut out = Vec::new();
-        for name in names {
-            let path = dir.join(name);
-            let (data, labels) = python_batch(&path, &["labels"], &mut checksums)?;
-            let labels = labels[0]
-                .iter()
-                .enumerate()
-                .map(|(i, &l)| check_label(&path, i, l, 10, "class"))
-                .collect::<Result<Vec<_>>>()?;
-            out.extend(samples(&data, &labels));
-        }
-        Ok(out)
-    };
-    let train = split(
-        &(1..=5)
-            .map(|i| format!("data_batch_{i}"))
-            .collect::<Vec<_>>(),
-    )?;
-    let test = split(&["test_batch".to_string()])?;
+/// CIFAR-10 from its five training batches and its test batch (file names ending in
+/// `suffix`), in that order, each read into samples by `batch`.
+fn cifar10(
+    class_names: Vec<String>,
+    mut checksums: Vec<(String, String)>,
+    suffix: &str,
+    mut batch: impl FnMut(&str, &mut Vec<(String, String)>) -> Result<Vec<Sample>>,
+) -> Result<SourceData> {
+    let mut train = Vec::new();
+    for i in 1..=5 {
+        train.extend(batch(&format!("data_batch_{i}{suffix}"), &mut checksums)?);
+    }
+    let test = batch(&format!("test_batch{suffix}"), &mut checksums)?;
     Ok(SourceData {
         class_names,
         train,
         test,
         checksums,
         ..Default::default()
+    })
+}
+
+fn python10(dir: &Path) -> Result<SourceData> {
+    let mut checksums = Vec::new();
+    let class_names =
+        names_from_meta(&dir.join("batches.meta"), "label_names", 10, &mut checksums)?;
+    cifar10(class_names, checksums, "", |name, checksums| {
+        let path = dir.join(name);
+        let (data, labels) = python_batch(&path, &["labels"], checksums)?;
+        let labels = labels[0]
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| check_label(&path, i, l, 10, "class"))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(samples(&data, &labels))
     })
 }
 
@@ -361,34 +366,21 @@ fn binary_records(
 fn binary10(dir: &Path) -> Result<SourceData> {
     let mut checksums = Vec::new();
     let class_names = text_names(&dir.join("batches.meta.txt"), 10, &mut checksums)?;
-    let mut split = |names: &[String]| -> Result<Vec<Sample>> {
-        let mut out = Vec::new();
-        for name in names {
-            let path = dir.join(name);
-            let (bytes, n) = binary_records(&path, 1, &mut checksums)?;
-            let recs: Vec<&[u8]> = bytes.chunks_exact(IMAGE + 1).collect();
-            let labels = (0..n)
-                .map(|i| check_label(&path, i, recs[i][0] as i64, 10, "class"))
-                .collect::<Result<Vec<_>>>()?;
-            out.par_extend(recs.par_iter().zip(labels).map(|(r, label)| Sample {
+    cifar10(class_names, checksums, ".bin", |name, checksums| {
+        let path = dir.join(name);
+        let (bytes, n) = binary_records(&path, 1, checksums)?;
+        let recs: Vec<&[u8]> = bytes.chunks_exact(IMAGE + 1).collect();
+        let labels = (0..n)
+            .map(|i| check_label(&path, i, recs[i][0] as i64, 10, "class"))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(recs
+            .par_iter()
+            .zip(labels)
+            .map(|(r, label)| Sample {
                 label,
                 pixels: raw(&r[1..]),
-            }));
-        }
-        Ok(out)
-    };
-    let train = split(
-        &(1..=5)
-            .map(|i| format!("data_batch_{i}.bin"))
-            .collect::<Vec<_>>(),
-    )?;
-    let test = split(&["test_batch.bin".to_string()])?;
-    Ok(SourceData {
-        class_names,
-        train,
-        test,
-        checksums,
-        ..Default::default()
+            })
+            .collect())
     })
 }
 
