@@ -73,7 +73,7 @@ fn tiny_dataset(dir: &Path) {
         compat: "native".into(),
         mean: vec![0.5],
         std: vec![0.25],
-        augment: "cifar".into(),
+        augment: lt_data::augment::Pipeline::Cifar,
         model: "resnet8".into(),
         groups: rule.assign(&[24, 12, 6]),
         group_rule: rule,

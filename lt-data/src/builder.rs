@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{Encoding, Layout, Writer};
+use crate::image::{decode_rgb, resize_rgb};
 use crate::manifest::{Manifest, Skipped, SplitInfo};
 use crate::output::Output;
 use crate::recipe::{self, Recipe};
@@ -204,7 +205,7 @@ pub fn build(opts: &BuildOptions) -> Result<Built> {
         },
         mean: recipe.mean.clone(),
         std: recipe.std.clone(),
-        augment: recipe.augment.clone(),
+        augment: recipe.augment,
         model: recipe.model.clone(),
         groups: recipe.groups.assign(train_counts),
         group_rule: recipe.groups.clone(),
@@ -424,84 +425,6 @@ fn prepare(
     }
 }
 
-/// Decodes the image file `path` (its content `bytes`) to RGB, reading the size its header
-/// declares first and refusing more than `max_pixels` before any pixel buffer exists: JPEG
-/// with the loader's decoder (zune-jpeg) in strict mode, anything else with `image`.
-fn decode_rgb(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<image::RgbImage> {
-    let bad = |e: String| Error::format(path, format!("cannot decode image: {e}"));
-    if bytes.starts_with(&[0xFF, 0xD8]) {
-        return decode_jpeg_strict(path, bytes, max_pixels);
-    }
-    let reader = || {
-        image::ImageReader::new(std::io::Cursor::new(bytes))
-            .with_guessed_format()
-            .map_err(|e| bad(e.to_string()))
-    };
-    let (w, h) = reader()?
-        .into_dimensions()
-        .map_err(|e| bad(e.to_string()))?;
-    check_pixels(path, w as u64, h as u64, max_pixels)?;
-    Ok(reader()?
-        .decode()
-        .map_err(|e| bad(e.to_string()))?
-        .to_rgb8())
-}
-
-/// A source JPEG to RGB. Strict: a stream that ends early or holds a stray marker is an
-/// error, where the lenient decoder would fill the rest with grey.
-fn decode_jpeg_strict(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<image::RgbImage> {
-    use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
-    let bad = |e: String| Error::format(path, format!("cannot decode image: corrupt JPEG: {e}"));
-    let opts = DecoderOptions::default()
-        .jpeg_set_out_colorspace(ColorSpace::RGB)
-        .set_strict_mode(true)
-        // The pixel count is the limit, not zune's default 16384 a side.
-        .set_max_width(u16::MAX as usize)
-        .set_max_height(u16::MAX as usize);
-    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), opts);
-    d.decode_headers().map_err(|e| bad(e.to_string()))?;
-    let (w, h) = d
-        .dimensions()
-        .ok_or_else(|| bad("no frame header".into()))?;
-    check_pixels(path, w as u64, h as u64, max_pixels)?;
-    let px = d.decode().map_err(|e| bad(e.to_string()))?;
-    let rgb = match px.len() / (w * h).max(1) {
-        3 => px,
-        1 => px.iter().flat_map(|&g| [g, g, g]).collect(),
-        c => return Err(bad(format!("{c} channels"))),
-    };
-    image::RgbImage::from_raw(w as u32, h as u32, rgb).ok_or_else(|| bad("short pixel data".into()))
-}
-
-/// The decompression-bomb guard: an image may declare at most `max_pixels` pixels.
-fn check_pixels(path: &Path, w: u64, h: u64, max_pixels: u64) -> Result<()> {
-    let n = w * h;
-    if n > max_pixels {
-        return Err(Error::format(
-            path,
-            format!(
-                "{w}x{h} = {n} pixels exceeds --max-pixels {max_pixels} (decompression bomb guard)"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Antialiased bilinear resize (PIL's filter) with the loader's separable resampler: about
-/// four times faster than `image::imageops::resize`, which dominated JPEG-tree builds.
-fn resize_rgb(img: &image::RgbImage, w: u32, h: u32) -> image::RgbImage {
-    use crate::augment::{resample, Taps};
-    let (sw, sh) = (img.width() as usize, img.height() as usize);
-    let (mut ht, mut vt) = (Taps::default(), Taps::default());
-    ht.build(w as usize, sw, 0.0, sw as f64 / w as f64, false);
-    vt.build(h as usize, sh, 0.0, sh as f64 / h as f64, false);
-    let (mut tmp, mut out) = (Vec::new(), Vec::new());
-    resample(img.as_raw(), sw, 3, &ht, &vt, &mut tmp, &mut out);
-    // `as u8` saturates, so values just outside [0, 255] clamp.
-    let bytes = out.iter().map(|&x| (x + 0.5) as u8).collect();
-    image::RgbImage::from_raw(w, h, bytes).expect("resample fills w x h x 3")
-}
-
 fn progress_bar(len: u64, visible: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
         Some(len),
@@ -517,42 +440,4 @@ fn progress_bar(len: u64, visible: bool) -> ProgressBar {
             .progress_chars("=> "),
     );
     bar
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resize_matches_image_triangle_filter_closely() {
-        let img = image::RgbImage::from_fn(500, 375, |x, y| {
-            image::Rgb([
-                (x * 255 / 499) as u8,
-                (y * 255 / 374) as u8,
-                ((x / 10 + y / 10) % 2 * 200) as u8,
-            ])
-        });
-        let ours = resize_rgb(&img, 256, 192);
-        let theirs = image::imageops::resize(&img, 256, 192, image::imageops::FilterType::Triangle);
-        assert_eq!(ours.dimensions(), (256, 192));
-        let diff: Vec<i32> = ours
-            .as_raw()
-            .iter()
-            .zip(theirs.as_raw())
-            .map(|(&a, &b)| (a as i32 - b as i32).abs())
-            .collect();
-        let mean = diff.iter().sum::<i32>() as f64 / diff.len() as f64;
-        assert!(mean < 2.0, "mean difference {mean}");
-        // The smooth channels agree everywhere to a level or two.
-        assert!(ours
-            .pixels()
-            .zip(theirs.pixels())
-            .all(|(a, b)| (0..2).all(|c| (a[c] as i32 - b[c] as i32).abs() <= 2)));
-        let flat = resize_rgb(
-            &image::RgbImage::from_pixel(97, 61, image::Rgb([9, 128, 250])),
-            13,
-            8,
-        );
-        assert!(flat.pixels().all(|p| *p == image::Rgb([9, 128, 250])));
-    }
 }

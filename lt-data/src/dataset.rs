@@ -3,6 +3,7 @@
 //! and the manifest against itself. `verify`, `inspect` and the trainer all open datasets
 //! here, so none of them accepts a split whose header disagrees with its manifest.
 
+use crate::augment::Pipeline;
 use crate::error::{Error, Result};
 use crate::format::{Encoding, Layout, Reader};
 use crate::manifest::{self, Manifest, SplitInfo};
@@ -13,9 +14,6 @@ use std::sync::Arc;
 /// Smallest shorter side the `imagenet` augmentation takes from a raw split: it crops 224x224,
 /// so smaller images would be upscaled more than twice (a 28x28 image 8 times).
 pub const IMAGENET_MIN_SIDE: u32 = 112;
-
-/// The augmentations a manifest may name.
-pub const AUGMENTS: [&str; 2] = ["cifar", "imagenet"];
 
 /// A checked dataset directory.
 pub struct Dataset {
@@ -68,7 +66,8 @@ impl Dataset {
     }
 }
 
-/// The manifest on its own: classes, normalisation, augmentation, splits present.
+/// The manifest on its own: classes, normalisation, splits present (the augmentation's name
+/// was checked when the manifest was parsed).
 fn check_manifest(m: &Manifest, path: &Path) -> Result<()> {
     let bad = |msg: String| Err(Error::format(path, msg));
     let k = m.num_classes;
@@ -102,13 +101,6 @@ fn check_manifest(m: &Manifest, path: &Path) -> Result<()> {
     }
     if let Some(v) = m.mean.iter().find(|v| !v.is_finite()) {
         return bad(format!("mean {v} is not a finite number"));
-    }
-    if !AUGMENTS.contains(&m.augment.as_str()) {
-        return bad(format!(
-            "unknown augment '{}' (known: {})",
-            m.augment,
-            AUGMENTS.join(", ")
-        ));
     }
     Ok(())
 }
@@ -195,8 +187,7 @@ fn check_across(splits: &BTreeMap<String, Arc<Reader>>) -> Result<()> {
 
 /// The manifest's augmentation suits the stored images.
 fn check_augment(m: &Manifest, splits: &BTreeMap<String, Arc<Reader>>, path: &Path) -> Result<()> {
-    if let (Some([h, w, _]), "imagenet") =
-        (describe(splits["train"].layout()).1, m.augment.as_str())
+    if let (Some([h, w, _]), Pipeline::ImageNet) = (describe(splits["train"].layout()).1, m.augment)
     {
         if h.min(w) < IMAGENET_MIN_SIDE {
             return Err(Error::format(

@@ -540,7 +540,7 @@ fn fill(
         }));
         let msg = match r {
             Ok(Ok(())) => continue,
-            Ok(Err(m)) => m,
+            Ok(Err(m)) => m.to_string(),
             Err(_) => "augmentation panicked".to_string(),
         };
         return Some((

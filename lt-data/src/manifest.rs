@@ -1,6 +1,7 @@
 //! `manifest.json`: what a built dataset is (classes, counts, how it was carved, checksums).
 //! Written last, atomically: a dataset directory without it is not a dataset.
 
+use crate::augment::Pipeline;
 use crate::error::{Error, Result};
 use crate::recipe::{Group, GroupRule};
 use serde::{Deserialize, Serialize};
@@ -50,7 +51,8 @@ pub struct Manifest {
     pub compat: String,
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
-    pub augment: String,
+    /// The augmentation pipeline the trainer applies (`"cifar"` or `"imagenet"` on disk).
+    pub augment: Pipeline,
     pub model: String,
     pub group_rule: GroupRule,
     /// Many/medium/few group of every class.

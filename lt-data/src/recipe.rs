@@ -1,6 +1,7 @@
 //! Dataset recipes (`datasets/*.toml`, embedded at compile time): where a dataset's files come
 //! from and the conventions papers use for it (profile, imbalance, normalisation, shot groups).
 
+use crate::augment::Pipeline;
 use crate::error::{Error, Result};
 use crate::source::SourceKind;
 use crate::split::Profile;
@@ -95,7 +96,7 @@ pub struct Recipe {
     pub imbalance: Option<f64>,
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
-    pub augment: String,
+    pub augment: Pipeline,
     pub model: String,
     #[serde(default)]
     pub max_side: Option<u32>,

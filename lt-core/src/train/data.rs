@@ -9,7 +9,7 @@ use crate::dist::ProcessGroup;
 use crate::metrics::Shot;
 use crate::plugin::{DatasetInfo, PluginSampler};
 use crate::{Error, Result};
-use lt_data::augment::{Augment, Kind as AugKind};
+use lt_data::augment::{Augment, Kind as AugKind, Pipeline};
 use lt_data::dataset::Dataset;
 use lt_data::format::{Layout, Reader};
 use lt_data::loader::{Allocator, Loader, LoaderConfig};
@@ -34,8 +34,8 @@ pub(super) fn load_data(dir: &Path, eval_split: &str) -> lt_data::Result<Data> {
     let train = d.split("train")?.clone();
     let test = d.split(eval_split)?.clone();
     let manifest = d.manifest;
-    let in_channels = match (train.layout(), manifest.augment.as_str()) {
-        (Layout::Raw { channels, .. }, "cifar") => channels as i64,
+    let in_channels = match (train.layout(), manifest.augment) {
+        (Layout::Raw { channels, .. }, Pipeline::Cifar) => channels as i64,
         _ => 3,
     };
     let groups = manifest.groups.clone();
@@ -62,17 +62,12 @@ pub(super) fn three(v: &[f32]) -> Result<[f32; 3]> {
 /// The whole augmentation the manifest names, normalised on the host.
 pub(super) fn augment(m: &Manifest, train: bool) -> Result<Augment> {
     let (mean, std) = (three(&m.mean)?, three(&m.std)?);
-    Ok(match m.augment.as_str() {
-        "cifar" => Augment::cifar(train, mean, std),
-        "imagenet" => {
+    Ok(match m.augment {
+        Pipeline::Cifar => Augment::cifar(train, mean, std),
+        Pipeline::ImageNet => {
             let mut a = Augment::imagenet(train);
             a.output = lt_data::augment::Output::Normalized { mean, std };
             a
-        }
-        other => {
-            return Err(Error::Data(lt_data::Error::invalid(format!(
-                "unknown augmentation '{other}' in the dataset manifest"
-            ))))
         }
     })
 }

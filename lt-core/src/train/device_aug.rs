@@ -165,7 +165,7 @@ mod tests {
             compat: "native".into(),
             mean,
             std,
-            augment: "cifar".into(),
+            augment: lt_data::augment::Pipeline::Cifar,
             model: "resnet32".into(),
             group_rule: Default::default(),
             groups: vec![],

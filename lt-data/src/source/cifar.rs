@@ -2,9 +2,9 @@
 //! binary version. Images are stored as 3072 bytes in planes (1024 red, 1024 green, 1024
 //! blue, each row-major 32x32); they are returned interleaved, 32x32x3.
 
-use super::pickle::{self, Value};
 use super::{Pixels, Sample, SourceData};
 use crate::error::{Error, Result};
+use crate::pickle::{self, Value};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -88,6 +88,12 @@ fn read_file(path: &Path, checksums: &mut Vec<(String, String)>) -> Result<Vec<u
     Ok(bytes)
 }
 
+/// Reads a python-version file (recording its CRC-32) and unpickles it; errors name the file.
+fn read_pickle(path: &Path, checksums: &mut Vec<(String, String)>) -> Result<Value> {
+    let bytes = read_file(path, checksums)?;
+    pickle::load(path, &bytes)
+}
+
 /// Planar CHW bytes of one image to interleaved HWC.
 fn to_hwc(chw: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; IMAGE];
@@ -124,8 +130,7 @@ fn python_batch(
     keys: &[&str],
     checksums: &mut Vec<(String, String)>,
 ) -> Result<(Vec<u8>, Vec<Vec<i64>>)> {
-    let bytes = read_file(path, checksums)?;
-    let v = pickle::loads(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
+    let v = read_pickle(path, checksums)?;
     if !matches!(v, Value::Dict(_)) {
         return Err(Error::format(path, "the pickle does not hold a dict"));
     }
@@ -183,8 +188,7 @@ fn names_from_meta(
     k: usize,
     checksums: &mut Vec<(String, String)>,
 ) -> Result<Vec<String>> {
-    let bytes = read_file(path, checksums)?;
-    let v = pickle::loads(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
+    let v = read_pickle(path, checksums)?;
     meta_names(path, &v, key, k)
 }
 
@@ -203,30 +207,19 @@ fn meta_names(path: &Path, v: &Value, key: &str, k: usize) -> Result<Vec<String>
     Ok(names)
 }
 
-fn python10(dir: &Path) -> Result<SourceData> {
-    let mut checksums = Vec::new();
-    let class_names =
-        names_from_meta(&dir.join("batches.meta"), "label_names", 10, &mut checksums)?;
-    let mut split = |names: &[String]| -> Result<Vec<Sample>> {
-        let mut out = Vec::new();
-        for name in names {
-            let path = dir.join(name);
-            let (data, labels) = python_batch(&path, &["labels"], &mut checksums)?;
-            let labels = labels[0]
-                .iter()
-                .enumerate()
-                .map(|(i, &l)| check_label(&path, i, l, 10, "class"))
-                .collect::<Result<Vec<_>>>()?;
-            out.extend(samples(&data, &labels));
-        }
-        Ok(out)
-    };
-    let train = split(
-        &(1..=5)
-            .map(|i| format!("data_batch_{i}"))
-            .collect::<Vec<_>>(),
-    )?;
-    let test = split(&["test_batch".to_string()])?;
+/// CIFAR-10 from its five training batches and its test batch (file names ending in
+/// `suffix`), in that order, each read into samples by `batch`.
+fn cifar10(
+    class_names: Vec<String>,
+    mut checksums: Vec<(String, String)>,
+    suffix: &str,
+    mut batch: impl FnMut(&str, &mut Vec<(String, String)>) -> Result<Vec<Sample>>,
+) -> Result<SourceData> {
+    let mut train = Vec::new();
+    for i in 1..=5 {
+        train.extend(batch(&format!("data_batch_{i}{suffix}"), &mut checksums)?);
+    }
+    let test = batch(&format!("test_batch{suffix}"), &mut checksums)?;
     Ok(SourceData {
         class_names,
         train,
@@ -236,11 +229,26 @@ fn python10(dir: &Path) -> Result<SourceData> {
     })
 }
 
+fn python10(dir: &Path) -> Result<SourceData> {
+    let mut checksums = Vec::new();
+    let class_names =
+        names_from_meta(&dir.join("batches.meta"), "label_names", 10, &mut checksums)?;
+    cifar10(class_names, checksums, "", |name, checksums| {
+        let path = dir.join(name);
+        let (data, labels) = python_batch(&path, &["labels"], checksums)?;
+        let labels = labels[0]
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| check_label(&path, i, l, 10, "class"))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(samples(&data, &labels))
+    })
+}
+
 fn python100(dir: &Path) -> Result<SourceData> {
     let mut checksums = Vec::new();
     let meta_path = dir.join("meta");
-    let meta_bytes = read_file(&meta_path, &mut checksums)?;
-    let meta = pickle::loads(&meta_bytes).map_err(|e| Error::format(&meta_path, e.to_string()))?;
+    let meta = read_pickle(&meta_path, &mut checksums)?;
     let class_names = meta_names(&meta_path, &meta, "fine_label_names", 100)?;
     let coarse_names = meta_names(&meta_path, &meta, "coarse_label_names", 20)?;
     let mut coarse_of: Vec<Option<u32>> = vec![None; 100];
@@ -358,34 +366,21 @@ fn binary_records(
 fn binary10(dir: &Path) -> Result<SourceData> {
     let mut checksums = Vec::new();
     let class_names = text_names(&dir.join("batches.meta.txt"), 10, &mut checksums)?;
-    let mut split = |names: &[String]| -> Result<Vec<Sample>> {
-        let mut out = Vec::new();
-        for name in names {
-            let path = dir.join(name);
-            let (bytes, n) = binary_records(&path, 1, &mut checksums)?;
-            let recs: Vec<&[u8]> = bytes.chunks_exact(IMAGE + 1).collect();
-            let labels = (0..n)
-                .map(|i| check_label(&path, i, recs[i][0] as i64, 10, "class"))
-                .collect::<Result<Vec<_>>>()?;
-            out.par_extend(recs.par_iter().zip(labels).map(|(r, label)| Sample {
+    cifar10(class_names, checksums, ".bin", |name, checksums| {
+        let path = dir.join(name);
+        let (bytes, n) = binary_records(&path, 1, checksums)?;
+        let recs: Vec<&[u8]> = bytes.chunks_exact(IMAGE + 1).collect();
+        let labels = (0..n)
+            .map(|i| check_label(&path, i, recs[i][0] as i64, 10, "class"))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(recs
+            .par_iter()
+            .zip(labels)
+            .map(|(r, label)| Sample {
                 label,
                 pixels: raw(&r[1..]),
-            }));
-        }
-        Ok(out)
-    };
-    let train = split(
-        &(1..=5)
-            .map(|i| format!("data_batch_{i}.bin"))
-            .collect::<Vec<_>>(),
-    )?;
-    let test = split(&["test_batch.bin".to_string()])?;
-    Ok(SourceData {
-        class_names,
-        train,
-        test,
-        checksums,
-        ..Default::default()
+            })
+            .collect())
     })
 }
 
@@ -426,8 +421,8 @@ fn binary100(dir: &Path) -> Result<SourceData> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::pickle::writer::{dumps, Item, Style};
     use super::*;
+    use crate::pickle::writer::{dumps, Item, Style};
 
     /// A recognisable value for image `i`, channel `c`, row `y`, column `x`.
     fn px(i: usize, c: usize, y: usize, x: usize) -> u8 {

@@ -14,7 +14,6 @@ pub mod folder;
 pub mod idx;
 pub mod inat;
 pub mod listfile;
-pub mod pickle;
 
 pub use classes::Classes;
 pub use kind::{Request, SourceKind};

@@ -1,0 +1,181 @@
+//! JPEG and PNG decoding.
+//!
+//! Two decoders for two jobs:
+//! - the loader's ([`decode_jpeg`], [`decode_png`], [`source_dims`]): lenient, fast (zune-jpeg,
+//!   SIMD), or a reduced-size IDCT (jpeg-decoder) when the crop is at least
+//!   [`DCT_REDUCE_MIN`] times larger than the target; errors are [`DecodeError`]s;
+//! - the builder's ([`decode_rgb`]): strict (a stream that ends early is an error), refusing
+//!   an image whose header declares more than `max_pixels` before any pixel buffer exists;
+//!   errors name the source file.
+
+use super::error::DecodeError;
+use crate::error::{Error, Result};
+use crate::format::{Encoding, Layout};
+use std::path::Path;
+
+/// Smallest crop-to-target ratio at which a JPEG is decoded with a reduced IDCT. Below it the
+/// slower scaled decoder costs more than the pixels it saves (measured in benches/loader.rs).
+pub const DCT_REDUCE_MIN: f64 = 2.0;
+
+/// Width and height of a sample without decoding its pixels.
+pub fn source_dims(sample: &[u8], layout: Layout) -> Result<(usize, usize), DecodeError> {
+    match layout {
+        Layout::Raw { height, width, .. } => Ok((width as usize, height as usize)),
+        Layout::Encoded(Encoding::Jpeg) => {
+            let mut d = zune_jpeg::JpegDecoder::new(zune_core::bytestream::ZCursor::new(sample));
+            d.decode_headers()
+                .map_err(|e| DecodeError::CorruptJpeg(format!("{e:?}")))?;
+            d.dimensions()
+                .ok_or_else(|| DecodeError::CorruptJpeg("no frame header".into()))
+        }
+        Layout::Encoded(Encoding::Png) => {
+            let r = ::image::ImageReader::with_format(
+                std::io::Cursor::new(sample),
+                ::image::ImageFormat::Png,
+            );
+            r.into_dimensions()
+                .map(|(w, h)| (w as usize, h as usize))
+                .map_err(|e| DecodeError::CorruptPng(e.to_string()))
+        }
+    }
+}
+
+/// Largest IDCT reduction (1, 2, 4 or 8) that keeps the crop at least as large as the target.
+pub fn reduction(ratio: f64) -> usize {
+    if ratio < DCT_REDUCE_MIN {
+        return 1;
+    }
+    [8, 4, 2]
+        .into_iter()
+        .find(|&k| ratio >= k as f64)
+        .unwrap_or(1)
+}
+
+/// Decodes a JPEG into `buf`, reduced by `reduce` when > 1; returns decoded width, height,
+/// channels and the full-resolution width and height.
+pub fn decode_jpeg(
+    bytes: &[u8],
+    reduce: usize,
+    buf: &mut Vec<u8>,
+) -> Result<(usize, usize, usize, usize, usize), DecodeError> {
+    use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
+    let bad = |e: &dyn std::fmt::Debug| DecodeError::CorruptJpeg(format!("{e:?}"));
+    let no_header = || DecodeError::CorruptJpeg("no frame header".into());
+    if reduce > 1 {
+        return decode_jpeg_reduced(bytes, reduce, buf);
+    }
+    let opts = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), opts);
+    d.decode_headers().map_err(|e| bad(&e))?;
+    let (w, h) = d.dimensions().ok_or_else(no_header)?;
+    let n = d
+        .output_buffer_size()
+        .ok_or_else(|| DecodeError::CorruptJpeg("image too large".into()))?;
+    let c = n / (w * h).max(1);
+    buf.resize(n, 0);
+    d.decode_into(&mut buf[..n]).map_err(|e| bad(&e))?;
+    Ok((w, h, c, w, h))
+}
+
+/// [`decode_jpeg`] through jpeg-decoder's scaled IDCT (1/2, 1/4, 1/8).
+fn decode_jpeg_reduced(
+    bytes: &[u8],
+    reduce: usize,
+    buf: &mut Vec<u8>,
+) -> Result<(usize, usize, usize, usize, usize), DecodeError> {
+    let bad = |e: &dyn std::fmt::Debug| DecodeError::CorruptJpeg(format!("{e:?}"));
+    let mut d = jpeg_decoder::Decoder::new(bytes);
+    d.read_info().map_err(|e| bad(&e))?;
+    let info = d
+        .info()
+        .ok_or_else(|| DecodeError::CorruptJpeg("no frame header".into()))?;
+    let (fw, fh) = (info.width as usize, info.height as usize);
+    let (dw, dh) = d
+        .scale(fw.div_ceil(reduce) as u16, fh.div_ceil(reduce) as u16)
+        .map_err(|e| bad(&e))?;
+    let pixels = d.decode().map_err(|e| bad(&e))?;
+    let c = match d.info().map(|i| i.pixel_format) {
+        Some(jpeg_decoder::PixelFormat::RGB24) => 3,
+        Some(jpeg_decoder::PixelFormat::L8) => 1,
+        other => return Err(DecodeError::UnsupportedJpeg(format!("{other:?}"))),
+    };
+    *buf = pixels;
+    if buf.len() < dw as usize * dh as usize * c {
+        return Err(DecodeError::CorruptJpeg("short pixel data".into()));
+    }
+    Ok((dw as usize, dh as usize, c, fw, fh))
+}
+
+/// Decodes a PNG into `buf` as RGB; returns its width and height.
+pub fn decode_png(bytes: &[u8], buf: &mut Vec<u8>) -> Result<(usize, usize), DecodeError> {
+    let img = ::image::load_from_memory_with_format(bytes, ::image::ImageFormat::Png)
+        .map_err(|e| DecodeError::CorruptPng(e.to_string()))?;
+    let rgb = img.into_rgb8();
+    let (w, h) = rgb.dimensions();
+    *buf = rgb.into_raw();
+    Ok((w as usize, h as usize))
+}
+
+/// Decodes the image file `path` (its content `bytes`) to RGB, reading the size its header
+/// declares first and refusing more than `max_pixels` before any pixel buffer exists: JPEG
+/// with the loader's decoder (zune-jpeg) in strict mode, anything else with `image`.
+pub fn decode_rgb(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<::image::RgbImage> {
+    let bad = |e: String| Error::format(path, format!("cannot decode image: {e}"));
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        return decode_jpeg_strict(path, bytes, max_pixels);
+    }
+    let reader = || {
+        ::image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| bad(e.to_string()))
+    };
+    let (w, h) = reader()?
+        .into_dimensions()
+        .map_err(|e| bad(e.to_string()))?;
+    check_pixels(path, w as u64, h as u64, max_pixels)?;
+    Ok(reader()?
+        .decode()
+        .map_err(|e| bad(e.to_string()))?
+        .to_rgb8())
+}
+
+/// A source JPEG to RGB. Strict: a stream that ends early or holds a stray marker is an
+/// error, where the lenient decoder would fill the rest with grey.
+fn decode_jpeg_strict(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<::image::RgbImage> {
+    use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
+    let bad = |e: String| Error::format(path, format!("cannot decode image: corrupt JPEG: {e}"));
+    let opts = DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::RGB)
+        .set_strict_mode(true)
+        // The pixel count is the limit, not zune's default 16384 a side.
+        .set_max_width(u16::MAX as usize)
+        .set_max_height(u16::MAX as usize);
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), opts);
+    d.decode_headers().map_err(|e| bad(e.to_string()))?;
+    let (w, h) = d
+        .dimensions()
+        .ok_or_else(|| bad("no frame header".into()))?;
+    check_pixels(path, w as u64, h as u64, max_pixels)?;
+    let px = d.decode().map_err(|e| bad(e.to_string()))?;
+    let rgb = match px.len() / (w * h).max(1) {
+        3 => px,
+        1 => px.iter().flat_map(|&g| [g, g, g]).collect(),
+        c => return Err(bad(format!("{c} channels"))),
+    };
+    ::image::RgbImage::from_raw(w as u32, h as u32, rgb)
+        .ok_or_else(|| bad("short pixel data".into()))
+}
+
+/// The decompression-bomb guard: an image may declare at most `max_pixels` pixels.
+fn check_pixels(path: &Path, w: u64, h: u64, max_pixels: u64) -> Result<()> {
+    let n = w * h;
+    if n > max_pixels {
+        return Err(Error::format(
+            path,
+            format!(
+                "{w}x{h} = {n} pixels exceeds --max-pixels {max_pixels} (decompression bomb guard)"
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! Image decoding and resampling, shared by the builder (source images to stored samples) and
+//! the loader's augmentations (stored samples to batch slots).
+//!
+//! - [`decode`]: JPEG and PNG to pixels: the loader's lenient, optionally reduced-IDCT decoder
+//!   and the builder's strict one with its decompression-bomb guard.
+//! - [`resample`]: antialiased bilinear (PIL's triangle filter) separable resampling.
+//!
+//! The external `image` crate is spelled `::image` inside this module.
+
+pub mod decode;
+pub mod error;
+pub mod resample;
+
+pub use decode::{decode_jpeg, decode_png, decode_rgb, reduction, source_dims, DCT_REDUCE_MIN};
+pub use error::DecodeError;
+pub use resample::{resample, resample_ordered, resize_rgb, Plane, Taps};
