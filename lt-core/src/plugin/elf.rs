@@ -264,27 +264,18 @@ mod tests {
     use super::*;
     use std::io::Cursor;
     use std::path::PathBuf;
-    use std::sync::OnceLock;
 
-    /// A real plugin-shaped library: plugins/testdata/no_table.rs compiled with
-    /// `rustc --crate-type cdylib` (no dependencies, a few seconds), once per test binary.
-    fn real_library() -> &'static Path {
-        static SO: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-        &SO.get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/testdata/no_table.rs");
-            let so = dir.path().join("libno_table.so");
-            let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-            let st = std::process::Command::new(rustc)
-                .args(["--edition", "2021", "--crate-type", "cdylib", "-o"])
-                .arg(&so)
-                .arg(&src)
-                .status()
-                .expect("running rustc");
-            assert!(st.success(), "compiling {} failed", src.display());
-            (dir, so)
-        })
-        .1
+    /// A real plugin-shaped library: the `lt-testdata-no-table` fixture crate, a dev-dependency
+    /// of lt-core, which cargo builds next to this test executable (`target/<profile>/deps`).
+    fn real_library() -> PathBuf {
+        let exe = std::env::current_exe().unwrap();
+        let so = exe.parent().unwrap().join("liblt_testdata_no_table.so");
+        assert!(
+            so.is_file(),
+            "{} missing: run the tests with cargo test",
+            so.display()
+        );
+        so
     }
 
     fn real_bytes() -> Vec<u8> {
@@ -326,7 +317,7 @@ mod tests {
 
     #[test]
     fn real_libraries_pass() {
-        assert_eq!(check_file(real_library()), Ok(()));
+        assert_eq!(check_file(&real_library()), Ok(()));
         // And a system library this process has mapped.
         if let Ok(maps) = std::fs::read_to_string("/proc/self/maps") {
             let libc = maps
