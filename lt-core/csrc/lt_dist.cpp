@@ -104,6 +104,22 @@ void wait_all(std::vector<c10::intrusive_ptr<c10d::Work>>& works, std::chrono::m
   }
 }
 
+// Starts `start(backend, {t})` for each tensor alone (a multi-tensor list means "one tensor
+// per local device" to c10d) on the backend that holds them, then waits for all: the loop of
+// every tensor collective.
+template <typename Start>
+void each_tensor(lt_dist_group* g, at::Tensor* const* tensors, size_t n, const char* what,
+                 Start start) {
+  auto ts = collect(tensors, n);
+  auto b = backend_for(g, ts);
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  for (auto& t : ts) {
+    std::vector<at::Tensor> one{t};
+    works.push_back(start(*b, one));
+  }
+  wait_all(works, g->timeout, what);
+}
+
 }  // namespace
 
 extern "C" {
@@ -196,18 +212,11 @@ int lt_dist_allreduce_sum(lt_dist_group* g, at::Tensor* const* tensors, size_t n
   return guard(err, errlen, [&] {
     if (g == nullptr) throw std::invalid_argument("null process group");
     if (n == 0) return;
-    auto ts = collect(tensors, n);
-    auto b = backend_for(g, ts);
-    std::vector<c10::intrusive_ptr<c10d::Work>> works;
-    for (auto& t : ts) {
-      // One op per tensor: a multi-tensor list means "one tensor per local device" to c10d.
-      std::vector<at::Tensor> one{t};
-      c10d::AllreduceOptions o;
-      o.reduceOp = c10d::ReduceOp::SUM;
-      o.timeout = g->timeout;
-      works.push_back(b->allreduce(one, o));
-    }
-    wait_all(works, g->timeout, "all_reduce");
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::SUM;
+    o.timeout = g->timeout;
+    each_tensor(g, tensors, n, "all_reduce",
+                [&](c10d::Backend& b, std::vector<at::Tensor>& one) { return b.allreduce(one, o); });
   });
 }
 
@@ -220,18 +229,12 @@ int lt_dist_broadcast(lt_dist_group* g, at::Tensor* const* tensors, size_t n, in
       throw std::invalid_argument("broadcast root " + std::to_string(root) +
                                   " outside world size " + std::to_string(g->size));
     if (n == 0) return;
-    auto ts = collect(tensors, n);
-    auto b = backend_for(g, ts);
-    std::vector<c10::intrusive_ptr<c10d::Work>> works;
-    for (auto& t : ts) {
-      std::vector<at::Tensor> one{t};
-      c10d::BroadcastOptions o;
-      o.rootRank = root;
-      o.rootTensor = 0;
-      o.timeout = g->timeout;
-      works.push_back(b->broadcast(one, o));
-    }
-    wait_all(works, g->timeout, "broadcast");
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    o.rootTensor = 0;
+    o.timeout = g->timeout;
+    each_tensor(g, tensors, n, "broadcast",
+                [&](c10d::Backend& b, std::vector<at::Tensor>& one) { return b.broadcast(one, o); });
   });
 }
 

@@ -135,20 +135,23 @@ impl GradScaler {
 mod tests {
     use super::*;
     use crate::device::test_device;
-    use crate::optim::{ParamGroup, SgdConfig};
 
     fn opt_over(p: &Tensor) -> Sgd {
-        Sgd::new(
-            vec![ParamGroup::new(
-                "g",
-                vec![("w".into(), p.shallow_clone())],
-                1.0,
-                0.0,
-            )],
-            0.1,
-            SgdConfig::default(),
-        )
-        .unwrap()
+        Sgd::single_group(vec![("w".into(), p.shallow_clone())], 0.1, 0.0).unwrap()
+    }
+
+    /// A parameter with these values on the test device, its optimiser and a fresh scaler.
+    fn fixture(values: &[f32]) -> (Tensor, Sgd, GradScaler) {
+        let p = Tensor::from_slice(values)
+            .to_device(test_device())
+            .set_requires_grad(true);
+        let opt = opt_over(&p);
+        (p, opt, GradScaler::new(test_device()))
+    }
+
+    /// The parameter's values, on the host.
+    fn host(p: &Tensor) -> Vec<f32> {
+        Vec::<f32>::try_from(&p.detach().to_device(Device::Cpu)).unwrap()
     }
 
     /// Backward of `sum(p * g) * scale`: the gradient `g * scale`, as a scaled loss gives.
@@ -181,38 +184,24 @@ mod tests {
 
     #[test]
     fn finite_steps_unscale_and_update_as_without_scaling() {
-        let p = Tensor::from_slice(&[1.0f32, -2.0])
-            .to_device(test_device())
-            .set_requires_grad(true);
-        let mut opt = opt_over(&p);
-        let mut s = GradScaler::new(test_device());
+        let (p, mut opt, mut s) = fixture(&[1.0f32, -2.0]);
         assert_eq!(s.current_scale().unwrap(), 65536.0);
         backward(&s, &mut opt, &p, &[0.5, 0.25]);
         s.step(&mut opt).unwrap();
         assert!(!s.skipped().unwrap());
         // Unscaled gradient [0.5, 0.25], lr 0.1, first momentum step: p - 0.1 g.
-        assert_eq!(
-            Vec::<f32>::try_from(&p.detach().to_device(Device::Cpu)).unwrap(),
-            [0.95, -2.025]
-        );
+        assert_eq!(host(&p), [0.95, -2.025]);
         assert_eq!(s.current_scale().unwrap(), 65536.0);
     }
 
     #[test]
     fn an_inf_gradient_skips_the_step_and_halves_the_scale() {
-        let p = Tensor::from_slice(&[1.0f32, -2.0])
-            .to_device(test_device())
-            .set_requires_grad(true);
-        let mut opt = opt_over(&p);
-        let mut s = GradScaler::new(test_device());
+        let (p, mut opt, mut s) = fixture(&[1.0f32, -2.0]);
         for (i, bad) in [f32::INFINITY, f32::NAN].into_iter().enumerate() {
             backward(&s, &mut opt, &p, &[bad, 1.0]);
             s.step(&mut opt).unwrap();
             assert!(s.skipped().unwrap());
-            assert_eq!(
-                Vec::<f32>::try_from(&p.detach().to_device(Device::Cpu)).unwrap(),
-                [1.0, -2.0]
-            );
+            assert_eq!(host(&p), [1.0, -2.0]);
             assert!(
                 opt.state_tensors()[0]
                     .1
@@ -230,19 +219,12 @@ mod tests {
         backward(&s, &mut opt, &p, &[1.0, 1.0]);
         s.step(&mut opt).unwrap();
         assert!(!s.skipped().unwrap());
-        assert_eq!(
-            Vec::<f32>::try_from(&p.detach().to_device(Device::Cpu)).unwrap(),
-            [0.9, -2.1]
-        );
+        assert_eq!(host(&p), [0.9, -2.1]);
     }
 
     #[test]
     fn the_scale_doubles_after_2000_finite_steps_and_an_inf_resets_the_count() {
-        let p = Tensor::from_slice(&[0.0f32])
-            .to_device(test_device())
-            .set_requires_grad(true);
-        let mut opt = opt_over(&p);
-        let mut s = GradScaler::new(test_device());
+        let (p, mut opt, mut s) = fixture(&[0.0f32]);
         let mut finite = |s: &mut GradScaler, n: usize| {
             for _ in 0..n {
                 backward(s, &mut opt, &p, &[1e-3]);

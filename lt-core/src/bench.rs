@@ -9,7 +9,7 @@
 //! freed activations of every step back to the kernel and the next step faults them in again
 //! (the cause of the gap to PyTorch eager this benchmark used to show; see that function).
 use crate::model::{self, Arch};
-use crate::optim::{ParamGroup, Sgd, SgdConfig};
+use crate::optim::Sgd;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::time::Instant;
@@ -96,11 +96,7 @@ pub fn step_bench_with(o: &BenchOptions) -> Result<StepReport> {
     }
     let mut params = bb.parameters();
     params.extend(head.parameters());
-    let mut opt = Sgd::new(
-        vec![ParamGroup::new("all", params, 1.0, 5e-4)],
-        0.1,
-        SgdConfig::default(),
-    )?;
+    let mut opt = Sgd::single_group(params, 0.1, 5e-4)?;
     let size = model.input_size();
     let x = Tensor::f_randn([batch as i64, 3, size, size], (Kind::Float, device))?;
     let y = Tensor::f_randint(10, [batch as i64], (Kind::Int64, device))?;

@@ -256,7 +256,7 @@ fn copy_saved(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::optim::{ParamGroup, Sgd, SgdConfig};
+    use crate::optim::Sgd;
 
     fn arch(name: &str) -> crate::model::Arch {
         name.parse().unwrap()
@@ -271,12 +271,7 @@ mod tests {
         let y = Tensor::from_slice(&[0i64, 1, 2, 3]);
         let mut params = bb.parameters();
         params.extend(head.parameters());
-        let mut opt = Sgd::new(
-            vec![ParamGroup::new("all", params, 1.0, 5e-4)],
-            0.1,
-            SgdConfig::default(),
-        )
-        .unwrap();
+        let mut opt = Sgd::single_group(params, 0.1, 5e-4).unwrap();
         head.forward(&bb.forward_features(&x, true))
             .cross_entropy_for_logits(&y)
             .backward();

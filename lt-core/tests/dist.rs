@@ -102,6 +102,25 @@ fn finish(mut r: Rank, limit: Duration) -> (Option<ExitStatus>, String, String, 
     (status, r.out.join().unwrap(), r.err.join().unwrap(), took)
 }
 
+/// Runs both ranks of `test` (with `env`) on a free port and waits for them; each must exit
+/// successfully within two minutes. Their standard outputs, by rank.
+fn two_ranks_succeed(test: &str, env: &[(&str, String)]) -> Vec<String> {
+    let port = free_port();
+    let ranks: Vec<Rank> = (0..2).map(|r| spawn_rank(test, r, 2, port, env)).collect();
+    ranks
+        .into_iter()
+        .enumerate()
+        .map(|(r, rank)| {
+            let (status, out, err, _) = finish(rank, Duration::from_secs(120));
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "rank {r} failed ({status:?}):\n{out}\n{err}"
+            );
+            out
+        })
+        .collect()
+}
+
 /// Runs `work` as this child's rank; an error becomes a one-line message and exit code 3.
 fn run_child(work: impl FnOnce(&ProcessGroup) -> Result<(), DistError>) {
     let pg = match ProcessGroup::from_env(None) {
@@ -178,16 +197,10 @@ fn collectives_two_ranks() {
         });
         return;
     }
-    let port = free_port();
-    let ranks: Vec<Rank> = (0..2)
-        .map(|r| spawn_rank("collectives_two_ranks", r, 2, port, &[]))
-        .collect();
-    for (r, rank) in ranks.into_iter().enumerate() {
-        let (status, out, err, _) = finish(rank, Duration::from_secs(120));
-        assert!(
-            status.is_some_and(|s| s.success()),
-            "rank {r} failed ({status:?}):\n{out}\n{err}"
-        );
+    for (r, out) in two_ranks_succeed("collectives_two_ranks", &[])
+        .iter()
+        .enumerate()
+    {
         assert!(out.contains(&format!("rank {r} collectives ok")), "{out}");
     }
 }
@@ -300,18 +313,8 @@ fn data_parallel_matches_single_process() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let env = [(DIR, dir.path().display().to_string())];
-    let ranks: Vec<Rank> = (0..2)
-        .map(|r| spawn_rank("data_parallel_matches_single_process", r, 2, port, &env))
-        .collect();
-    for (r, rank) in ranks.into_iter().enumerate() {
-        let (status, out, err, _) = finish(rank, Duration::from_secs(120));
-        assert!(
-            status.is_some_and(|s| s.success()),
-            "rank {r} failed ({status:?}):\n{out}\n{err}"
-        );
-    }
+    two_ranks_succeed("data_parallel_matches_single_process", &env);
 
     // Single process, whole global batch, rank 0's initial weights.
     let (x, y) = dataset();
@@ -416,23 +419,23 @@ fn check_peer_failure(test: &str, kill: bool) {
     eprintln!("rank 0 failed after {took:?} with: {}", err.trim());
 }
 
-#[test]
-fn killed_peer_fails_fast() {
-    if is_child() {
-        run_child(failing_peer_child);
-        return;
-    }
-    check_peer_failure("killed_peer_fails_fast", true);
+/// A test in which rank 1 dies (`kill: true`) or stalls (`kill: false`) before the second
+/// collective, and rank 0 must fail in time with a clear error ([`check_peer_failure`]).
+macro_rules! peer_failure_test {
+    ($name:ident, kill: $kill:expr) => {
+        #[test]
+        fn $name() {
+            if is_child() {
+                run_child(failing_peer_child);
+                return;
+            }
+            check_peer_failure(stringify!($name), $kill);
+        }
+    };
 }
 
-#[test]
-fn stalled_peer_times_out() {
-    if is_child() {
-        run_child(failing_peer_child);
-        return;
-    }
-    check_peer_failure("stalled_peer_times_out", false);
-}
+peer_failure_test!(killed_peer_fails_fast, kill: true);
+peer_failure_test!(stalled_peer_times_out, kill: false);
 
 #[test]
 fn missing_peer_fails_rendezvous() {

@@ -8,7 +8,7 @@ use lt_data::format::{Layout, Writer};
 use lt_data::manifest::{Manifest, SplitInfo};
 use lt_data::recipe::GroupRule;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tch::Tensor;
 
 /// Three classes of 8x8 grey images whose mean brightness depends on the class (learnable),
@@ -117,6 +117,44 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// One test's setup: its turn at libtorch ([`serial`]), a temporary directory and the tiny
+/// dataset in its `data` folder; runs go to other folders of the directory.
+struct Tiny {
+    _turn: std::sync::MutexGuard<'static, ()>,
+    dir: tempfile::TempDir,
+    data: PathBuf,
+}
+
+impl Tiny {
+    fn new() -> Self {
+        let turn = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        tiny_dataset(&data);
+        Tiny {
+            _turn: turn,
+            dir,
+            data,
+        }
+    }
+
+    /// The folder `name` of the temporary directory.
+    fn out(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The test configuration of a run into `out(name)`.
+    fn config(&self, name: &str, sets: &[&str]) -> lt_core::config::Config {
+        config(&self.data, &self.out(name), sets)
+    }
+
+    /// Trains that configuration (quietly): the run directory and the summary.
+    fn run(&self, name: &str, sets: &[&str]) -> (PathBuf, train::Summary) {
+        let summary = train::run(&self.config(name, sets), &quiet()).unwrap();
+        (self.out(name), summary)
+    }
+}
+
 fn quiet() -> RunOptions {
     RunOptions {
         quiet: true,
@@ -134,15 +172,11 @@ fn same(a: &Tensor, b: &Tensor) -> bool {
 
 #[test]
 fn resumed_run_reaches_the_same_weights() {
-    let _turn = serial();
-    let d = tempfile::tempdir().unwrap();
-    let data = d.path().join("data");
-    tiny_dataset(&data);
+    let t = Tiny::new();
     let sets = ["stage1.epochs=3", "stage1.mixup_alpha=1.0"];
-    let full = config(&data, &d.path().join("full"), &sets);
-    train::run(&full, &quiet()).unwrap();
+    let (full, _) = t.run("full", &sets);
 
-    let cut = config(&data, &d.path().join("cut"), &sets);
+    let cut = t.config("cut", &sets);
     let err = train::run(
         &cut,
         &RunOptions {
@@ -162,7 +196,7 @@ fn resumed_run_reaches_the_same_weights() {
     )
     .unwrap();
 
-    let a = tensors(&checkpoint_path(&full.out, 1, "final"));
+    let a = tensors(&checkpoint_path(&full, 1, "final"));
     let b = tensors(&checkpoint_path(&cut.out, 1, "final"));
     assert_eq!(a.len(), b.len());
     for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
@@ -170,27 +204,17 @@ fn resumed_run_reaches_the_same_weights() {
         assert!(same(ta, tb), "{na} differs after resume");
     }
     // And training really moved the weights.
-    let init = config(
-        &data,
-        &d.path().join("zero"),
-        &["stage1.epochs=1", "stage1.lr=0.0"],
-    );
-    train::run(&init, &quiet()).unwrap();
-    let z = tensors(&checkpoint_path(&init.out, 1, "final"));
+    let (zero, _) = t.run("zero", &["stage1.epochs=1", "stage1.lr=0.0"]);
+    let z = tensors(&checkpoint_path(&zero, 1, "final"));
     assert!(a.iter().zip(&z).any(|((_, x), (_, y))| !same(x, y)));
 }
 
 #[test]
 fn stage2_freezes_the_backbone_and_shift_bn_updates_only_running_stats() {
-    let _turn = serial();
-    let d = tempfile::tempdir().unwrap();
-    let data = d.path().join("data");
-    tiny_dataset(&data);
+    let t = Tiny::new();
     for shift in [false, true] {
-        let out = d.path().join(format!("run-{shift}"));
-        let cfg = config(
-            &data,
-            &out,
+        let (out, summary) = t.run(
+            &format!("run-{shift}"),
             &[
                 "stage1.epochs=2",
                 "stage2.epochs=2",
@@ -198,7 +222,6 @@ fn stage2_freezes_the_backbone_and_shift_bn_updates_only_running_stats() {
                 &format!("stage2.shift_bn={shift}"),
             ],
         );
-        let summary = train::run(&cfg, &quiet()).unwrap();
         let s1 = tensors(&checkpoint_path(&out, 1, "final"));
         let s2 = tensors(&checkpoint_path(&out, 2, "final"));
         let mut stats_moved = false;
@@ -236,16 +259,8 @@ fn stage2_freezes_the_backbone_and_shift_bn_updates_only_running_stats() {
 
 #[test]
 fn training_learns_the_tiny_problem() {
-    let _turn = serial();
-    let d = tempfile::tempdir().unwrap();
-    let data = d.path().join("data");
-    tiny_dataset(&data);
-    let cfg = config(
-        &data,
-        &d.path().join("run"),
-        &["stage1.epochs=8", "stage1.lr=0.05"],
-    );
-    let s = train::run(&cfg, &quiet()).unwrap();
+    let t = Tiny::new();
+    let (_, s) = t.run("run", &["stage1.epochs=8", "stage1.lr=0.05"]);
     assert!(
         s.metrics.top1 > 60.0,
         "top-1 {} on a separable problem",
@@ -271,9 +286,7 @@ fn data_parallel_run_on_two_ranks() {
         );
         return;
     }
-    let _turn = serial();
-    let d = tempfile::tempdir().unwrap();
-    tiny_dataset(&d.path().join("data"));
+    let t = Tiny::new();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -288,7 +301,7 @@ fn data_parallel_run_on_two_ranks() {
                     "--nocapture",
                     "--test-threads=1",
                 ])
-                .env("LT_TRAIN_TEST_RANK_DIR", d.path())
+                .env("LT_TRAIN_TEST_RANK_DIR", t.dir.path())
                 .env("RANK", rank.to_string())
                 .env("LOCAL_RANK", rank.to_string())
                 .env("WORLD_SIZE", "2")
@@ -324,23 +337,18 @@ fn data_parallel_run_on_two_ranks() {
         .collect();
     assert_eq!(results[0], results[1], "ranks disagree");
     // Only rank 0 wrote the run directory.
-    assert!(d.path().join("run/metrics.json").exists());
-    assert!(checkpoint_path(&d.path().join("run"), 1, "final").exists());
+    assert!(t.out("run/metrics.json").exists());
+    assert!(checkpoint_path(&t.out("run"), 1, "final").exists());
 }
 
 #[test]
 fn init_checkpoint_skips_stage_one() {
-    let _turn = serial();
-    let d = tempfile::tempdir().unwrap();
-    let data = d.path().join("data");
-    tiny_dataset(&data);
-    let first = config(&data, &d.path().join("s1"), &["stage1.epochs=2"]);
-    train::run(&first, &quiet()).unwrap();
-    let init = checkpoint_path(&first.out, 1, "final");
-    let out = d.path().join("s2");
-    let cfg = config(
-        &data,
-        &out,
+    let t = Tiny::new();
+    let (first, _) = t.run("s1", &["stage1.epochs=2"]);
+    let init = checkpoint_path(&first, 1, "final");
+    let out = t.out("s2");
+    let cfg = t.config(
+        "s2",
         &[
             "stage1.epochs=1000",
             "stage2.epochs=1",
@@ -382,22 +390,16 @@ fn epoch_lines(run: &Path) -> Vec<serde_json::Value> {
 /// `sync_every` steps and once at the end, so at most ceil(steps / N) + 2 times.
 #[test]
 fn an_epoch_reads_the_device_only_every_n_steps() {
-    let _turn = serial();
-    let d = tempfile::tempdir().unwrap();
-    let data = d.path().join("data");
-    tiny_dataset(&data);
+    let t = Tiny::new();
     for n in [1usize, 3, 100] {
-        let out = d.path().join(format!("reads-{n}"));
-        let cfg = config(
-            &data,
-            &out,
+        let (out, _) = t.run(
+            &format!("reads-{n}"),
             &[
                 "stage1.epochs=2",
                 "stage1.batch_size=4",
                 &format!("sync_every={n}"),
             ],
         );
-        train::run(&cfg, &quiet()).unwrap();
         for line in epoch_lines(&out) {
             let steps = line["steps"].as_u64().unwrap() as usize;
             let reads = line["device_reads"].as_u64().unwrap() as usize;
@@ -425,12 +427,8 @@ fn an_epoch_reads_the_device_only_every_n_steps() {
 /// scripts/gpu-check.sh: on this 42-image problem one step more or less of luck decides it.)
 #[test]
 fn precision_memory_format_and_device_augmentation_train() {
-    let _turn = serial();
-    let d = tempfile::tempdir().unwrap();
-    let data = d.path().join("data");
-    tiny_dataset(&data);
+    let t = Tiny::new();
     let run = |name: &str, sets: &[&str]| -> (Vec<f64>, f64) {
-        let out = d.path().join(name);
         let mut all = vec![
             "stage1.epochs=4",
             "stage1.lr=0.02",
@@ -438,7 +436,7 @@ fn precision_memory_format_and_device_augmentation_train() {
             "stage1.batch_size=8",
         ];
         all.extend_from_slice(sets);
-        let s = train::run(&config(&data, &out, &all), &quiet()).unwrap();
+        let (out, s) = t.run(name, &all);
         let losses = epoch_lines(&out)
             .iter()
             .map(|l| l["train_loss"].as_f64().unwrap())

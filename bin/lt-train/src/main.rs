@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use lt_core::config::Builder;
+use lt_core::config::{Builder, Config};
 use lt_core::plugin::PluginSearch;
 use lt_core::train::{self, RunOptions};
 use std::path::PathBuf;
@@ -182,61 +182,9 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Resolves the configuration, then prints it, checks it or trains.
 fn train_cmd(a: TrainArgs) -> Result<()> {
-    let mut b = Builder::default();
-    let search = PluginSearch::from_env();
-    for spec in &a.plugins {
-        let p = search.load(spec)?;
-        if let Some(recipe) = p.recipe() {
-            b.layer(recipe, &format!("recipe of plugin {}", p.info().name))?;
-        }
-    }
-    b.set(&format!("plugins={}", toml_list(&a.plugins)))?;
-    if let Some(f) = &a.config {
-        let text = std::fs::read_to_string(f).with_context(|| format!("{}", f.display()))?;
-        b.layer(&text, &f.display().to_string())?;
-    }
-    let quote = |p: &PathBuf| toml::Value::String(p.display().to_string()).to_string();
-    if let Some(d) = &a.dataset {
-        b.set(&format!("dataset={}", quote(d)))?;
-    }
-    if let Some(o) = &a.out {
-        b.set(&format!("out={}", quote(o)))?;
-    }
-    if let Some(n) = a.epochs {
-        b.set(&format!("stage1.epochs={n}"))?;
-    }
-    match a.stage2_epochs {
-        Some(0) => {
-            b.without_stage2();
-        }
-        Some(n) => {
-            b.set(&format!("stage2.epochs={n}"))?;
-        }
-        None => {}
-    }
-    if let Some(m) = &a.model {
-        b.set(&format!("model={}", toml::Value::String(m.clone())))?;
-    }
-    if let Some(s) = a.seed {
-        b.set(&format!("seed={s}"))?;
-    }
-    if let Some(d) = &a.device {
-        b.set(&format!("device={}", toml::Value::String(d.clone())))?;
-    }
-    if let Some(t) = a.threads {
-        b.set(&format!("threads={t}"))?;
-    }
-    if let Some(e) = a.eval_every {
-        b.set(&format!("eval_every={e}"))?;
-    }
-    if let Some(t) = a.dist_timeout {
-        b.set(&format!("dist_timeout={t}"))?;
-    }
-    for s in &a.sets {
-        b.set(s)?;
-    }
-    let cfg = b.build()?;
+    let cfg = resolve_config(&a)?;
     if a.print_config {
         print!("{}", cfg.to_toml());
         return Ok(());
@@ -254,6 +202,64 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
             stop_after_epochs: a.stop_after,
         },
     )?;
+    print_summary(&summary);
+    Ok(())
+}
+
+/// The layers in order: plugin recipes, the --config file, the flags, then each --set.
+fn resolve_config(a: &TrainArgs) -> Result<Config> {
+    let mut b = Builder::default();
+    let search = PluginSearch::from_env();
+    for spec in &a.plugins {
+        let p = search.load(spec)?;
+        if let Some(recipe) = p.recipe() {
+            b.layer(recipe, &format!("recipe of plugin {}", p.info().name))?;
+        }
+    }
+    b.set(&format!("plugins={}", toml_list(&a.plugins)))?;
+    if let Some(f) = &a.config {
+        let text = std::fs::read_to_string(f).with_context(|| format!("{}", f.display()))?;
+        b.layer(&text, &f.display().to_string())?;
+    }
+    set_flags(&mut b, a)?;
+    for s in &a.sets {
+        b.set(s)?;
+    }
+    Ok(b.build()?)
+}
+
+/// The dedicated flags as `--set` assignments (`--stage2-epochs 0` removes stage 2).
+fn set_flags(b: &mut Builder, a: &TrainArgs) -> Result<()> {
+    let quote = |s: String| toml::Value::String(s).to_string();
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| quote(p.display().to_string()));
+    let number = |n: Option<usize>| n.map(|n| n.to_string());
+    set_some(b, "dataset", path(&a.dataset))?;
+    set_some(b, "out", path(&a.out))?;
+    set_some(b, "stage1.epochs", number(a.epochs))?;
+    match a.stage2_epochs {
+        Some(0) => {
+            b.without_stage2();
+        }
+        n => set_some(b, "stage2.epochs", number(n))?,
+    }
+    set_some(b, "model", a.model.clone().map(quote))?;
+    set_some(b, "seed", a.seed.map(|s| s.to_string()))?;
+    set_some(b, "device", a.device.clone().map(quote))?;
+    set_some(b, "threads", number(a.threads))?;
+    set_some(b, "eval_every", number(a.eval_every))?;
+    set_some(b, "dist_timeout", a.dist_timeout.map(|t| t.to_string()))
+}
+
+/// `b.set("key=value")` when a value is given.
+fn set_some(b: &mut Builder, key: &str, value: Option<String>) -> Result<()> {
+    if let Some(v) = value {
+        b.set(&format!("{key}={v}"))?;
+    }
+    Ok(())
+}
+
+/// The final metrics on one line, then where they were written.
+fn print_summary(summary: &train::Summary) {
     let m = &summary.metrics;
     let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
     println!(
@@ -272,7 +278,6 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
         summary.run_dir.join("metrics.json").display(),
         summary.run_dir.join("reliability.png").display()
     );
-    Ok(())
 }
 
 fn toml_list(v: &[String]) -> String {

@@ -51,7 +51,21 @@ pub struct StageConfig {
 }
 
 impl StageConfig {
+    /// The learning-rate factor `param_lr_factors` gives the head parameter `param`, if any;
+    /// a value that is not a number is an error (never ignored; `validate` rejects it first).
+    pub fn param_lr_factor(&self, param: &str) -> Result<Option<f64>> {
+        self.param_lr_factors
+            .get(param)
+            .map(|v| lr_factor(v).ok_or_else(|| not_a_number("param_lr_factors", param, v)))
+            .transpose()
+    }
+
     pub(super) fn validate(&self, name: &str) -> Result<()> {
+        for (param, v) in &self.param_lr_factors {
+            if lr_factor(v).is_none() {
+                return Err(not_a_number(&format!("{name}.param_lr_factors"), param, v));
+            }
+        }
         if self.batch_size < 2 {
             return Err(Error::Config(format!(
                 "{name}.batch_size: must be at least 2 (batch norm cannot train on one image), got {}",
@@ -75,4 +89,16 @@ impl StageConfig {
         }
         Ok(())
     }
+}
+
+/// A learning-rate factor given as a float or an integer.
+fn lr_factor(v: &toml::Value) -> Option<f64> {
+    v.as_float().or(v.as_integer().map(|i| i as f64))
+}
+
+fn not_a_number(table: &str, param: &str, v: &toml::Value) -> Error {
+    Error::Config(format!(
+        "{table}.{param}: expected a number, got {} {v}",
+        v.type_str()
+    ))
 }

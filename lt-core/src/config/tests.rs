@@ -142,3 +142,30 @@ fn enums_and_optional_paths_read_as_earlier_versions_wrote_them() {
     recorded.insert("model".into(), toml::Value::String("resnet20".into()));
     assert_eq!(c.differing_keys(&recorded), ["model"]);
 }
+
+#[test]
+fn a_param_lr_factor_that_is_not_a_number_is_an_error() {
+    let mut b = Builder::default();
+    b.set("dataset=d").unwrap();
+    b.set("stage1.param_lr_factors={ scales = 2, bias = 0.5 }")
+        .unwrap();
+    let factor = |c: &Config, p: &str| c.stage1.param_lr_factor(p).unwrap();
+    let c = b.build().unwrap();
+    assert_eq!(
+        [
+            factor(&c, "scales"),
+            factor(&c, "bias"),
+            factor(&c, "other")
+        ],
+        [Some(2.0), Some(0.5), None]
+    );
+    let e = b
+        .set("stage1.param_lr_factors.scales=fast")
+        .unwrap()
+        .build();
+    let e = e.unwrap_err().to_string();
+    assert!(
+        e.contains("stage1.param_lr_factors.scales: expected a number, got string \"fast\""),
+        "{e}"
+    );
+}

@@ -83,7 +83,10 @@ impl Book {
         );
         let path = checkpoint_path(&self.run_dir, st.num, tag);
         let optim = st.optim_state();
-        self.log.checkpoint(&path, &m.vs, &extra, &optim, &meta)
+        if self.main {
+            checkpoint::save(&path, &m.vs, &extra, &optim, &meta)?;
+        }
+        Ok(())
     }
 }
 

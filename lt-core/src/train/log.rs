@@ -1,11 +1,9 @@
-//! What a run writes as it goes: one line per epoch on stderr and in `metrics.jsonl`, and the
-//! checkpoints; only the main rank of a data-parallel run writes.
+//! What a run writes as it goes: one line per epoch on stderr and in `metrics.jsonl` (only the
+//! main rank of a data-parallel run writes; its checkpoints are written by `Book::save`).
 
-use crate::checkpoint::{self, CheckpointMeta};
 use crate::{Error, Result};
 use std::io::Write;
 use std::path::Path;
-use tch::{nn::VarStore, Tensor};
 
 fn fmt_opt(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.2}"))
@@ -39,7 +37,7 @@ pub(super) fn epoch_line(
     s
 }
 
-/// What only the main rank writes: the metrics log and checkpoints.
+/// What only the main rank writes: the metrics log.
 pub(super) struct Writes {
     log: Option<std::fs::File>,
 }
@@ -63,19 +61,6 @@ impl Writes {
     pub fn line(&mut self, v: &serde_json::Value) -> Result<()> {
         if let Some(f) = &mut self.log {
             writeln!(f, "{v}").map_err(Error::Os)?;
-        }
-        Ok(())
-    }
-    pub fn checkpoint(
-        &self,
-        path: &Path,
-        vs: &VarStore,
-        extra: &[(String, Tensor)],
-        optim: &[(String, Tensor)],
-        meta: &CheckpointMeta,
-    ) -> Result<()> {
-        if self.log.is_some() {
-            checkpoint::save(path, vs, extra, optim, meta)?;
         }
         Ok(())
     }

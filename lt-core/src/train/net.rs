@@ -79,10 +79,7 @@ impl Model {
             return Ok(groups);
         };
         for t in h.named_tensors()?.into_iter().filter(|t| t.trainable) {
-            let f = sc
-                .param_lr_factors
-                .get(&t.name)
-                .and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)));
+            let f = sc.param_lr_factor(&t.name)?;
             let name = format!("head_plugin.{}", t.name);
             groups.push(ParamGroup::new(
                 &name,

@@ -1,117 +1,21 @@
-//! SGD with momentum, Nesterov and weight decay, written over plain tensors so that parameters
-//! from anywhere (our VarStore, or a plugin's head) can be optimised together.
-//!
-//! The update is the one of `torch.optim.SGD`, per parameter `p` with gradient `g`:
-//! ```text
-//! d = g + wd * p
-//! buf = d                                   (first step)
-//! buf = momentum * buf + (1 - dampening) * d (later steps)
-//! d = d + momentum * buf  (nesterov)  |  d = buf
-//! p = p - lr * d
-//! ```
-//! Each line runs for a whole parameter group at once through multi-tensor (`_foreach_*`)
-//! kernels (`ops::sgd_step`): a handful of launches per group instead of several per tensor,
-//! which is what decides the step time on a GPU. Products are rounded before the sums, as the
-//! per-tensor form computes them (tested bit for bit); PyTorch's own `foreach` path fuses
-//! `a + alpha * b`, so results agree with PyTorch to about one float ulp per step.
-//! [`Sgd::step_unless_inf`] runs ATen's fused kernel instead, which skips the update on the
-//! device when the gradient scaler found an inf or NaN (mixed precision, no host read).
-//!
-//! Parameters without a gradient (frozen, `requires_grad` off, or unused in this step: `zero_grad`
-//! drops gradients as PyTorch's does) are skipped, and get no momentum buffer, as in PyTorch.
+//! The optimiser: validation of the hyper-parameters, `zero_grad` and the update of every
+//! group through the multi-tensor or the fused kernels (see the module doc of [`super`]).
+
+use super::param_group::with_grads;
+use super::{ParamGroup, SgdConfig};
 use crate::ops;
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use tch::Tensor;
 
-/// Hyper-parameters shared by all groups.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SgdConfig {
-    pub momentum: f64,
-    pub dampening: f64,
-    pub nesterov: bool,
-}
-
-impl Default for SgdConfig {
-    /// Momentum 0.9, no dampening, no Nesterov (the CIFAR-LT / MiSLAS setting).
-    fn default() -> Self {
-        SgdConfig {
-            momentum: 0.9,
-            dampening: 0.0,
-            nesterov: false,
-        }
-    }
-}
-
-/// A set of parameters sharing a learning-rate factor and a weight decay.
-#[derive(Debug)]
-pub struct ParamGroup {
-    /// Free-form label (e.g. `backbone`, `head`), used in error messages.
-    pub name: String,
-    /// Parameters with unique names; the names key the momentum buffers in checkpoints.
-    pub params: Vec<(String, Tensor)>,
-    /// This group's learning rate is `lr * lr_factor`.
-    pub lr_factor: f64,
-    pub weight_decay: f64,
-}
-
-impl ParamGroup {
-    pub fn new(
-        name: &str,
-        params: Vec<(String, Tensor)>,
-        lr_factor: f64,
-        weight_decay: f64,
-    ) -> Self {
-        ParamGroup {
-            name: name.to_string(),
-            params,
-            lr_factor,
-            weight_decay,
-        }
-    }
-}
-
-/// The parameters of a group that have a gradient, with their names and gradients: those
-/// with a momentum buffer first, then the fresh ones; and how many have a buffer.
-type WithGrads<'a> = (Vec<&'a str>, Vec<Tensor>, Vec<Tensor>, usize);
-
-fn with_grads<'a>(g: &'a ParamGroup, buffers: &HashMap<String, Tensor>) -> Result<WithGrads<'a>> {
-    let mut old = Vec::new();
-    let mut fresh = Vec::new();
-    for (name, p) in &g.params {
-        let grad = p.f_grad()?;
-        if !grad.defined() {
-            continue;
-        }
-        let entry = (name.as_str(), p.shallow_clone(), grad);
-        if buffers.contains_key(name) {
-            old.push(entry);
-        } else {
-            fresh.push(entry);
-        }
-    }
-    let n_old = old.len();
-    let mut names = Vec::with_capacity(n_old + fresh.len());
-    let (mut params, mut grads) = (Vec::new(), Vec::new());
-    for (n, p, gr) in old.into_iter().chain(fresh) {
-        names.push(n);
-        params.push(p);
-        grads.push(gr);
-    }
-    Ok((names, params, grads, n_old))
-}
-
-/// Prefix of momentum buffers in [`Sgd::state_tensors`].
-pub const MOMENTUM_PREFIX: &str = "momentum_buffer.";
-
 /// Stochastic gradient descent over parameter groups.
 #[derive(Debug)]
 pub struct Sgd {
-    groups: Vec<ParamGroup>,
+    pub(super) groups: Vec<ParamGroup>,
     config: SgdConfig,
     lr: f64,
     /// Momentum buffers keyed by parameter name.
-    buffers: HashMap<String, Tensor>,
+    pub(super) buffers: HashMap<String, Tensor>,
 }
 
 impl Sgd {
@@ -161,6 +65,16 @@ impl Sgd {
             lr,
             buffers: HashMap::new(),
         })
+    }
+
+    /// One group named `all` holding `params` (learning-rate factor 1) with the default
+    /// momentum: the optimiser of the benchmark and of tests.
+    pub fn single_group(params: Vec<(String, Tensor)>, lr: f64, weight_decay: f64) -> Result<Self> {
+        Sgd::new(
+            vec![ParamGroup::new("all", params, 1.0, weight_decay)],
+            lr,
+            SgdConfig::default(),
+        )
     }
 
     /// Base learning rate (set by the schedule every iteration or epoch).
@@ -244,77 +158,14 @@ impl Sgd {
         }
         Ok(())
     }
-
-    /// Optimiser state as named tensors for a checkpoint: `momentum_buffer.<param name>`
-    /// (only parameters that have taken a step).
-    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut v: Vec<(String, Tensor)> = self
-            .buffers
-            .iter()
-            .map(|(n, t)| (format!("{MOMENTUM_PREFIX}{n}"), t.shallow_clone()))
-            .collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
-    }
-
-    /// Restores the state written by [`Sgd::state_tensors`], copying each buffer to its
-    /// parameter's device and kind. Unknown names or shape mismatches are errors; names
-    /// without the momentum prefix are ignored (other state in the same checkpoint section).
-    pub fn load_state_tensors(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        let by_name: HashMap<&str, &Tensor> = self
-            .groups
-            .iter()
-            .flat_map(|g| g.params.iter().map(|(n, t)| (n.as_str(), t)))
-            .collect();
-        let mut buffers = HashMap::new();
-        for (key, t) in named {
-            let Some(pname) = key.strip_prefix(MOMENTUM_PREFIX) else {
-                continue;
-            };
-            let Some(p) = by_name.get(pname) else {
-                return Err(Error::Optim(format!(
-                    "optimiser state names parameter '{pname}', which this optimiser does not have"
-                )));
-            };
-            if t.size() != p.size() {
-                return Err(Error::Optim(format!(
-                    "optimiser state for '{pname}' has shape {:?}, the parameter {:?}",
-                    t.size(),
-                    p.size()
-                )));
-            }
-            let buf = tch::no_grad(|| -> Result<Tensor> {
-                Ok(t.f_to_device(p.device())?
-                    .f_to_kind(p.kind())?
-                    .f_detach()?
-                    .copy())
-            })?;
-            buffers.insert(pname.to_string(), buf);
-        }
-        self.buffers = buffers;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::{Device, Kind};
-
-    fn param(v: &[f64]) -> Tensor {
-        Tensor::from_slice(v).set_requires_grad(true)
-    }
-
-    /// Sets p.grad to `g` by back-propagating sum(p * g).
-    fn set_grad(p: &Tensor, g: &[f64]) {
-        let mut p2 = p.shallow_clone();
-        p2.zero_grad();
-        (p * Tensor::from_slice(g)).sum(Kind::Double).backward();
-    }
-
-    fn values(t: &Tensor) -> Vec<f64> {
-        Vec::<f64>::try_from(t.detach()).unwrap()
-    }
+    use crate::optim::test_util::{param, set_grad, values};
+    use crate::optim::MOMENTUM_PREFIX;
+    use tch::Kind;
 
     /// The per-tensor update this optimiser had before its multi-tensor kernels (PyTorch's
     /// single-tensor SGD with products rounded before sums): the reference for bit equality.
@@ -473,16 +324,8 @@ mod tests {
         let d = crate::device::test_device();
         let p = Tensor::randn([32, 8], (Kind::Float, d)).set_requires_grad(true);
         let q = p.detach().copy().set_requires_grad(true);
-        let group = |t: &Tensor| {
-            vec![ParamGroup::new(
-                "g",
-                vec![("w".into(), t.shallow_clone())],
-                1.0,
-                1e-3,
-            )]
-        };
-        let mut a = Sgd::new(group(&p), 0.05, SgdConfig::default()).unwrap();
-        let mut b = Sgd::new(group(&q), 0.05, SgdConfig::default()).unwrap();
+        let mut a = Sgd::single_group(vec![("w".into(), p.shallow_clone())], 0.05, 1e-3).unwrap();
+        let mut b = Sgd::single_group(vec![("w".into(), q.shallow_clone())], 0.05, 1e-3).unwrap();
         let no_inf = Tensor::zeros([1], (Kind::Float, d));
         for _ in 0..5 {
             let g = Tensor::randn([32, 8], (Kind::Float, d));
@@ -509,17 +352,7 @@ mod tests {
     fn momentum_weight_decay_matches_hand_computation() {
         // lr 0.1, m 0.9, wd 0.01, p0 = [1, -2], grads [0.5, 0.25] then [-1, 2].
         let p = param(&[1.0, -2.0]);
-        let mut opt = Sgd::new(
-            vec![ParamGroup::new(
-                "all",
-                vec![("w".into(), p.shallow_clone())],
-                1.0,
-                0.01,
-            )],
-            0.1,
-            SgdConfig::default(),
-        )
-        .unwrap();
+        let mut opt = Sgd::single_group(vec![("w".into(), p.shallow_clone())], 0.1, 0.01).unwrap();
         set_grad(&p, &[0.5, 0.25]);
         opt.step().unwrap();
         // d = g + 0.01 p = [0.51, 0.23]; buf = d; p = [1 - 0.051, -2 - 0.023]
@@ -623,49 +456,7 @@ mod tests {
     }
 
     #[test]
-    fn state_round_trip_continues_identically() {
-        let make = |p: &Tensor| {
-            Sgd::new(
-                vec![ParamGroup::new(
-                    "g",
-                    vec![("p".into(), p.shallow_clone())],
-                    1.0,
-                    1e-3,
-                )],
-                0.1,
-                SgdConfig::default(),
-            )
-            .unwrap()
-        };
-        let p1 = Tensor::randn([5], (Kind::Float, Device::Cpu)).set_requires_grad(true);
-        let p2 = p1.detach().copy().set_requires_grad(true);
-        let mut o1 = make(&p1);
-        let g1 = Tensor::randn([5], (Kind::Float, Device::Cpu));
-        let g2 = Tensor::randn([5], (Kind::Float, Device::Cpu));
-        let grad = |p: &Tensor, g: &Tensor| {
-            let mut q = p.shallow_clone();
-            q.zero_grad();
-            (p * g).sum(Kind::Float).backward();
-        };
-        grad(&p1, &g1);
-        o1.step().unwrap();
-        tch::no_grad(|| p2.shallow_clone().copy_(&p1));
-        let mut o2 = make(&p2);
-        let saved: Vec<(String, Tensor)> = o1
-            .state_tensors()
-            .into_iter()
-            .map(|(n, t)| (n, t.copy()))
-            .collect();
-        o2.load_state_tensors(&saved).unwrap();
-        grad(&p1, &g2);
-        o1.step().unwrap();
-        grad(&p2, &g2);
-        o2.step().unwrap();
-        assert!(p1.equal(&p2));
-    }
-
-    #[test]
-    fn bad_configs_and_state_are_errors() {
+    fn bad_configs_are_errors() {
         let p = param(&[1.0]);
         let dup = vec![
             ParamGroup::new("a", vec![("x".into(), p.shallow_clone())], 1.0, 0.0),
@@ -694,16 +485,5 @@ mod tests {
             }
         )
         .is_err());
-        let mut o = Sgd::new(g(), 0.1, SgdConfig::default()).unwrap();
-        let e = o
-            .load_state_tensors(&[("momentum_buffer.y".into(), Tensor::from_slice(&[1.0f64]))])
-            .unwrap_err();
-        assert!(e.to_string().contains("'y'"));
-        assert!(o
-            .load_state_tensors(&[(
-                "momentum_buffer.x".into(),
-                Tensor::from_slice(&[1.0f64, 2.0])
-            )])
-            .is_err());
     }
 }
