@@ -141,44 +141,38 @@ impl PartialEq for Value {
 
 impl std::fmt::Debug for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // One-field variants print as `Name(field)`.
-        let (variant, field): (&str, &dyn std::fmt::Debug) = match self {
-            Py::Bool(b) => ("Bool", b),
-            Py::Int(i) => ("Int", i),
-            Py::BigInt(b) => ("BigInt", b),
-            Py::Float(x) => ("Float", x),
-            Py::Str(s) => ("Str", s),
-            Py::Bytes(b) => ("Bytes", b),
-            Py::List(v) => ("List", v),
-            Py::Tuple(v) => ("Tuple", v),
-            Py::Set(v) => ("Set", v),
-            Py::Dict(v) => ("Dict", v),
-            Py::Array(a) => ("Array", a),
-            Py::Dtype(d) => ("Dtype", d),
-            Py::None => return f.write_str("None"),
-            Py::Global { module, name } => {
-                return f
-                    .debug_struct("Global")
-                    .field("module", module)
-                    .field("name", name)
-                    .finish()
-            }
+        match self {
+            Py::None => f.write_str("None"),
+            Py::Bool(b) => f.debug_tuple("Bool").field(b).finish(),
+            Py::Int(i) => f.debug_tuple("Int").field(i).finish(),
+            Py::BigInt(b) => f.debug_tuple("BigInt").field(b).finish(),
+            Py::Float(x) => f.debug_tuple("Float").field(x).finish(),
+            Py::Str(s) => f.debug_tuple("Str").field(s).finish(),
+            Py::Bytes(b) => f.debug_tuple("Bytes").field(b).finish(),
+            Py::List(v) => f.debug_tuple("List").field(v).finish(),
+            Py::Tuple(v) => f.debug_tuple("Tuple").field(v).finish(),
+            Py::Set(v) => f.debug_tuple("Set").field(v).finish(),
+            Py::Dict(v) => f.debug_tuple("Dict").field(v).finish(),
+            Py::Array(a) => f.debug_tuple("Array").field(a).finish(),
+            Py::Dtype(d) => f.debug_tuple("Dtype").field(d).finish(),
+            Py::Global { module, name } => f
+                .debug_struct("Global")
+                .field("module", module)
+                .field("name", name)
+                .finish(),
             Py::Object {
                 module,
                 name,
                 args,
                 state,
-            } => {
-                return f
-                    .debug_struct("Object")
-                    .field("module", module)
-                    .field("name", name)
-                    .field("args", args)
-                    .field("state", state)
-                    .finish()
-            }
-        };
-        f.debug_tuple(variant).field(field).finish()
+            } => f
+                .debug_struct("Object")
+                .field("module", module)
+                .field("name", name)
+                .field("args", args)
+                .field("state", state)
+                .finish(),
+        }
     }
 }
 
