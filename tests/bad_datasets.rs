@@ -61,24 +61,17 @@ fn rewrite_shape(dir: &Path, reseal: bool) {
 
 #[test]
 fn a_split_header_rewritten_to_another_shape_is_refused() {
-    let d = copy("reshaped");
-    rewrite_shape(&d, false);
-    refused(
-        &d,
-        &[
-            "train.ltd",
-            "header says raw 1x784x1, the manifest raw 28x28x1",
-        ],
-    );
-    let d = copy("reshaped-resealed");
-    rewrite_shape(&d, true);
-    refused(
-        &d,
-        &[
-            "train.ltd",
-            "header says raw 1x784x1, the manifest raw 28x28x1",
-        ],
-    );
+    for (name, reseal) in [("reshaped", false), ("reshaped-resealed", true)] {
+        let d = copy(name);
+        rewrite_shape(&d, reseal);
+        refused(
+            &d,
+            &[
+                "train.ltd",
+                "header says raw 1x784x1, the manifest raw 28x28x1",
+            ],
+        );
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 
 use common::{
     build_args, counts, crc, failed, fails, idx, jpeg, json, manifest, nothing_left, python_script,
-    s, stdout, strs, NAMES10,
+    s, stdout, strs, write_jpeg, NAMES10,
 };
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -171,10 +171,9 @@ fn idx_label_beyond_the_recipe_classes_is_an_error() {
 fn write_list_tree(root: &Path) -> Vec<String> {
     let mut lines = Vec::new();
     for c in 0..3 {
-        std::fs::create_dir_all(root.join(format!("train/c{c}"))).unwrap();
         for i in 0..3 {
             let rel = format!("train/c{c}/{i}.JPEG");
-            std::fs::write(root.join(&rel), jpeg(40, 30, c * 10 + i)).unwrap();
+            write_jpeg(&root.join(&rel), 40, 30, c * 10 + i);
             lines.push(format!("{rel} {c}"));
         }
     }
@@ -290,8 +289,7 @@ fn inspect_split_list_bounds_classes_by_the_list_or_by_flag() {
 fn inat_category_beyond_the_recipe_classes_is_an_error() {
     let t = tempfile::tempdir().unwrap();
     let rel = "train_val2018/Plantae/0/a.jpg";
-    std::fs::create_dir_all(t.path().join(rel).parent().unwrap()).unwrap();
-    std::fs::write(t.path().join(rel), jpeg(40, 30, 1)).unwrap();
+    write_jpeg(&t.path().join(rel), 40, 30, 1);
     let coco = |cat: u64| {
         serde_json::json!({
             "images": [{"id": 1, "file_name": rel}],
@@ -331,25 +329,27 @@ fn gzip_trailing_garbage_and_truncation_are_errors() {
     );
     std::fs::remove_dir_all(&out).unwrap();
     // Anything else after the stream is garbage, even a valid-looking IDX tail.
+    // With `bytes` as the labels file, the build fails naming every needle, leaving nothing.
+    let refused = |bytes: &[u8], needles: &[&str]| {
+        std::fs::write(&f, bytes).unwrap();
+        fails(&strs(&args), needles);
+        nothing_left(t.path(), &out);
+    };
     for tail in [&b"garbage!"[..], &[0u8; 16], &[0x1f]] {
-        std::fs::write(&f, [gzip(&train_labels), tail.to_vec()].concat()).unwrap();
-        fails(
-            &strs(&args),
+        refused(
+            &[gzip(&train_labels), tail.to_vec()].concat(),
             &[
                 "train-labels-idx1-ubyte.gz: bad gzip stream",
                 "trailing data after the gzip stream",
             ],
         );
-        nothing_left(t.path(), &out);
     }
     let whole = gzip(&train_labels);
     for cut in [whole.len() - 1, whole.len() - 8, 20, 11] {
-        std::fs::write(&f, &whole[..cut]).unwrap();
-        fails(
-            &strs(&args),
+        refused(
+            &whole[..cut],
             &["train-labels-idx1-ubyte.gz: bad gzip stream"],
         );
-        nothing_left(t.path(), &out);
     }
 }
 
@@ -362,10 +362,9 @@ fn non_utf8_class_folder_builds() {
     let latin1 = OsStr::from_bytes(b"caf\xe9");
     for (split, n) in [("train", 4), ("test", 2)] {
         for class in [OsStr::new("ant"), latin1] {
-            let d = root.join(split).join(class);
-            std::fs::create_dir_all(&d).unwrap();
             for i in 0..n {
-                std::fs::write(d.join(format!("{i}.jpg")), jpeg(48, 40, i)).unwrap();
+                let file = root.join(split).join(class).join(format!("{i}.jpg"));
+                write_jpeg(&file, 48, 40, i);
             }
         }
     }
@@ -409,9 +408,8 @@ fn truncated_and_oversized_jpegs_are_errors_or_skipped() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("tree");
     for c in ["cat", "dog"] {
-        std::fs::create_dir_all(root.join(c)).unwrap();
         for i in 0..5 {
-            std::fs::write(root.join(c).join(format!("{i}.jpg")), jpeg(96, 64, i)).unwrap();
+            write_jpeg(&root.join(c).join(format!("{i}.jpg")), 96, 64, i);
         }
     }
     let good = jpeg(128, 96, 7);

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    build_args, counts, crc, fails, jpeg, json, manifest, nothing_left, python, python_script,
-    root, s, stdout, strs, NAMES10,
+    build_args, counts, crc, fails, json, manifest, nothing_left, python, python_script, root, s,
+    stdout, strs, write_jpeg, NAMES10,
 };
 use lt_data::format::{Reader, HEADER_LEN};
 use serde_json::Value;
@@ -406,14 +406,10 @@ fn write_tree(root: &Path) -> Vec<usize> {
     for (split, n) in [("train", per.clone()), ("test", vec![2, 2, 2])] {
         for (c, name) in ["cat", "dog", "fox"].iter().enumerate() {
             let d = root.join(split).join(name);
-            std::fs::create_dir_all(&d).unwrap();
             for i in 0..n[c] {
                 let (w, h) = (100 + (i as u32 * 17) % 60, 80 + (i as u32 * 11) % 50);
-                std::fs::write(
-                    d.join(format!("{name}_{i:02}.jpg")),
-                    jpeg(w, h, (c * 100 + i) as u32),
-                )
-                .unwrap();
+                let file = d.join(format!("{name}_{i:02}.jpg"));
+                write_jpeg(&file, w, h, (c * 100 + i) as u32);
             }
         }
     }
@@ -489,9 +485,8 @@ fn folder_tree_resized_and_stored_as_jpeg_or_raw() {
     // Raw storage needs one shape: images of one size stored as pixels.
     let same = t.path().join("same");
     for c in ["a", "b"] {
-        std::fs::create_dir_all(same.join(c)).unwrap();
         for i in 0..3 {
-            std::fs::write(same.join(c).join(format!("{i}.jpg")), jpeg(96, 72, i)).unwrap();
+            write_jpeg(&same.join(c).join(format!("{i}.jpg")), 96, 72, i);
         }
     }
     let raw = t.path().join("raw");
@@ -574,17 +569,14 @@ fn imagenet_lt_style_lists_and_a_missing_image() {
     let mut train = String::new();
     let mut test = String::new();
     for (c, wnid) in classes.iter().enumerate() {
-        for split in ["train", "val"] {
-            std::fs::create_dir_all(root.join(split).join(wnid)).unwrap();
-        }
         for i in 0..train_n[c] {
             let rel = format!("train/{wnid}/{wnid}_{i}.JPEG");
-            std::fs::write(root.join(&rel), jpeg(120, 90, (c * 10 + i) as u32)).unwrap();
+            write_jpeg(&root.join(&rel), 120, 90, (c * 10 + i) as u32);
             train += &format!("{rel} {c}\n");
         }
         for i in 0..test_n {
             let rel = format!("val/{wnid}/ILSVRC2012_val_{c}{i}.JPEG");
-            std::fs::write(root.join(&rel), jpeg(90, 120, (c * 10 + i + 5) as u32)).unwrap();
+            write_jpeg(&root.join(&rel), 90, 120, (c * 10 + i + 5) as u32);
             test += &format!("{rel} {c}\n");
         }
     }

@@ -9,7 +9,7 @@ use common::{build_args, fails_out, idx_source, manifest, ok, run, run_env, s, s
 use lt_data::output::CRASH_POINTS;
 use std::os::unix::io::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 fn build(src: &Path, out: &Path, seed: u32, extra: &[&str], env: &[(&str, &str)]) -> Output {
@@ -21,6 +21,15 @@ fn build(src: &Path, out: &Path, seed: u32, extra: &[&str], env: &[(&str, &str)]
         &[&["--imbalance", "3", "--seed", &seed], extra].concat(),
     );
     run_env(&strs(&args), env)
+}
+
+/// A 30-image, 2-class IDX source in `dir` and a dataset built from it (seed 0) at
+/// `dir/name`: their paths.
+fn built_source(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let src = idx_source(dir, 30, 2);
+    let out = dir.join(name);
+    ok(&build(&src, &out, 0, &[], &[]), "build");
+    (src, out)
 }
 
 /// The seed of the dataset in `out`, after `lt-data verify` accepted it.
@@ -123,9 +132,7 @@ fn a_dataset_is_replaced_whole_and_nothing_is_left_beside_it() {
 #[test]
 fn a_second_build_into_the_same_path_is_refused_while_one_runs() {
     let t = tempfile::tempdir().unwrap();
-    let src = idx_source(t.path(), 30, 2);
-    let out = t.path().join("out");
-    ok(&build(&src, &out, 0, &[], &[]), "build");
+    let (src, out) = built_source(t.path(), "out");
     // Hold the build lock as a running build would.
     let lock = std::fs::File::create(t.path().join(".out.lock")).unwrap();
     std::fs::write(t.path().join(".out.lock"), "4242").unwrap();
@@ -195,9 +202,7 @@ fn crash_and_recover(template: &Path, src: &Path, dir: &Path, point: &str, swap:
 #[test]
 fn a_build_killed_at_any_step_of_its_commit_leaves_the_old_or_the_new_dataset() {
     let t = tempfile::tempdir().unwrap();
-    let src = idx_source(t.path(), 30, 2);
-    let template = t.path().join("template");
-    ok(&build(&src, &template, 0, &[], &[]), "build");
+    let (src, template) = built_source(t.path(), "template");
     for swap in [true, false] {
         for point in CRASH_POINTS {
             let dir = t.path().join(format!("{point}-{swap}"));

@@ -5,6 +5,18 @@
 mod common;
 
 use common::{build_args, fails, idx_source, ok, run, s, strs};
+use std::path::Path;
+use std::process::Output;
+
+/// `lt-data build` of the IDX source `src` as MNIST into `out` at imbalance factor `factor`.
+fn build_mnist(src: &Path, out: &Path, factor: &str) -> Output {
+    run(&strs(&build_args(
+        "mnist",
+        src,
+        out,
+        &["--imbalance", factor],
+    )))
+}
 
 #[test]
 fn an_imbalance_that_empties_classes_is_refused() {
@@ -19,13 +31,10 @@ fn an_imbalance_that_empties_classes_is_refused() {
         assert!(!out.exists());
     }
     // The largest factor that keeps an image in every class builds.
-    let o = run(&strs(&build_args(
-        "mnist",
-        &src,
-        &out,
-        &["--imbalance", "30"],
-    )));
-    ok(&o, "build at the largest factor");
+    ok(
+        &build_mnist(&src, &out, "30"),
+        "build at the largest factor",
+    );
 }
 
 #[test]
@@ -33,13 +42,7 @@ fn bench_prints_images_per_second_once_and_refuses_a_batch_larger_than_the_split
     let t = tempfile::tempdir().unwrap();
     let src = idx_source(t.path(), 30, 2);
     let out = t.path().join("out");
-    let o = run(&strs(&build_args(
-        "mnist",
-        &src,
-        &out,
-        &["--imbalance", "3"],
-    )));
-    ok(&o, "build");
+    ok(&build_mnist(&src, &out, "3"), "build");
     let o = run(&["bench", s(&out), "--threads", "1", "--batch", "16"]);
     ok(&o, "bench");
     let text = String::from_utf8(o.stdout).unwrap();

@@ -13,34 +13,18 @@
 //! and prints images/s for both sides and their ratio. Environment: LT_BENCH_PYTHON (default:
 //! the workspace's .venv/bin/python, else python3).
 
+mod common;
+
+use common::{env_usize, python};
 use lt_data::builder::{build, BuildOptions, Store};
 use lt_data::format::Reader;
 use lt_data::source::{idx, Pixels};
 use rayon::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 const FMNIST: &str = "/usr/share/datasets/fashion-mnist";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("LT_BENCH_PYTHON") {
-        return p.into();
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        "python3".into()
-    }
-}
 
 /// Writes the JPEG tree; returns the number of images.
 fn write_tree(root: &Path, n: usize) -> usize {

@@ -11,18 +11,14 @@
 //! LT_BENCH_CIFAR_EPOCHS (default 4), LT_BENCH_JPEG_EPOCHS (default 1), LT_BENCH_JPEG_N (2000),
 //! LT_BENCH_ROUNDS (default 2: the two loaders alternate, best of each is kept).
 
+mod common;
+
+use common::{env_usize, python};
 use lt_data::bench::{run, BenchOptions};
 use lt_data::format::{Encoding, Layout, Writer};
 use rayon::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// xorshift noise so images are not trivially compressible.
 fn noise(seed: u64) -> impl FnMut() -> u8 {
@@ -133,18 +129,6 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
-}
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("LT_BENCH_PYTHON") {
-        return p.into();
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        "python3".into()
-    }
 }
 
 fn main() {

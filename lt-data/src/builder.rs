@@ -105,29 +105,8 @@ pub struct Built {
 /// Builds the dataset described by `opts` and returns its manifest.
 pub fn build(opts: &BuildOptions) -> Result<Built> {
     let recipe = recipe::by_name(&opts.dataset)?;
-    if let Some(f) = opts.imbalance {
-        if !f.is_finite() || f < 1.0 {
-            return Err(Error::invalid(format!(
-                "--imbalance must be a number >= 1, got {f}"
-            )));
-        }
-    }
-    if !(1..=100).contains(&opts.quality) {
-        return Err(Error::invalid(format!(
-            "--quality must be in 1..=100, got {}",
-            opts.quality
-        )));
-    }
-    let src = match (&opts.src, &recipe.default_src) {
-        (Some(s), _) => s.clone(),
-        (None, Some(d)) => d.clone(),
-        (None, None) => {
-            return Err(Error::invalid(format!(
-                "--src is required for dataset '{}'",
-                recipe.name
-            )))
-        }
-    };
+    check_options(opts)?;
+    let src = source_dir(&recipe, opts)?;
     std::fs::read_dir(&src).map_err(|e| Error::io(&src, e))?;
     let output = Output::prepare(&opts.out, opts.force)?;
 
@@ -142,51 +121,10 @@ pub fn build(opts: &BuildOptions) -> Result<Built> {
         return Err(Error::format(&src, "source holds no training images"));
     }
 
-    // Carve the long-tailed training split unless the source's own distribution is kept.
     let imbalance = opts.imbalance.or(recipe.imbalance);
-    let profile = match (&opts.profile, &recipe.profile) {
-        (Some(p), _) => Some(*p),
-        (None, Some(p)) => Some(*p),
-        (None, None) => None,
-    };
-    let (train_idx, profile_used): (Vec<usize>, Option<Profile>) = match imbalance {
-        Some(f) => {
-            let profile = profile.unwrap_or(Profile::Exp);
-            let labels: Vec<u32> = data.train.iter().map(|s| s.label).collect();
-            let mut available = vec![0usize; k];
-            for &l in &labels {
-                available[l as usize] += 1;
-            }
-            let counts = split::class_counts(profile, &available, f)?;
-            (
-                split::select(&labels, k, &counts, opts.seed, opts.compat)?,
-                Some(profile),
-            )
-        }
-        None => ((0..data.train.len()).collect(), None),
-    };
-
-    let total = train_idx.len() + data.test.len() + data.val.as_ref().map_or(0, |v| v.len());
-    let bar = progress_bar(total as u64, opts.progress);
-    let mut splits = BTreeMap::new();
-    let mut skipped = Vec::new();
-    let train: Vec<&Sample> = train_idx.iter().map(|&i| &data.train[i]).collect();
-    let test: Vec<&Sample> = data.test.iter().collect();
-    let val: Option<Vec<&Sample>> = data.val.as_ref().map(|v| v.iter().collect());
-    let mut parts = vec![("train", train), ("test", test)];
-    if let Some(v) = val {
-        parts.push(("val", v));
-    }
-    for (name, samples) in parts {
-        if samples.is_empty() {
-            continue;
-        }
-        bar.set_prefix(name);
-        let (info, mut bad) = write_split(output.staging(), name, &samples, k as u32, opts, &bar)?;
-        skipped.append(&mut bad);
-        splits.insert(name.to_string(), info);
-    }
-    bar.finish_and_clear();
+    let profile = opts.profile.or(recipe.profile);
+    let (train_idx, profile_used) = select_train(&data, k, imbalance, profile, opts)?;
+    let (splits, skipped) = write_splits(output.staging(), &data, &train_idx, k, opts)?;
 
     let train_counts = &splits["train"].counts;
     let manifest = Manifest {
@@ -219,6 +157,94 @@ pub fn build(opts: &BuildOptions) -> Result<Built> {
     let notes = output.notes.clone();
     output.commit()?;
     Ok(Built { manifest, notes })
+}
+
+/// Refuses option values no recipe can use.
+fn check_options(opts: &BuildOptions) -> Result<()> {
+    if let Some(f) = opts.imbalance {
+        if !f.is_finite() || f < 1.0 {
+            return Err(Error::invalid(format!(
+                "--imbalance must be a number >= 1, got {f}"
+            )));
+        }
+    }
+    if !(1..=100).contains(&opts.quality) {
+        return Err(Error::invalid(format!(
+            "--quality must be in 1..=100, got {}",
+            opts.quality
+        )));
+    }
+    Ok(())
+}
+
+/// `--src`, else the recipe's default source directory.
+fn source_dir(recipe: &Recipe, opts: &BuildOptions) -> Result<PathBuf> {
+    match (&opts.src, &recipe.default_src) {
+        (Some(s), _) => Ok(s.clone()),
+        (None, Some(d)) => Ok(d.clone()),
+        (None, None) => Err(Error::invalid(format!(
+            "--src is required for dataset '{}'",
+            recipe.name
+        ))),
+    }
+}
+
+/// Indices of the training samples kept: the long-tailed selection when an imbalance factor is
+/// set (with the profile used), else every sample (the source's own distribution).
+fn select_train(
+    data: &SourceData,
+    k: usize,
+    imbalance: Option<f64>,
+    profile: Option<Profile>,
+    opts: &BuildOptions,
+) -> Result<(Vec<usize>, Option<Profile>)> {
+    let Some(f) = imbalance else {
+        return Ok(((0..data.train.len()).collect(), None));
+    };
+    let profile = profile.unwrap_or(Profile::Exp);
+    let labels: Vec<u32> = data.train.iter().map(|s| s.label).collect();
+    let mut available = vec![0usize; k];
+    for &l in &labels {
+        available[l as usize] += 1;
+    }
+    let counts = split::class_counts(profile, &available, f)?;
+    Ok((
+        split::select(&labels, k, &counts, opts.seed, opts.compat)?,
+        Some(profile),
+    ))
+}
+
+/// Writes the train (the `train_idx` samples), test and val splits into `dir`, skipping empty
+/// ones; their descriptions by name and the images skipped.
+fn write_splits(
+    dir: &Path,
+    data: &SourceData,
+    train_idx: &[usize],
+    k: usize,
+    opts: &BuildOptions,
+) -> Result<(BTreeMap<String, SplitInfo>, Vec<Skipped>)> {
+    let total = train_idx.len() + data.test.len() + data.val.as_ref().map_or(0, |v| v.len());
+    let bar = progress_bar(total as u64, opts.progress);
+    let mut splits = BTreeMap::new();
+    let mut skipped = Vec::new();
+    let train: Vec<&Sample> = train_idx.iter().map(|&i| &data.train[i]).collect();
+    let test: Vec<&Sample> = data.test.iter().collect();
+    let val: Option<Vec<&Sample>> = data.val.as_ref().map(|v| v.iter().collect());
+    let mut parts = vec![("train", train), ("test", test)];
+    if let Some(v) = val {
+        parts.push(("val", v));
+    }
+    for (name, samples) in parts {
+        if samples.is_empty() {
+            continue;
+        }
+        bar.set_prefix(name);
+        let (info, mut bad) = write_split(dir, name, &samples, k as u32, opts, &bar)?;
+        skipped.append(&mut bad);
+        splits.insert(name.to_string(), info);
+    }
+    bar.finish_and_clear();
+    Ok((splits, skipped))
 }
 
 /// Reads the recipe's source with its reader; every label must be one of the recipe's classes.
@@ -338,13 +364,14 @@ fn prepare(
     quality: u8,
     max_pixels: u64,
 ) -> Result<Prepared> {
-    let img: image::RgbImage = match &s.pixels {
-        Pixels::Raw {
-            height,
-            width,
-            channels,
-            data,
-        } if store == Store::Raw && max_side.is_none_or(|m| *height.max(width) <= m) => {
+    if let Pixels::Raw {
+        height,
+        width,
+        channels,
+        data,
+    } = &s.pixels
+    {
+        if store == Store::Raw && max_side.is_none_or(|m| *height.max(width) <= m) {
             return Ok(Prepared {
                 layout: Layout::Raw {
                     height: *height,
@@ -354,6 +381,27 @@ fn prepare(
                 bytes: data.clone(),
             });
         }
+    }
+    let img = shrink(decode(s, max_pixels)?, max_side);
+    match store {
+        Store::Raw => Ok(Prepared {
+            layout: Layout::Raw {
+                height: img.height(),
+                width: img.width(),
+                channels: 3,
+            },
+            bytes: img.into_raw(),
+        }),
+        Store::Jpeg => Ok(Prepared {
+            layout: Layout::Encoded(Encoding::Jpeg),
+            bytes: encode_jpeg(s, &img, quality)?,
+        }),
+    }
+}
+
+/// The sample's pixels as RGB: raw grey or RGB pixels converted, an image file decoded.
+fn decode(s: &Sample, max_pixels: u64) -> Result<image::RgbImage> {
+    match &s.pixels {
         Pixels::Raw {
             height,
             width,
@@ -367,20 +415,24 @@ fn prepare(
                     .map(image::DynamicImage::ImageRgb8),
                 _ => None,
             };
-            dynimg
+            Ok(dynimg
                 .ok_or_else(|| {
                     Error::invalid(format!(
                         "raw sample of {channels} channels cannot be re-encoded"
                     ))
                 })?
-                .to_rgb8()
+                .to_rgb8())
         }
         Pixels::File(path) => {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            decode_rgb(path, &bytes, max_pixels)?
+            decode_rgb(path, &bytes, max_pixels)
         }
-    };
-    let img = match max_side {
+    }
+}
+
+/// `img` resized so that its longer side is at most `max_side` (unchanged when it already is).
+fn shrink(img: image::RgbImage, max_side: Option<u32>) -> image::RgbImage {
+    match max_side {
         Some(m) if img.width().max(img.height()) > m => {
             let scale = m as f64 / img.width().max(img.height()) as f64;
             let w = ((img.width() as f64 * scale).round() as u32).max(1);
@@ -388,41 +440,28 @@ fn prepare(
             resize_rgb(&img, w, h)
         }
         _ => img,
-    };
-    match store {
-        Store::Raw => Ok(Prepared {
-            layout: Layout::Raw {
-                height: img.height(),
-                width: img.width(),
-                channels: 3,
-            },
-            bytes: img.into_raw(),
-        }),
-        Store::Jpeg => {
-            let mut bytes = Vec::with_capacity(img.as_raw().len() / 8);
-            let (w, h) = (img.width(), img.height());
-            if w > u16::MAX as u32 || h > u16::MAX as u32 {
-                return Err(Error::invalid(format!(
-                    "{}: {w}x{h} is too large for JPEG; use --max-side",
-                    source_name(s)
-                )));
-            }
-            jpeg_encoder::Encoder::new(&mut bytes, quality)
-                .encode(
-                    img.as_raw(),
-                    w as u16,
-                    h as u16,
-                    jpeg_encoder::ColorType::Rgb,
-                )
-                .map_err(|e| {
-                    Error::invalid(format!("{}: JPEG encoding failed: {e}", source_name(s)))
-                })?;
-            Ok(Prepared {
-                layout: Layout::Encoded(Encoding::Jpeg),
-                bytes,
-            })
-        }
     }
+}
+
+/// `img` as a JPEG file of the given quality.
+fn encode_jpeg(s: &Sample, img: &image::RgbImage, quality: u8) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(img.as_raw().len() / 8);
+    let (w, h) = (img.width(), img.height());
+    if w > u16::MAX as u32 || h > u16::MAX as u32 {
+        return Err(Error::invalid(format!(
+            "{}: {w}x{h} is too large for JPEG; use --max-side",
+            source_name(s)
+        )));
+    }
+    jpeg_encoder::Encoder::new(&mut bytes, quality)
+        .encode(
+            img.as_raw(),
+            w as u16,
+            h as u16,
+            jpeg_encoder::ColorType::Rgb,
+        )
+        .map_err(|e| Error::invalid(format!("{}: JPEG encoding failed: {e}", source_name(s))))?;
+    Ok(bytes)
 }
 
 fn progress_bar(len: u64, visible: bool) -> ProgressBar {

@@ -62,6 +62,13 @@ pub fn first_paragraph(msg: &str) -> String {
     }
 }
 
+/// A binary's answer to a bad command line: `prog: ` and the first paragraph of clap's message
+/// on stderr, then exit status 2.
+pub fn usage_exit(prog: &str, msg: &str) -> ! {
+    eprintln!("{prog}: {}", first_paragraph(msg));
+    std::process::exit(2)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

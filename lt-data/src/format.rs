@@ -313,12 +313,25 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
 }
 
-impl Reader {
-    /// Maps `path` and checks its header and index against the file length.
-    pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        // SAFETY: split files are immutable once renamed into place; nobody writes to them.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+/// The fixed 128-byte header of a split file, its fields checked one by one.
+struct Header {
+    version: u32,
+    layout: Layout,
+    /// Height, width and channels as stored (zero for encoded splits).
+    shape: (u32, u32, u32),
+    /// Samples.
+    n: u64,
+    /// Classes.
+    k: u32,
+    /// Positions of offsets, labels, counts and data as stored.
+    stored: [u64; 4],
+    data_len: u64,
+    checksum: u32,
+}
+
+impl Header {
+    /// Reads the header of `map`; errors name `path`.
+    fn parse(path: &Path, map: &[u8]) -> Result<Self> {
         let bad = |msg: String| Error::format(path, msg);
         let len = map.len() as u64;
         if len < HEADER_LEN {
@@ -329,25 +342,14 @@ impl Reader {
         if &map[0..8] != MAGIC {
             return Err(bad("not a split file (bad magic)".into()));
         }
-        let version = u32_at(&map, 8);
+        let version = u32_at(map, 8);
         if !(OLDEST_VERSION..=VERSION).contains(&version) {
             return Err(bad(format!(
                 "unsupported format version {version} (this build reads {OLDEST_VERSION} to {VERSION})"
             )));
         }
-        let kind = u32_at(&map, 12);
-        let n = u64_at(&map, 16);
-        let k = u32_at(&map, 24);
-        let (h, w, c) = (u32_at(&map, 28), u32_at(&map, 32), u32_at(&map, 36));
-        let stored = [
-            u64_at(&map, 40),
-            u64_at(&map, 48),
-            u64_at(&map, 56),
-            u64_at(&map, 64),
-        ];
-        let data_len = u64_at(&map, 72);
-        let checksum = u32_at(&map, 80);
-        let encoding = u32_at(&map, 84);
+        let (kind, encoding) = (u32_at(map, 12), u32_at(map, 84));
+        let (h, w, c) = (u32_at(map, 28), u32_at(map, 32), u32_at(map, 36));
         let layout = match (kind, encoding) {
             (0, 0) => Layout::Raw {
                 height: h,
@@ -370,6 +372,22 @@ impl Reader {
         if map[88..HEADER_LEN as usize].iter().any(|&b| b != 0) {
             return Err(bad("reserved header bytes 88..128 are not zero".into()));
         }
+        Ok(Header {
+            version,
+            layout,
+            shape: (h, w, c),
+            n: u64_at(map, 16),
+            k: u32_at(map, 24),
+            stored: [40, 48, 56, 64].map(|at| u64_at(map, at)),
+            data_len: u64_at(map, 72),
+            checksum: u32_at(map, 80),
+        })
+    }
+
+    /// The sections' positions, checked against the stored ones and the file length `len`.
+    fn positions(&self, path: &Path, len: u64) -> Result<Positions> {
+        let bad = |msg: String| Error::format(path, msg);
+        let (n, k, data_len) = (self.n, self.k, self.data_len);
         if k == 0 || n > len || k as u64 > len {
             return Err(bad(format!("implausible header: {n} samples, {k} classes")));
         }
@@ -379,7 +397,7 @@ impl Reader {
             )));
         }
         let pos = positions(n, data_len);
-        if stored != [pos.offsets, pos.labels, pos.counts, pos.data] {
+        if self.stored != [pos.offsets, pos.labels, pos.counts, pos.data] {
             return Err(bad(
                 "section positions do not match the sample and class counts".into(),
             ));
@@ -390,22 +408,39 @@ impl Reader {
                 "truncated or padded: header promises {end} bytes, file has {len}"
             )));
         }
-        let n_us = n as usize;
+        Ok(pos)
+    }
+}
+
+/// The index sections of a split file: sample offsets, labels and class counts.
+struct Index {
+    offsets: Vec<u64>,
+    labels: Vec<u32>,
+    counts: Vec<u32>,
+}
+
+impl Index {
+    /// Reads the index at `pos` and checks it against the header: increasing offsets within
+    /// the data, raw samples of one size, labels in range and matching the counts.
+    fn read(path: &Path, map: &[u8], header: &Header, pos: &Positions) -> Result<Self> {
+        let bad = |msg: String| Error::format(path, msg);
+        let (n_us, k, data_len) = (header.n as usize, header.k, header.data_len);
         let offsets: Vec<u64> = (0..=n_us)
-            .map(|i| u64_at(&map, (pos.offsets as usize) + 8 * i))
+            .map(|i| u64_at(map, (pos.offsets as usize) + 8 * i))
             .collect();
         let labels: Vec<u32> = (0..n_us)
-            .map(|i| u32_at(&map, (pos.labels as usize) + 4 * i))
+            .map(|i| u32_at(map, (pos.labels as usize) + 4 * i))
             .collect();
         let counts: Vec<u32> = (0..k as usize)
-            .map(|i| u32_at(&map, (pos.counts as usize) + 4 * i))
+            .map(|i| u32_at(map, (pos.counts as usize) + 4 * i))
             .collect();
         if offsets[0] != 0 || offsets[n_us] != data_len || offsets.windows(2).any(|w| w[0] > w[1]) {
             return Err(bad(
                 "sample offsets are not increasing within the data section".into(),
             ));
         }
-        if let Some(raw) = layout.raw_len() {
+        if let Some(raw) = header.layout.raw_len() {
+            let (h, w, c) = header.shape;
             if raw == 0 || offsets.windows(2).any(|w| w[1] - w[0] != raw as u64) {
                 return Err(bad(format!(
                     "raw samples must all be {raw} bytes ({h}x{w}x{c})"
@@ -424,17 +459,34 @@ impl Reader {
         if tally != counts {
             return Err(bad("class counts do not match the labels".into()));
         }
-        Ok(Reader {
-            path: path.to_path_buf(),
-            map,
-            layout,
-            num_classes: k,
+        Ok(Index {
             offsets,
             labels,
             counts,
+        })
+    }
+}
+
+impl Reader {
+    /// Maps `path` and checks its header and index against the file length.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: split files are immutable once renamed into place; nobody writes to them.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let header = Header::parse(path, &map)?;
+        let pos = header.positions(path, map.len() as u64)?;
+        let index = Index::read(path, &map, &header, &pos)?;
+        Ok(Reader {
+            path: path.to_path_buf(),
+            map,
+            layout: header.layout,
+            num_classes: header.k,
+            offsets: index.offsets,
+            labels: index.labels,
+            counts: index.counts,
             data_pos: pos.data as usize,
-            checksum,
-            version,
+            checksum: header.checksum,
+            version: header.version,
         })
     }
 
@@ -544,24 +596,18 @@ mod tests {
             err.contains("checksum mismatch") && err.contains("s.ltd"),
             "{err}"
         );
-        std::fs::write(&p, &bytes[..bytes.len() - 2]).unwrap();
-        let err = Reader::open(&p).err().unwrap().to_string();
-        assert!(err.contains("truncated"), "{err}");
+        // Each write of `bytes` must make `Reader::open` fail with a message naming `what`.
+        let refused = |bytes: &[u8], what: &str| {
+            std::fs::write(&p, bytes).unwrap();
+            let err = Reader::open(&p).err().unwrap().to_string();
+            assert!(err.contains(what), "{err}");
+        };
+        refused(&bytes[..bytes.len() - 2], "truncated");
         bytes[0] = b'X';
-        std::fs::write(&p, &bytes).unwrap();
-        assert!(Reader::open(&p)
-            .err()
-            .unwrap()
-            .to_string()
-            .contains("bad magic"));
+        refused(&bytes, "bad magic");
         bytes[0] = b'L';
         bytes[8] = 9;
-        std::fs::write(&p, &bytes).unwrap();
-        assert!(Reader::open(&p)
-            .err()
-            .unwrap()
-            .to_string()
-            .contains("version 9"));
+        refused(&bytes, "version 9");
     }
 
     #[test]

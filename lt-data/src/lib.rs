@@ -14,6 +14,7 @@ pub mod image;
 pub mod inspect;
 pub mod loader;
 pub mod manifest;
+mod names;
 pub mod output;
 pub mod pickle;
 pub mod plot;
@@ -23,5 +24,7 @@ pub mod sampler;
 pub mod source;
 pub mod split;
 pub mod stats;
+#[cfg(test)]
+mod testutil;
 
 pub use error::{Error, Result};

@@ -739,31 +739,22 @@ mod tests {
         let mut all = Vec::new();
         for (pos, &i) in order.iter().enumerate() {
             let mut rng = streams::augment_sample(seed, e, pos);
+            let (mut f, mut u) = (vec![0f32; n], vec![0u8; n]);
+            let out = match aug.dtype() {
+                Dtype::F32Nchw => OutSlice::F32(&mut f),
+                Dtype::U8Nhwc => OutSlice::U8(&mut u),
+            };
+            aug.apply(
+                r.sample(i as usize),
+                r.layout(),
+                &mut rng,
+                &mut scratch,
+                out,
+            )
+            .unwrap();
             match aug.dtype() {
-                Dtype::F32Nchw => {
-                    let mut o = vec![0f32; n];
-                    aug.apply(
-                        r.sample(i as usize),
-                        r.layout(),
-                        &mut rng,
-                        &mut scratch,
-                        OutSlice::F32(&mut o),
-                    )
-                    .unwrap();
-                    all.extend(o.iter().flat_map(|x| x.to_ne_bytes()));
-                }
-                Dtype::U8Nhwc => {
-                    let mut o = vec![0u8; n];
-                    aug.apply(
-                        r.sample(i as usize),
-                        r.layout(),
-                        &mut rng,
-                        &mut scratch,
-                        OutSlice::U8(&mut o),
-                    )
-                    .unwrap();
-                    all.extend(o);
-                }
+                Dtype::F32Nchw => all.extend(f.iter().flat_map(|x| x.to_ne_bytes())),
+                Dtype::U8Nhwc => all.extend(u),
             }
         }
         all

@@ -479,14 +479,16 @@ mod tests {
     #[test]
     fn only_build_files_count_as_ours() {
         let t = tempfile::tempdir().unwrap();
-        for n in [
-            "train.ltd",
-            "test.ltd.77.tmp",
-            "manifest.json",
-            "manifest.json.77.tmp",
-        ] {
-            std::fs::write(t.path().join(n), "").unwrap();
-        }
+        crate::testutil::write_files(
+            t.path(),
+            &[
+                "train.ltd",
+                "test.ltd.77.tmp",
+                "manifest.json",
+                "manifest.json.77.tmp",
+            ],
+            b"",
+        );
         assert!(holds_only_ours(t.path()).unwrap());
         std::fs::write(t.path().join("notes.txt"), "").unwrap();
         assert!(!holds_only_ours(t.path()).unwrap());

@@ -150,12 +150,10 @@ pub fn names() -> Vec<&'static str> {
 /// assert!(lt_data::recipe::by_name("cifar11").is_err());
 /// ```
 pub fn by_name(name: &str) -> Result<Recipe> {
-    let (_, text) = EMBEDDED.iter().find(|(n, _)| *n == name).ok_or_else(|| {
-        Error::invalid(format!(
-            "unknown dataset '{name}' (known: {})",
-            names().join(", ")
-        ))
-    })?;
+    let (_, text) = EMBEDDED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| crate::names::unknown(format!("unknown dataset '{name}'"), &names()))?;
     let recipe = parse(name, text)?;
     recipe.check()?;
     Ok(recipe)

@@ -249,10 +249,10 @@ pub fn by_name(
         "progressive" => Box::new(progressive(labels, num_classes, seed, total_epochs)?),
         "reversed" => Box::new(reversed(labels, num_classes, seed)?),
         _ => {
-            return Err(Error::invalid(format!(
-                "unknown sampler {name:?} (known: {})",
-                NAMES.join(", ")
-            )))
+            return Err(crate::names::unknown(
+                format!("unknown sampler {name:?}"),
+                NAMES,
+            ))
         }
     })
 }

@@ -38,6 +38,12 @@ pub fn jpeg(w: u32, h: u32, seed: u32) -> Vec<u8> {
     out
 }
 
+/// Writes `jpeg(w, h, seed)` to `path`, creating its folder.
+pub fn write_jpeg(path: &Path, w: u32, h: u32, seed: u32) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, jpeg(w, h, seed)).unwrap();
+}
+
 /// An unsigned-byte IDX file of the given dimensions.
 pub fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
     let mut v = vec![0, 0, 8, dims.len() as u8];

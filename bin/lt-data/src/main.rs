@@ -2,10 +2,10 @@
 //! is in the `lt_data` library.
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use lt_data::builder::{self, BuildOptions, Store};
 use lt_data::split::{Compat, Profile};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(
@@ -21,54 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Build a long-tailed dataset from a public raw source.
-    Build {
-        /// cifar10, cifar100, mnist, fashion-mnist, imagenet-lt, places-lt, inat2018, folder.
-        #[arg(long)]
-        dataset: String,
-        /// Source directory (default: the recipe's, e.g. Debian's Fashion-MNIST).
-        #[arg(long)]
-        src: Option<PathBuf>,
-        /// Output dataset directory.
-        #[arg(long)]
-        out: PathBuf,
-        /// Imbalance factor n_max / n_min (>= 1); default: the recipe's.
-        #[arg(long, value_name = "IF", allow_negative_numbers = true)]
-        imbalance: Option<f64>,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// exp, step or pareto.
-        #[arg(long)]
-        profile: Option<Profile>,
-        /// `ldam`: select exactly the images numpy's generator selects in LDAM-DRW / MiSLAS.
-        #[arg(long, value_parser = ["native", "ldam"], default_value = "native")]
-        compat: String,
-        /// Official training list (`path label` lines).
-        #[arg(long)]
-        split_file: Option<PathBuf>,
-        #[arg(long)]
-        test_file: Option<PathBuf>,
-        #[arg(long)]
-        val_file: Option<PathBuf>,
-        /// Resize image sources so that their longer side is at most this.
-        #[arg(long)]
-        max_side: Option<u32>,
-        /// raw or jpeg.
-        #[arg(long)]
-        store: Option<Store>,
-        #[arg(long, default_value_t = 90)]
-        quality: u8,
-        /// Skip images that fail to decode (listed in the manifest) instead of stopping.
-        #[arg(long)]
-        skip_bad: bool,
-        /// Refuse (or with --skip-bad, skip) source images declaring more pixels than this.
-        #[arg(long, default_value_t = builder::DEFAULT_MAX_PIXELS)]
-        max_pixels: u64,
-        /// Replace --out even when it holds files lt-data did not write (they are deleted).
-        #[arg(long)]
-        force: bool,
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    Build(BuildArgs),
     /// Class counts, imbalance and many/medium/few sizes of a dataset or a split list.
     Inspect {
         /// Dataset directory.
@@ -96,35 +49,83 @@ enum Cmd {
     /// Re-check a dataset's structure and checksums.
     Verify { path: PathBuf },
     /// Time the loader on a dataset; the last line is `images/s N`.
-    Bench {
-        path: PathBuf,
-        #[arg(long, default_value = "cifar")]
-        aug: String,
-        #[arg(long, default_value_t = 128)]
-        batch: usize,
-        /// Worker threads (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        #[arg(long, default_value_t = 1)]
-        epochs: usize,
-    },
+    Bench(BenchArgs),
+}
+
+// The flags of `lt-data build` (a plain comment: a doc comment would become its help text).
+#[derive(Args)]
+struct BuildArgs {
+    /// cifar10, cifar100, mnist, fashion-mnist, imagenet-lt, places-lt, inat2018, folder.
+    #[arg(long)]
+    dataset: String,
+    /// Source directory (default: the recipe's, e.g. Debian's Fashion-MNIST).
+    #[arg(long)]
+    src: Option<PathBuf>,
+    /// Output dataset directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Imbalance factor n_max / n_min (>= 1); default: the recipe's.
+    #[arg(long, value_name = "IF", allow_negative_numbers = true)]
+    imbalance: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// exp, step or pareto.
+    #[arg(long)]
+    profile: Option<Profile>,
+    /// `ldam`: select exactly the images numpy's generator selects in LDAM-DRW / MiSLAS.
+    #[arg(long, value_parser = ["native", "ldam"], default_value = "native")]
+    compat: String,
+    /// Official training list (`path label` lines).
+    #[arg(long)]
+    split_file: Option<PathBuf>,
+    #[arg(long)]
+    test_file: Option<PathBuf>,
+    #[arg(long)]
+    val_file: Option<PathBuf>,
+    /// Resize image sources so that their longer side is at most this.
+    #[arg(long)]
+    max_side: Option<u32>,
+    /// raw or jpeg.
+    #[arg(long)]
+    store: Option<Store>,
+    #[arg(long, default_value_t = 90)]
+    quality: u8,
+    /// Skip images that fail to decode (listed in the manifest) instead of stopping.
+    #[arg(long)]
+    skip_bad: bool,
+    /// Refuse (or with --skip-bad, skip) source images declaring more pixels than this.
+    #[arg(long, default_value_t = builder::DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
+    /// Replace --out even when it holds files lt-data did not write (they are deleted).
+    #[arg(long)]
+    force: bool,
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+// The flags of `lt-data bench`.
+#[derive(Args)]
+struct BenchArgs {
+    path: PathBuf,
+    #[arg(long, default_value = "cifar")]
+    aug: String,
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
 }
 
 /// Most classes `inspect --split-file --classes` counts (64 MiB of counts).
 const MAX_LIST_CLASSES: i64 = 1 << 24;
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) if e.use_stderr() => {
-            eprintln!(
-                "lt-data: {}",
-                lt_data::error::first_paragraph(&e.to_string())
-            );
-            std::process::exit(2);
-        }
-        Err(e) => e.exit(),
-    };
+    let cli = Cli::try_parse().unwrap_or_else(|e| match e.use_stderr() {
+        true => lt_data::error::usage_exit("lt-data", &e.to_string()),
+        false => e.exit(),
+    });
     if let Err(e) = run(cli) {
         eprintln!("lt-data: {e:#}");
         std::process::exit(1);
@@ -133,131 +134,132 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Build {
-            dataset,
-            src,
-            out,
-            imbalance,
-            seed,
-            profile,
-            compat,
-            split_file,
-            test_file,
-            val_file,
-            max_side,
-            store,
-            quality,
-            skip_bad,
-            max_pixels,
-            force,
-            quiet,
-        } => {
-            let opts = BuildOptions {
-                src,
-                imbalance,
-                seed,
-                profile,
-                compat: if compat == "ldam" {
-                    Compat::Ldam
-                } else {
-                    Compat::Native
-                },
-                split_file,
-                test_file,
-                val_file,
-                max_side,
-                store,
-                quality,
-                skip_bad,
-                max_pixels,
-                force,
-                progress: !quiet,
-                ..BuildOptions::new(&dataset, &out)
-            };
-            let built = builder::build(&opts)?;
-            for note in &built.notes {
-                eprintln!("lt-data: note: {note}");
-            }
-            let m = built.manifest;
-            if !quiet {
-                let t = &m.splits["train"];
-                println!(
-                    "built {} in {}: train {} images, {} classes",
-                    m.dataset,
-                    out.display(),
-                    t.total,
-                    m.num_classes
-                );
-                for (name, s) in m.splits.iter().filter(|(n, _)| *n != "train") {
-                    println!("  {name}: {} images", s.total);
-                }
-                if !m.skipped.is_empty() {
-                    println!(
-                        "  skipped {} undecodable images (listed in the manifest)",
-                        m.skipped.len()
-                    );
-                }
-            }
-        }
+        Cmd::Build(args) => build(args),
         Cmd::Inspect {
             path,
             split_file,
             classes,
             json,
             plot,
-        } => {
-            if let Some(f) = split_file {
-                let s = lt_data::inspect::split_list(&f, classes.map(|k| k as usize))?;
-                if let Some(p) = &plot {
-                    lt_data::plot::counts_png(
-                        &s.counts,
-                        &lt_data::recipe::GroupRule::default().assign(&s.counts),
-                        p,
-                    )?;
-                }
-                if json {
-                    println!("{}", serde_json::to_string(&s)?);
-                } else {
-                    println!("{}\n{s}", f.display());
-                }
-            } else {
+        } => match split_file {
+            Some(f) => inspect_list(&f, classes, json, plot.as_deref()),
+            None => {
                 let dir = path.context("a dataset directory or --split-file is required")?;
-                let r = lt_data::inspect::dataset(&dir)?;
-                if let Some(p) = &plot {
-                    lt_data::plot::counts_png(&r.train.counts, &r.groups, p)?;
-                }
-                if json {
-                    println!("{}", serde_json::to_string(&r)?);
-                } else {
-                    println!("{} ({})\n{}", r.dataset, dir.display(), r.train);
-                    for (name, s) in r.splits.iter().filter(|(n, _)| *n != "train") {
-                        println!("{name:<10} {} images ({})", s.total, s.storage);
-                    }
-                }
+                inspect_dataset(&dir, json, plot.as_deref())
             }
-        }
+        },
         Cmd::Verify { path } => {
             let n = lt_data::inspect::verify(&path)?;
             println!("ok: {} ({n} samples, checksums match)", path.display());
+            Ok(())
         }
-        Cmd::Bench {
-            path,
-            aug,
-            batch,
-            threads,
-            epochs,
-        } => {
-            let threads = threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let report = lt_data::bench::run(&lt_data::bench::BenchOptions {
-                path,
-                aug,
-                batch,
-                threads,
-                epochs,
-            })?;
-            // The report's last line is `images/s N`.
-            println!("{report}");
+        Cmd::Bench(args) => bench(args),
+    }
+}
+
+/// `lt-data build`: builds, then prints the notes and (unless quiet) a summary.
+fn build(args: BuildArgs) -> Result<()> {
+    let quiet = args.quiet;
+    let out = args.out.clone();
+    let built = builder::build(&args.into_options())?;
+    for note in &built.notes {
+        eprintln!("lt-data: note: {note}");
+    }
+    if quiet {
+        return Ok(());
+    }
+    let m = built.manifest;
+    let t = &m.splits["train"];
+    println!(
+        "built {} in {}: train {} images, {} classes",
+        m.dataset,
+        out.display(),
+        t.total,
+        m.num_classes
+    );
+    for (name, s) in m.splits.iter().filter(|(n, _)| *n != "train") {
+        println!("  {name}: {} images", s.total);
+    }
+    if !m.skipped.is_empty() {
+        println!(
+            "  skipped {} undecodable images (listed in the manifest)",
+            m.skipped.len()
+        );
+    }
+    Ok(())
+}
+
+impl BuildArgs {
+    fn into_options(self) -> BuildOptions {
+        BuildOptions {
+            compat: if self.compat == "ldam" {
+                Compat::Ldam
+            } else {
+                Compat::Native
+            },
+            progress: !self.quiet,
+            src: self.src,
+            imbalance: self.imbalance,
+            seed: self.seed,
+            profile: self.profile,
+            split_file: self.split_file,
+            test_file: self.test_file,
+            val_file: self.val_file,
+            max_side: self.max_side,
+            store: self.store,
+            quality: self.quality,
+            skip_bad: self.skip_bad,
+            max_pixels: self.max_pixels,
+            force: self.force,
+            ..BuildOptions::new(&self.dataset, &self.out)
+        }
+    }
+}
+
+/// `lt-data bench`: times the loader; the report's last line is `images/s N`.
+fn bench(args: BenchArgs) -> Result<()> {
+    let all_cores = || std::thread::available_parallelism().map_or(1, |n| n.get());
+    let report = lt_data::bench::run(&lt_data::bench::BenchOptions {
+        threads: args.threads.unwrap_or_else(all_cores),
+        path: args.path,
+        aug: args.aug,
+        batch: args.batch,
+        epochs: args.epochs,
+    })?;
+    println!("{report}");
+    Ok(())
+}
+
+/// `lt-data inspect --split-file F`: statistics of a split list alone.
+fn inspect_list(f: &Path, classes: Option<u32>, json: bool, plot: Option<&Path>) -> Result<()> {
+    let s = lt_data::inspect::split_list(f, classes.map(|k| k as usize))?;
+    if let Some(p) = plot {
+        lt_data::plot::counts_png(
+            &s.counts,
+            &lt_data::recipe::GroupRule::default().assign(&s.counts),
+            p,
+        )?;
+    }
+    if json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        println!("{}\n{s}", f.display());
+    }
+    Ok(())
+}
+
+/// `lt-data inspect DIR`: statistics of a built dataset.
+fn inspect_dataset(dir: &Path, json: bool, plot: Option<&Path>) -> Result<()> {
+    let r = lt_data::inspect::dataset(dir)?;
+    if let Some(p) = plot {
+        lt_data::plot::counts_png(&r.train.counts, &r.groups, p)?;
+    }
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!("{} ({})\n{}", r.dataset, dir.display(), r.train);
+        for (name, s) in r.splits.iter().filter(|(n, _)| *n != "train") {
+            println!("{name:<10} {} images ({})", s.total, s.storage);
         }
     }
     Ok(())

@@ -107,17 +107,10 @@ struct TrainArgs {
 fn main() {
     // Keep the memory libtorch frees between steps (see lt_core::malloc).
     lt_core::malloc::tune();
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) if e.use_stderr() => {
-            eprintln!(
-                "lt-train: {}",
-                lt_data::error::first_paragraph(&e.to_string())
-            );
-            std::process::exit(2);
-        }
-        Err(e) => e.exit(),
-    };
+    let cli = Cli::try_parse().unwrap_or_else(|e| match e.use_stderr() {
+        true => lt_data::error::usage_exit("lt-train", &e.to_string()),
+        false => e.exit(),
+    });
     if let Err(e) = run(cli) {
         eprintln!("lt-train: {}", one_line(&e));
         std::process::exit(1);

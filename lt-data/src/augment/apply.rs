@@ -129,10 +129,9 @@ pub(super) fn write_hwc(img: &[f32], n: usize, output: &Output, out: OutSlice) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{pattern, raw};
+    use super::super::testutil::{apply_seeded, pattern, raw};
     use super::super::*;
     use crate::augment::imagenet::Crop;
-    use crate::rng::Rng;
 
     /// Applies the mirroring draw `p` to a `side` x `side` pattern twice: once mirrored, the
     /// first pixel is the last of the row; twice, it is the source again.
@@ -179,18 +178,10 @@ mod tests {
     #[test]
     fn normalisation_matches_hand_computed_values() {
         let aug = Augment::cifar(false, [0.5, 0.25, 0.0], [0.25, 0.5, 1.0]);
-        let mut scratch = aug.scratch();
         // 1x2 image, 3 channels: pixels (255, 51, 0) and (0, 255, 102).
         let src = [255u8, 51, 0, 0, 255, 102];
         let mut out = [0f32; 6];
-        aug.apply(
-            &src,
-            raw(1, 2, 3),
-            &mut Rng::new(0),
-            &mut scratch,
-            OutSlice::F32(&mut out),
-        )
-        .unwrap();
+        apply_seeded(&aug, &src, raw(1, 2, 3), 0, OutSlice::F32(&mut out)).unwrap();
         // CHW: R = (1-0.5)/0.25, (0-0.5)/0.25; G = (0.2-0.25)/0.5, (1-0.25)/0.5; B = 0, 0.4.
         let want = [2.0, -2.0, -0.1, 1.5, 0.0, 0.4];
         for (o, w) in out.iter().zip(want) {
@@ -200,14 +191,7 @@ mod tests {
         let inet = Augment::imagenet(false);
         let src = vec![128u8; 300 * 260 * 3];
         let mut out = vec![0f32; 3 * 224 * 224];
-        inet.apply(
-            &src,
-            raw(300, 260, 3),
-            &mut Rng::new(0),
-            &mut inet.scratch(),
-            OutSlice::F32(&mut out),
-        )
-        .unwrap();
+        apply_seeded(&inet, &src, raw(300, 260, 3), 0, OutSlice::F32(&mut out)).unwrap();
         for c in 0..3 {
             let want = (128.0 / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
             assert!(

@@ -115,7 +115,7 @@ fn crop_flip_u8(src: &[u8], h: usize, w: usize, c: usize, g: &CropFlip, out: &mu
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{pattern, raw};
+    use super::super::testutil::{apply_seeded, pattern, raw};
     use super::super::*;
     use crate::rng::Rng;
 
@@ -148,6 +148,7 @@ mod tests {
         let mut scratch = aug.scratch();
         let mut out = vec![0u8; 32 * 32 * 3];
         for s in 0..20 {
+            // One scratch for every seed: nothing of one call may leak into the next.
             aug.apply(
                 &src,
                 raw(32, 32, 3),
@@ -186,25 +187,10 @@ mod tests {
         let f = Augment::cifar(true, CIFAR10_MEAN, CIFAR10_STD);
         let u = f.clone().uint8();
         let src = pattern(32, 32, 3);
-        let (mut sf, mut su) = (f.scratch(), u.scratch());
         let mut of = vec![0f32; 3072];
         let mut ou = vec![0u8; 3072];
-        f.apply(
-            &src,
-            raw(32, 32, 3),
-            &mut Rng::new(9),
-            &mut sf,
-            OutSlice::F32(&mut of),
-        )
-        .unwrap();
-        u.apply(
-            &src,
-            raw(32, 32, 3),
-            &mut Rng::new(9),
-            &mut su,
-            OutSlice::U8(&mut ou),
-        )
-        .unwrap();
+        apply_seeded(&f, &src, raw(32, 32, 3), 9, OutSlice::F32(&mut of)).unwrap();
+        apply_seeded(&u, &src, raw(32, 32, 3), 9, OutSlice::U8(&mut ou)).unwrap();
         for c in 0..3 {
             for i in 0..1024 {
                 let want = (ou[i * 3 + c] as f32 / 255.0 - CIFAR10_MEAN[c]) / CIFAR10_STD[c];

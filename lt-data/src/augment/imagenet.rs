@@ -201,7 +201,7 @@ pub fn random_resized_crop_box(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{jpeg, raw};
+    use super::super::testutil::{apply_seeded, jpeg, raw};
     use super::super::*;
     use super::*;
     use crate::image::source_dims;
@@ -290,24 +290,10 @@ mod tests {
         let aug = Augment::imagenet(true);
         let l = Layout::Encoded(Encoding::Jpeg);
         let mut out = vec![0f32; 3 * 224 * 224];
-        let e = aug
-            .apply(
-                b"not a jpeg",
-                l,
-                &mut Rng::new(0),
-                &mut aug.scratch(),
-                OutSlice::F32(&mut out),
-            )
-            .unwrap_err();
+        let e = apply_seeded(&aug, b"not a jpeg", l, 0, OutSlice::F32(&mut out)).unwrap_err();
         assert!(e.to_string().contains("corrupt JPEG"), "{e}");
         bytes.truncate(bytes.len() / 3);
-        let r = aug.apply(
-            &bytes,
-            l,
-            &mut Rng::new(0),
-            &mut aug.scratch(),
-            OutSlice::F32(&mut out),
-        );
+        let r = apply_seeded(&aug, &bytes, l, 0, OutSlice::F32(&mut out));
         // A truncated stream is either rejected or decoded with grey fill; it must not panic.
         if let Err(e) = r {
             assert!(e.to_string().contains("JPEG"), "{e}");

@@ -36,16 +36,9 @@ impl std::fmt::Display for Pipeline {
 impl std::str::FromStr for Pipeline {
     type Err = Error;
     fn from_str(name: &str) -> Result<Self, Error> {
-        Pipeline::ALL
-            .into_iter()
-            .find(|p| p.name() == name)
-            .ok_or_else(|| {
-                let known: Vec<&str> = Pipeline::ALL.iter().map(|p| p.name()).collect();
-                Error::invalid(format!(
-                    "unknown augmentation {name:?} (known: {})",
-                    known.join(", ")
-                ))
-            })
+        crate::names::find(&Pipeline::ALL, Pipeline::name, name, || {
+            format!("unknown augmentation {name:?}")
+        })
     }
 }
 

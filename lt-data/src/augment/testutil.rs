@@ -31,3 +31,20 @@ pub(super) fn jpeg(w: u32, h: u32) -> Vec<u8> {
         .unwrap();
     out
 }
+
+/// `aug` applied once to `src` with a fresh scratch and `Rng::new(seed)`.
+pub(super) fn apply_seeded(
+    aug: &super::Augment,
+    src: &[u8],
+    layout: Layout,
+    seed: u64,
+    out: super::OutSlice,
+) -> Result<(), super::SampleError> {
+    aug.apply(
+        src,
+        layout,
+        &mut crate::rng::Rng::new(seed),
+        &mut aug.scratch(),
+        out,
+    )
+}

@@ -39,6 +39,14 @@ impl<'a> Machine<'a> {
         })
     }
 
+    /// The value of a decoded operand, or the error `msg` when it did not decode.
+    fn decoded<T>(&self, v: Option<T>, msg: impl FnOnce() -> String) -> Result<T, PickleError> {
+        match v {
+            Some(v) => Ok(v),
+            None => self.err(msg()),
+        }
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
         if self.input.len() - self.pos < n {
             return Err(PickleError {
@@ -225,19 +233,13 @@ impl<'a> Machine<'a> {
                 match l.as_str() {
                     "00" => Py::Bool(false),
                     "01" => Py::Bool(true),
-                    s => match parse_int(s) {
-                        Some(n) => n,
-                        None => return self.err(format!("bad INT {s:?}")),
-                    },
+                    s => self.decoded(parse_int(s), || format!("bad INT {s:?}"))?,
                 }
             }
             LONG => {
                 let l = self.line_str()?;
                 let s = l.strip_suffix('L').unwrap_or(&l);
-                match parse_int(s) {
-                    Some(n) => n,
-                    None => return self.err(format!("bad LONG {l:?}")),
-                }
+                self.decoded(parse_int(s), || format!("bad LONG {l:?}"))?
             }
             BININT => Py::Int(self.u32()? as i32 as i64),
             BININT1 => Py::Int(self.u8()? as i64),
@@ -255,10 +257,8 @@ impl<'a> Machine<'a> {
             }
             FLOAT => {
                 let l = self.line_str()?;
-                match l.trim().parse::<f64>() {
-                    Ok(f) => Py::Float(f),
-                    Err(_) => return self.err(format!("bad FLOAT {l:?}")),
-                }
+                let f = l.trim().parse::<f64>().ok();
+                Py::Float(self.decoded(f, || format!("bad FLOAT {l:?}"))?)
             }
             _ => Py::Float(f64::from_be_bytes(self.take(8)?.try_into().unwrap())),
         })
@@ -268,11 +268,8 @@ impl<'a> Machine<'a> {
     fn text(&mut self, op: u8) -> Result<Node, PickleError> {
         let bytes = match op {
             STRING => {
-                let l = self.line()?;
-                return match unquote_py2(l) {
-                    Some(b) => Ok(Py::Bytes(b)),
-                    None => self.err("bad quoted STRING"),
-                };
+                let b = unquote_py2(self.line()?);
+                return Ok(Py::Bytes(self.decoded(b, || "bad quoted STRING".into())?));
             }
             BINSTRING => {
                 let n = self.u32()? as i32;
@@ -285,11 +282,8 @@ impl<'a> Machine<'a> {
             BINBYTES => self.u32()? as usize,
             BINBYTES8 | BYTEARRAY8 => self.len64()?,
             UNICODE => {
-                let l = self.line()?;
-                return match raw_unicode_unescape(l) {
-                    Some(s) => Ok(Py::Str(s)),
-                    None => self.err("bad UNICODE escape"),
-                };
+                let s = raw_unicode_unescape(self.line()?);
+                return Ok(Py::Str(self.decoded(s, || "bad UNICODE escape".into())?));
             }
             _ => {
                 let n = match op {
@@ -390,34 +384,23 @@ impl<'a> Machine<'a> {
 
     /// PUT, BINPUT, LONG_BINPUT, MEMOIZE; GET, BINGET, LONG_BINGET.
     fn memo_op(&mut self, op: u8) -> Step {
+        if op == MEMOIZE {
+            return self.put(self.memo.len() as u64);
+        }
+        // The memo index: a decimal line, one byte or four.
+        let i = match op {
+            PUT | GET => {
+                let l = self.line_str()?;
+                let name = if op == PUT { "PUT" } else { "GET" };
+                l.parse()
+                    .or_else(|_| self.err(format!("bad {name} {l:?}")))?
+            }
+            BINPUT | BINGET => self.u8()? as u64,
+            _ => self.u32()? as u64,
+        };
         match op {
-            PUT => {
-                let l = self.line_str()?;
-                let i = l.parse().or_else(|_| self.err(format!("bad PUT {l:?}")))?;
-                self.put(i)
-            }
-            BINPUT => {
-                let i = self.u8()? as u64;
-                self.put(i)
-            }
-            LONG_BINPUT => {
-                let i = self.u32()? as u64;
-                self.put(i)
-            }
-            MEMOIZE => self.put(self.memo.len() as u64),
-            GET => {
-                let l = self.line_str()?;
-                let i = l.parse().or_else(|_| self.err(format!("bad GET {l:?}")))?;
-                self.get(i)
-            }
-            BINGET => {
-                let i = self.u8()? as u64;
-                self.get(i)
-            }
-            _ => {
-                let i = self.u32()? as u64;
-                self.get(i)
-            }
+            PUT | BINPUT | LONG_BINPUT => self.put(i),
+            _ => self.get(i),
         }
     }
 

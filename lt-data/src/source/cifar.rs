@@ -2,7 +2,7 @@
 //! binary version. Images are stored as 3072 bytes in planes (1024 red, 1024 green, 1024
 //! blue, each row-major 32x32); they are returned interleaved, 32x32x3.
 
-use super::{Pixels, Sample, SourceData};
+use super::{read_recorded, Pixels, Sample, SourceData};
 use crate::error::{Error, Result};
 use crate::pickle::{self, Value};
 use rayon::prelude::*;
@@ -76,21 +76,9 @@ pub fn read(dir: &Path, variant: Variant) -> Result<SourceData> {
     }
 }
 
-/// Reads a whole file and records its CRC-32.
-fn read_file(path: &Path, checksums: &mut Vec<(String, String)>) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let name = path
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
-    checksums.push((name, format!("{:08x}", crc32fast::hash(&bytes))));
-    Ok(bytes)
-}
-
 /// Reads a python-version file (recording its CRC-32) and unpickles it; errors name the file.
 fn read_pickle(path: &Path, checksums: &mut Vec<(String, String)>) -> Result<Value> {
-    let bytes = read_file(path, checksums)?;
+    let bytes = read_recorded(path, checksums)?;
     pickle::load(path, &bytes)
 }
 
@@ -198,10 +186,20 @@ fn meta_names(path: &Path, v: &Value, key: &str, k: usize) -> Result<Vec<String>
         .ok_or_else(|| Error::format(path, format!("no '{key}' entry")))?
         .to_str_vec()
         .ok_or_else(|| Error::format(path, format!("'{key}' is not a list of strings")))?;
+    expect_count(path, names, k, |n| format!("'{key}' has {n} names"))
+}
+
+/// `names` when there are `k` of them; else an error on `path`: `what(len), expected k`.
+fn expect_count(
+    path: &Path,
+    names: Vec<String>,
+    k: usize,
+    what: impl FnOnce(usize) -> String,
+) -> Result<Vec<String>> {
     if names.len() != k {
         return Err(Error::format(
             path,
-            format!("'{key}' has {} names, expected {k}", names.len()),
+            format!("{}, expected {k}", what(names.len())),
         ));
     }
     Ok(names)
@@ -229,6 +227,40 @@ fn cifar10(
     })
 }
 
+/// CIFAR-100 from its training and test files (`train{suffix}`, `test{suffix}` in `dir`), in
+/// that order, each read into samples by `split`, which records each fine class's super-class.
+fn cifar100(
+    class_names: Vec<String>,
+    coarse_names: Vec<String>,
+    mut checksums: Vec<(String, String)>,
+    dir: &Path,
+    suffix: &str,
+    mut split: impl FnMut(
+        &Path,
+        &mut Vec<Option<u32>>,
+        &mut Vec<(String, String)>,
+    ) -> Result<Vec<Sample>>,
+) -> Result<SourceData> {
+    let mut coarse_of: Vec<Option<u32>> = vec![None; 100];
+    let train_path = dir.join(format!("train{suffix}"));
+    let train = split(&train_path, &mut coarse_of, &mut checksums)?;
+    let test = split(
+        &dir.join(format!("test{suffix}")),
+        &mut coarse_of,
+        &mut checksums,
+    )?;
+    let coarse_of_class = complete_coarse(&train_path, coarse_of)?;
+    Ok(SourceData {
+        class_names,
+        train,
+        test,
+        coarse_of_class: Some(coarse_of_class),
+        coarse_names: Some(coarse_names),
+        checksums,
+        ..Default::default()
+    })
+}
+
 fn python10(dir: &Path) -> Result<SourceData> {
     let mut checksums = Vec::new();
     let class_names =
@@ -251,26 +283,18 @@ fn python100(dir: &Path) -> Result<SourceData> {
     let meta = read_pickle(&meta_path, &mut checksums)?;
     let class_names = meta_names(&meta_path, &meta, "fine_label_names", 100)?;
     let coarse_names = meta_names(&meta_path, &meta, "coarse_label_names", 20)?;
-    let mut coarse_of: Vec<Option<u32>> = vec![None; 100];
-    let mut split = |name: &str| -> Result<Vec<Sample>> {
-        let path = dir.join(name);
-        let (data, labels) =
-            python_batch(&path, &["fine_labels", "coarse_labels"], &mut checksums)?;
-        let fine = pair_labels(&path, &labels[0], &labels[1], &mut coarse_of)?;
-        Ok(samples(&data, &fine))
-    };
-    let train = split("train")?;
-    let test = split("test")?;
-    let coarse_of_class = complete_coarse(&dir.join("train"), coarse_of)?;
-    Ok(SourceData {
+    cifar100(
         class_names,
-        train,
-        test,
-        coarse_of_class: Some(coarse_of_class),
-        coarse_names: Some(coarse_names),
+        coarse_names,
         checksums,
-        ..Default::default()
-    })
+        dir,
+        "",
+        |path, coarse_of, checksums| {
+            let (data, labels) = python_batch(path, &["fine_labels", "coarse_labels"], checksums)?;
+            let fine = pair_labels(path, &labels[0], &labels[1], coarse_of)?;
+            Ok(samples(&data, &fine))
+        },
+    )
 }
 
 /// Checks fine/coarse labels and records each fine class's super-class (which must not vary).
@@ -326,20 +350,25 @@ fn samples(data: &[u8], labels: &[u32]) -> Vec<Sample> {
 
 /// Label names of a binary-version text file: one a line, trailing blank lines ignored.
 fn text_names(path: &Path, k: usize, checksums: &mut Vec<(String, String)>) -> Result<Vec<String>> {
-    let bytes = read_file(path, checksums)?;
+    let bytes = read_recorded(path, checksums)?;
     let text = String::from_utf8_lossy(&bytes);
     let names: Vec<String> = text
         .lines()
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
         .collect();
-    if names.len() != k {
-        return Err(Error::format(
-            path,
-            format!("{} label names, expected {k}", names.len()),
-        ));
-    }
-    Ok(names)
+    expect_count(path, names, k, |n| format!("{n} label names"))
+}
+
+/// Samples of binary records (`header` label bytes, then the pixels) with their labels.
+fn record_samples(recs: &[&[u8]], header: usize, labels: Vec<u32>) -> Vec<Sample> {
+    recs.par_iter()
+        .zip(labels)
+        .map(|(r, label)| Sample {
+            label,
+            pixels: raw(&r[header..]),
+        })
+        .collect()
 }
 
 /// Records of `header` label bytes followed by 3072 pixel bytes.
@@ -348,7 +377,7 @@ fn binary_records(
     header: usize,
     checksums: &mut Vec<(String, String)>,
 ) -> Result<(Vec<u8>, usize)> {
-    let bytes = read_file(path, checksums)?;
+    let bytes = read_recorded(path, checksums)?;
     let rec = header + IMAGE;
     if bytes.is_empty() || !bytes.len().is_multiple_of(rec) {
         return Err(Error::format(
@@ -373,14 +402,7 @@ fn binary10(dir: &Path) -> Result<SourceData> {
         let labels = (0..n)
             .map(|i| check_label(&path, i, recs[i][0] as i64, 10, "class"))
             .collect::<Result<Vec<_>>>()?;
-        Ok(recs
-            .par_iter()
-            .zip(labels)
-            .map(|(r, label)| Sample {
-                label,
-                pixels: raw(&r[1..]),
-            })
-            .collect())
+        Ok(record_samples(&recs, 1, labels))
     })
 }
 
@@ -388,35 +410,21 @@ fn binary100(dir: &Path) -> Result<SourceData> {
     let mut checksums = Vec::new();
     let coarse_names = text_names(&dir.join("coarse_label_names.txt"), 20, &mut checksums)?;
     let class_names = text_names(&dir.join("fine_label_names.txt"), 100, &mut checksums)?;
-    let mut coarse_of: Vec<Option<u32>> = vec![None; 100];
-    let mut split = |name: &str| -> Result<Vec<Sample>> {
-        let path = dir.join(name);
-        let (bytes, _) = binary_records(&path, 2, &mut checksums)?;
-        let recs: Vec<&[u8]> = bytes.chunks_exact(IMAGE + 2).collect();
-        let coarse: Vec<i64> = recs.iter().map(|r| r[0] as i64).collect();
-        let fine: Vec<i64> = recs.iter().map(|r| r[1] as i64).collect();
-        let labels = pair_labels(&path, &fine, &coarse, &mut coarse_of)?;
-        Ok(recs
-            .par_iter()
-            .zip(labels)
-            .map(|(r, label)| Sample {
-                label,
-                pixels: raw(&r[2..]),
-            })
-            .collect())
-    };
-    let train = split("train.bin")?;
-    let test = split("test.bin")?;
-    let coarse_of_class = complete_coarse(&dir.join("train.bin"), coarse_of)?;
-    Ok(SourceData {
+    cifar100(
         class_names,
-        train,
-        test,
-        coarse_of_class: Some(coarse_of_class),
-        coarse_names: Some(coarse_names),
+        coarse_names,
         checksums,
-        ..Default::default()
-    })
+        dir,
+        ".bin",
+        |path, coarse_of, checksums| {
+            let (bytes, _) = binary_records(path, 2, checksums)?;
+            let recs: Vec<&[u8]> = bytes.chunks_exact(IMAGE + 2).collect();
+            let coarse: Vec<i64> = recs.iter().map(|r| r[0] as i64).collect();
+            let fine: Vec<i64> = recs.iter().map(|r| r[1] as i64).collect();
+            let labels = pair_labels(path, &fine, &coarse, coarse_of)?;
+            Ok(record_samples(&recs, 2, labels))
+        },
+    )
 }
 
 #[cfg(test)]

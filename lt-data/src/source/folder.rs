@@ -122,26 +122,26 @@ fn images(dir: &Path) -> Result<Vec<PathBuf>> {
 mod tests {
     use super::*;
 
-    fn touch(root: &Path, rel: &str) {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, b"img").unwrap();
+    /// Image files (their content does not matter to the reader) under `root`.
+    fn touch(root: &Path, rels: &[&str]) {
+        crate::testutil::write_files(root, rels, b"img");
     }
 
     #[test]
     fn single_tree_sorted_classes() {
         let t = tempfile::tempdir().unwrap();
-        for f in [
-            "zebra/1.JPG",
-            "zebra/sub/2.png",
-            "ant/b.webp",
-            "ant/a.jpeg",
-            "ant/notes.txt",
-            "ant/.hidden.jpg",
-            "bee/x.Bmp",
-        ] {
-            touch(t.path(), f);
-        }
+        touch(
+            t.path(),
+            &[
+                "zebra/1.JPG",
+                "zebra/sub/2.png",
+                "ant/b.webp",
+                "ant/a.jpeg",
+                "ant/notes.txt",
+                "ant/.hidden.jpg",
+                "bee/x.Bmp",
+            ],
+        );
         let d = read(t.path()).unwrap();
         assert_eq!(d.class_names, ["ant", "bee", "zebra"]);
         let got: Vec<(u32, std::path::PathBuf)> = d
@@ -169,20 +169,21 @@ mod tests {
     #[test]
     fn train_and_val_split() {
         let t = tempfile::tempdir().unwrap();
-        for f in [
-            "train/cat/1.jpg",
-            "train/dog/2.jpg",
-            "train/eel/3.jpg",
-            "val/dog/4.jpg",
-            "val/eel/5.ppm",
-        ] {
-            touch(t.path(), f);
-        }
+        touch(
+            t.path(),
+            &[
+                "train/cat/1.jpg",
+                "train/dog/2.jpg",
+                "train/eel/3.jpg",
+                "val/dog/4.jpg",
+                "val/eel/5.ppm",
+            ],
+        );
         let d = read(t.path()).unwrap();
         assert_eq!(d.class_names, ["cat", "dog", "eel"]);
         assert_eq!(d.train.len(), 3);
         assert_eq!(d.test.iter().map(|s| s.label).collect::<Vec<_>>(), [1, 2]);
-        touch(t.path(), "val/fox/6.jpg");
+        touch(t.path(), &["val/fox/6.jpg"]);
         let e = read(t.path()).unwrap_err().to_string();
         assert!(e.contains("val/fox") && e.contains("no counterpart"), "{e}");
     }
@@ -229,7 +230,7 @@ mod tests {
         assert!(e.contains("missing"), "{e}");
         let e = read(t.path()).unwrap_err().to_string();
         assert!(e.contains("no class folders"), "{e}");
-        touch(t.path(), "cat/readme.txt");
+        touch(t.path(), &["cat/readme.txt"]);
         let e = read(t.path()).unwrap_err().to_string();
         assert!(e.contains("cat") && e.contains("no images"), "{e}");
     }

@@ -4,7 +4,7 @@
 //! protocol evaluates on `val2018.json`, so it becomes the test split here.
 
 use super::listfile::check_exist;
-use super::{Classes, Pixels, Sample, SourceData};
+use super::{read_recorded, Classes, Pixels, Sample, SourceData};
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -97,13 +97,7 @@ pub fn read(
 }
 
 fn load(path: &Path, checksums: &mut Vec<(String, String)>) -> Result<Coco> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let name = path
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
-    checksums.push((name, format!("{:08x}", crc32fast::hash(&bytes))));
+    let bytes = read_recorded(path, checksums)?;
     serde_json::from_slice(&bytes)
         .map_err(|e| Error::format(path, format!("not iNaturalist JSON: {e}")))
 }
@@ -247,56 +241,63 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let (train, val) = setup(t.path());
         let imgs = [(10, "train_val2018/Plantae/0/a.jpg", 0)];
-        // Category ids with a hole: 0, 1, 5.
-        std::fs::write(&train, coco(&imgs, &[(0, "a"), (1, "b"), (5, "c")])).unwrap();
-        let e = read(t.path(), &train, &val, &Classes::new(8142, "of inat2018"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("train2018.json") && e.contains("not dense"),
-            "{e}"
-        );
-        // An image that is not on disk.
-        std::fs::write(
-            &train,
-            coco(&[(10, "train_val2018/Plantae/0/zz.jpg", 0)], &CATS),
-        )
-        .unwrap();
-        let e = read(t.path(), &train, &val, &k3()).unwrap_err().to_string();
-        assert!(
-            e.contains("train2018.json: images[0] (id 10): missing image") && e.contains("zz.jpg"),
-            "{e}"
-        );
-        // A category beyond the list.
-        std::fs::write(&train, coco(&imgs, &CATS)).unwrap();
-        std::fs::write(
-            &val,
-            coco(&[(20, "train_val2018/Plantae/1/c.jpg", 3)], &CATS),
-        )
-        .unwrap();
-        let e = read(t.path(), &train, &val, &k3()).unwrap_err().to_string();
-        assert!(
-            e.contains("val2018.json") && e.contains("category_id 3 outside 0..3"),
-            "{e}"
-        );
-        // A category beyond the declared classes, even with dense ids.
-        std::fs::write(
-            &val,
-            coco(&[(20, "train_val2018/Plantae/1/c.jpg", 1)], &CATS),
-        )
-        .unwrap();
-        let e = read(t.path(), &train, &val, &Classes::new(2, "of two"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("train2018.json: category id 2 is outside the 2 classes of two"),
-            "{e}"
-        );
-        std::fs::write(&val, "{\"images\": [").unwrap();
-        let e = read(t.path(), &train, &val, &k3()).unwrap_err().to_string();
-        assert!(
-            e.contains("val2018.json") && e.contains("not iNaturalist JSON"),
-            "{e}"
-        );
+        // Files rewritten, declared classes, what the error names; each case keeps the files the
+        // earlier ones wrote.
+        type Case<'a> = (Vec<(&'a Path, String)>, Classes, &'a [&'a str]);
+        let cases: [Case; 5] = [
+            // Category ids with a hole: 0, 1, 5.
+            (
+                vec![(
+                    train.as_path(),
+                    coco(&imgs, &[(0, "a"), (1, "b"), (5, "c")]),
+                )],
+                Classes::new(8142, "of inat2018"),
+                &["train2018.json", "not dense"],
+            ),
+            // An image that is not on disk.
+            (
+                vec![(
+                    train.as_path(),
+                    coco(&[(10, "train_val2018/Plantae/0/zz.jpg", 0)], &CATS),
+                )],
+                k3(),
+                &["train2018.json: images[0] (id 10): missing image", "zz.jpg"],
+            ),
+            // A category beyond the list.
+            (
+                vec![
+                    (train.as_path(), coco(&imgs, &CATS)),
+                    (
+                        val.as_path(),
+                        coco(&[(20, "train_val2018/Plantae/1/c.jpg", 3)], &CATS),
+                    ),
+                ],
+                k3(),
+                &["val2018.json", "category_id 3 outside 0..3"],
+            ),
+            // A category beyond the declared classes, even with dense ids.
+            (
+                vec![(
+                    val.as_path(),
+                    coco(&[(20, "train_val2018/Plantae/1/c.jpg", 1)], &CATS),
+                )],
+                Classes::new(2, "of two"),
+                &["train2018.json: category id 2 is outside the 2 classes of two"],
+            ),
+            (
+                vec![(val.as_path(), "{\"images\": [".to_string())],
+                k3(),
+                &["val2018.json", "not iNaturalist JSON"],
+            ),
+        ];
+        for (files, classes, want) in cases {
+            for (path, content) in files {
+                std::fs::write(path, content).unwrap();
+            }
+            let e = read(t.path(), &train, &val, &classes)
+                .unwrap_err()
+                .to_string();
+            assert!(want.iter().all(|w| e.contains(w)), "{e}");
+        }
     }
 }

@@ -72,16 +72,9 @@ impl FromStr for SourceKind {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                let known: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
-                Error::invalid(format!(
-                    "unknown source '{s}' (known: {})",
-                    known.join(", ")
-                ))
-            })
+        crate::names::find(&Self::ALL, Self::name, s, || {
+            format!("unknown source '{s}'")
+        })
     }
 }
 

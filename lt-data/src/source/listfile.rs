@@ -2,7 +2,7 @@
 //! LABEL` a line, paths relative to the image root. These lists *are* the official
 //! long-tailed splits, so the reader keeps their order and checks every image exists.
 
-use super::{Classes, Pixels, Sample, SourceData};
+use super::{read_recorded, Classes, Pixels, Sample, SourceData};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -121,12 +121,7 @@ pub fn read(
     let class_names = class_names(k, lists.iter().flat_map(|(_, e)| e.iter()));
     let mut checksums = Vec::new();
     for (list, _) in &lists {
-        let bytes = std::fs::read(list).map_err(|e| Error::io(list, e))?;
-        let name = list.file_name().map_or_else(
-            || list.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        checksums.push((name, format!("{:08x}", crc32fast::hash(&bytes))));
+        read_recorded(list, &mut checksums)?;
     }
     let samples = |e: &[(String, u32)]| -> Vec<Sample> {
         e.iter()

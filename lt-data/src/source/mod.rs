@@ -5,6 +5,7 @@
 //! its `pub mod` line below, and its variant and `read` arm in [`SourceKind`] (`kind.rs`, the
 //! registry); recipes then name it by the variant's spelling.
 
+mod checksums;
 mod classes;
 mod kind;
 mod sample;
@@ -15,6 +16,7 @@ pub mod idx;
 pub mod inat;
 pub mod listfile;
 
+pub(crate) use checksums::read_recorded;
 pub use classes::Classes;
 pub use kind::{Request, SourceKind};
 pub use sample::{Pixels, Sample, SourceData};
