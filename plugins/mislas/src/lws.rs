@@ -26,8 +26,7 @@ impl LearnableWeightScaling {
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<LearnableWeightScaling> {
         let _: LwsConfig = config.parse_or_default()?;
         let (k, d) = check::head_dims(data, "lws")?;
-        let weight = init::linear(&[k, d], d, data.device)?.set_requires_grad(true);
-        let bias = init::linear(&[k], d, data.device)?.set_requires_grad(true);
+        let (weight, bias) = init::linear_layer(k, d, data.device, true)?;
         let scales = Tensor::f_ones([k], (Kind::Float, data.device))?.set_requires_grad(true);
         Ok(LearnableWeightScaling {
             weight,
