@@ -24,14 +24,13 @@ mod test_support;
 
 pub use cosine::Cosine;
 pub use crt::Crt;
-pub use lws::Lws;
 pub use ncm::Ncm;
 pub use tau_norm::TauNorm;
 
 lt_plugin::export_plugin! {
     plugin "decoupling", "Decoupling (Kang et al., ICLR 2020): cRT (recipe), LWS, tau-norm, NCM, cosine classifier", recipe include_str!("../recipe.toml");
     head "crt" = Crt::new, "re-initialised linear classifier trained in stage 2 (classifier re-training)";
-    head "lws" = Lws::new, "frozen stage-1 classifier times learnable per-class scales (init 1)";
+    head "lws" = lws::new, "frozen stage-1 classifier times learnable per-class scales (init 1)";
     head "tau-norm" = TauNorm::new, "stage-1 weights w_i / ||w_i||^tau, no bias unless bias = true; config: tau (1.0), bias (false); use with epochs = 0";
     head "ncm" = Ncm::new, "nearest class mean; config: feat_type (cl2n|l2n|un), dist (l2|cos); use with epochs = 0";
     head "cosine" = Cosine::new, "cosine classifier s * cos(x, w_i); config: scale (16), squash (true), learn_scale (false)";

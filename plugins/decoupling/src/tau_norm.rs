@@ -83,7 +83,7 @@ mod tests {
     #[test]
     fn tau_zero_is_the_plain_head_without_bias_and_tau_one_unit_norm() {
         let (w, b) = stage1();
-        let x = t(&[1.0, 2.0, -1.0, 0.5], [2, 2]);
+        let x = two_features();
         let mut h = TauNorm::new(&cfg(r#"{"tau": 0.0}"#), &info(3, 2)).unwrap();
         assert!(h.wants_linear_init() && h.named_tensors().iter().all(|n| !n.trainable));
         h.init_from_linear(&w, Some(&b)).unwrap();

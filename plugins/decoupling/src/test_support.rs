@@ -18,6 +18,10 @@ pub fn stage1() -> (Tensor, Tensor) {
         Tensor::from_slice(&[0.5f32, -0.5, 1.0]),
     )
 }
+/// Two feature rows of width 2, (1, 2) and (-1, 0.5), to run [`stage1`] heads on.
+pub fn two_features() -> Tensor {
+    t(&[1.0, 2.0, -1.0, 0.5], [2, 2])
+}
 pub fn close(a: &Tensor, b: &Tensor) -> bool {
     a.allclose(b, 1e-5, 1e-6, false)
 }
