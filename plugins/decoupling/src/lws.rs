@@ -26,7 +26,7 @@ mod tests {
         let x = two_features();
         let mut h = new(&Config::default(), &info(3, 2)).unwrap();
         h.init_from_linear(&w, Some(&b)).unwrap();
-        let plain = x.matmul(&w.tr()) + &b;
+        let plain = stage1_logits(&x, true);
         assert!(close(&h.forward(&x, false).unwrap(), &plain));
         let n = h.named_tensors();
         assert_eq!(

@@ -87,12 +87,15 @@ mod tests {
         let mut h = TauNorm::new(&cfg(r#"{"tau": 0.0}"#), &info(3, 2)).unwrap();
         assert!(h.wants_linear_init() && h.named_tensors().iter().all(|n| !n.trainable));
         h.init_from_linear(&w, Some(&b)).unwrap();
-        assert!(close(&h.forward(&x, false).unwrap(), &x.matmul(&w.tr())));
+        assert!(close(
+            &h.forward(&x, false).unwrap(),
+            &stage1_logits(&x, false)
+        ));
         let mut hb = TauNorm::new(&cfg(r#"{"tau": 0.0, "bias": true}"#), &info(3, 2)).unwrap();
         hb.init_from_linear(&w, Some(&b)).unwrap();
         assert!(close(
             &hb.forward(&x, false).unwrap(),
-            &(x.matmul(&w.tr()) + &b)
+            &stage1_logits(&x, true)
         ));
         // tau = 1, by hand: norms 5, 1, sqrt 8; x0 = (1, 2): 11/5, 2/1, 2/sqrt(8).
         let mut h1 = TauNorm::new(&cfg("{}"), &info(3, 2)).unwrap();

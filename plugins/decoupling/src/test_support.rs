@@ -22,6 +22,16 @@ pub fn stage1() -> (Tensor, Tensor) {
 pub fn two_features() -> Tensor {
     t(&[1.0, 2.0, -1.0, 0.5], [2, 2])
 }
+/// What the [`stage1`] classifier itself gives for `x`: `x W^T`, plus `b` when `with_bias`.
+pub fn stage1_logits(x: &Tensor, with_bias: bool) -> Tensor {
+    let (w, b) = stage1();
+    let z = x.matmul(&w.tr());
+    if with_bias {
+        z + b
+    } else {
+        z
+    }
+}
 pub fn close(a: &Tensor, b: &Tensor) -> bool {
     a.allclose(b, 1e-5, 1e-6, false)
 }
