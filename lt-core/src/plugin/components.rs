@@ -1,5 +1,5 @@
 //! Safe wrappers around the components a plugin creates: [`PluginLoss`], [`PluginHead`],
-//! [`PluginSampler`]. Dropping one destroys the plugin-side object.
+//! [`PluginSampler`], each around one `Handle`. Dropping one destroys the plugin-side object.
 
 use super::call::{arg, push_tensor, push_u32, CallCtx};
 use super::{NamedTensor, Result, StepCtx};
@@ -7,82 +7,87 @@ use lt_plugin::abi::{self, LtTensorSink, LtU32Sink};
 use std::ffi::c_void;
 use tch::Tensor;
 
-/// A loss created by a plugin. Dropping it destroys the plugin-side object.
-pub struct PluginLoss {
+/// What every component holds: its call context (which keeps the library loaded) and the
+/// plugin-side handle, destroyed with `destroy` when the component is dropped.
+pub(super) struct Handle {
     pub(super) cx: CallCtx,
     pub(super) h: abi::Handle,
+    pub(super) destroy: unsafe extern "C" fn(abi::Handle),
 }
 
-// The SDK requires `Loss: Send`; the handle is used by one thread at a time (`&mut self`).
-unsafe impl Send for PluginLoss {}
+// The SDK requires components to be `Send`; the handle is used by one thread at a time
+// (`&mut self`).
+unsafe impl Send for Handle {}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        unsafe { (self.destroy)(self.h) }
+    }
+}
+
+/// A loss created by a plugin. Dropping it destroys the plugin-side object.
+pub struct PluginLoss {
+    pub(super) c: Handle,
+}
 
 impl PluginLoss {
     pub fn name(&self) -> &str {
-        &self.cx.component
+        &self.c.cx.component
     }
 
     /// The scalar training loss for `logits` [B,K] and int64 `targets` [B], with its autograd
     /// graph back to `logits`.
     pub fn forward(&mut self, logits: &Tensor, targets: &Tensor, ctx: &StepCtx) -> Result<Tensor> {
         let mut out: *mut c_void = std::ptr::null_mut();
-        let t = self.cx.lib.table();
-        self.cx.call("forward", |err| unsafe {
-            (t.loss.forward)(self.h, arg(logits), arg(targets), ctx, &mut out, err)
+        let t = self.c.cx.lib.table();
+        self.c.cx.call("forward", |err| unsafe {
+            (t.loss.forward)(self.c.h, arg(logits), arg(targets), ctx, &mut out, err)
         })?;
-        self.cx.take("forward", out)
+        self.c.cx.take("forward", out)
     }
 
     /// Eval-time logit adjustment; `None` when this loss leaves logits unchanged.
     pub fn adjust_logits(&mut self, logits: &Tensor) -> Result<Option<Tensor>> {
         let mut out: *mut c_void = std::ptr::null_mut();
-        let t = self.cx.lib.table();
-        self.cx.call("adjust_logits", |err| unsafe {
-            (t.loss.adjust_logits)(self.h, arg(logits), &mut out, err)
+        let t = self.c.cx.lib.table();
+        self.c.cx.call("adjust_logits", |err| unsafe {
+            (t.loss.adjust_logits)(self.c.h, arg(logits), &mut out, err)
         })?;
         if out.is_null() {
             Ok(None)
         } else {
-            self.cx.take("adjust_logits", out).map(Some)
+            self.c.cx.take("adjust_logits", out).map(Some)
         }
     }
 
     /// Call at the start of every epoch, before the epoch's first `forward`.
     pub fn on_epoch(&mut self, ctx: &StepCtx) -> Result<()> {
-        let t = self.cx.lib.table();
-        self.cx.call("on_epoch", |err| unsafe {
-            (t.loss.on_epoch)(self.h, ctx, err)
+        let t = self.c.cx.lib.table();
+        self.c.cx.call("on_epoch", |err| unsafe {
+            (t.loss.on_epoch)(self.c.h, ctx, err)
         })
-    }
-}
-
-impl Drop for PluginLoss {
-    fn drop(&mut self) {
-        unsafe { (self.cx.lib.table().loss.destroy)(self.h) }
     }
 }
 
 /// A classifier head created by a plugin.
 pub struct PluginHead {
-    pub(super) cx: CallCtx,
-    pub(super) h: abi::Handle,
+    pub(super) c: Handle,
     pub(super) caps: u32,
 }
 
-unsafe impl Send for PluginHead {}
-
 impl PluginHead {
     pub fn name(&self) -> &str {
-        &self.cx.component
+        &self.c.cx.component
     }
 
     /// Logits [B,K] for `features` [B,D].
     pub fn forward(&mut self, features: &Tensor, train: bool) -> Result<Tensor> {
         let mut out: *mut c_void = std::ptr::null_mut();
-        let t = self.cx.lib.table();
-        self.cx.call("forward", |err| unsafe {
-            (t.head.forward)(self.h, arg(features), train as u8, &mut out, err)
+        let t = self.c.cx.lib.table();
+        self.c.cx.call("forward", |err| unsafe {
+            (t.head.forward)(self.c.h, arg(features), train as u8, &mut out, err)
         })?;
-        self.cx.take("forward", out)
+        self.c.cx.take("forward", out)
     }
 
     /// Every state tensor (sharing storage with the head): give the trainable ones to the
@@ -93,9 +98,9 @@ impl PluginHead {
             ctx: &mut raw as *mut _ as *mut c_void,
             push: push_tensor,
         };
-        let t = self.cx.lib.table();
-        let status = self.cx.call("named_tensors", |err| unsafe {
-            (t.head.named_tensors)(self.h, &mut sink, err)
+        let t = self.c.cx.lib.table();
+        let status = self.c.cx.call("named_tensors", |err| unsafe {
+            (t.head.named_tensors)(self.c.h, &mut sink, err)
         });
         // Take ownership of whatever was pushed, even on error, so nothing leaks.
         let mut out = Vec::with_capacity(raw.len());
@@ -115,6 +120,7 @@ impl PluginHead {
         status?;
         if null {
             return Err(self
+                .c
                 .cx
                 .err("named_tensors", abi::LT_ERR, "pushed a null tensor".into()));
         }
@@ -128,10 +134,10 @@ impl PluginHead {
 
     /// Initialise from the stage-1 linear classifier: `weight` [K,D], `bias` [K].
     pub fn init_from_linear(&mut self, weight: &Tensor, bias: Option<&Tensor>) -> Result<()> {
-        let t = self.cx.lib.table();
+        let t = self.c.cx.lib.table();
         let b = bias.map_or(std::ptr::null_mut(), arg);
-        self.cx.call("init_from_linear", |err| unsafe {
-            (t.head.init_from_linear)(self.h, arg(weight), b, err)
+        self.c.cx.call("init_from_linear", |err| unsafe {
+            (t.head.init_from_linear)(self.c.h, arg(weight), b, err)
         })
     }
 
@@ -142,30 +148,21 @@ impl PluginHead {
 
     /// Fit non-gradient state on training `features` [N,D] and int64 `labels` [N].
     pub fn fit(&mut self, features: &Tensor, labels: &Tensor) -> Result<()> {
-        let t = self.cx.lib.table();
-        self.cx.call("fit", |err| unsafe {
-            (t.head.fit)(self.h, arg(features), arg(labels), err)
+        let t = self.c.cx.lib.table();
+        self.c.cx.call("fit", |err| unsafe {
+            (t.head.fit)(self.c.h, arg(features), arg(labels), err)
         })
-    }
-}
-
-impl Drop for PluginHead {
-    fn drop(&mut self) {
-        unsafe { (self.cx.lib.table().head.destroy)(self.h) }
     }
 }
 
 /// A sampler created by a plugin.
 pub struct PluginSampler {
-    pub(super) cx: CallCtx,
-    pub(super) h: abi::Handle,
+    pub(super) c: Handle,
 }
-
-unsafe impl Send for PluginSampler {}
 
 impl PluginSampler {
     pub fn name(&self) -> &str {
-        &self.cx.component
+        &self.c.cx.component
     }
 
     /// Indices into the training set for `epoch` (zero-based).
@@ -175,16 +172,10 @@ impl PluginSampler {
             ctx: &mut v as *mut Vec<u32> as *mut c_void,
             push: push_u32,
         };
-        let t = self.cx.lib.table();
-        self.cx.call("epoch_indices", |err| unsafe {
-            (t.sampler.epoch_indices)(self.h, epoch, &mut sink, err)
+        let t = self.c.cx.lib.table();
+        self.c.cx.call("epoch_indices", |err| unsafe {
+            (t.sampler.epoch_indices)(self.c.h, epoch, &mut sink, err)
         })?;
         Ok(v)
-    }
-}
-
-impl Drop for PluginSampler {
-    fn drop(&mut self) {
-        unsafe { (self.cx.lib.table().sampler.destroy)(self.h) }
     }
 }

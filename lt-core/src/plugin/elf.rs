@@ -101,8 +101,22 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
-/// Checks an image of `len` bytes read from `r` (the file itself, or bytes in memory in tests).
+/// Checks an image of `len` bytes read from `r` (the file itself, or bytes in memory in tests):
+/// the ELF header, then the program headers' segments, then the section header table.
 pub(crate) fn check_image<R: Read + Seek>(r: &mut R, len: u64) -> Result<(), Rejection> {
+    let h = read_header(r, len)?;
+    check_ident(&h)?;
+    if h.len() < EHDR_SIZE {
+        return Err(truncated("the ELF header", EHDR_SIZE as u64, len));
+    }
+    check_type_and_machine(&h)?;
+    check_segments(r, &h, len)?;
+    check_section_table(&h, len)
+}
+
+/// The first `EHDR_SIZE` bytes (fewer in a short file), refused unless they start with the ELF
+/// magic.
+fn read_header<R: Read + Seek>(r: &mut R, len: u64) -> Result<Vec<u8>, Rejection> {
     if len == 0 {
         return Err(Rejection::File(
             "empty file, not a shared library".to_string(),
@@ -121,35 +135,52 @@ pub(crate) fn check_image<R: Read + Seek>(r: &mut R, len: u64) -> Result<(), Rej
             String::from_utf8_lossy(&h[..h.len().min(16)]).escape_debug()
         )));
     }
-    match h.get(4) {
-        None | Some(&ELFCLASS64) => {}
-        Some(&ELFCLASS32) => {
-            return Err(Rejection::Format(
-                "32-bit ELF file, this lt-train is 64-bit".to_string(),
-            ))
-        }
-        Some(c) => return Err(Rejection::Format(format!("unknown ELF class {c}"))),
+    Ok(h)
+}
+
+/// The class (64-bit) and data encoding (little-endian) bytes of the identification; a header
+/// too short to hold them passes here and fails as truncated after.
+fn check_ident(h: &[u8]) -> Result<(), Rejection> {
+    ident_byte(
+        h,
+        4,
+        ELFCLASS64,
+        (ELFCLASS32, "32-bit ELF file, this lt-train is 64-bit"),
+        "class",
+    )?;
+    ident_byte(
+        h,
+        5,
+        ELFDATA2LSB,
+        (
+            ELFDATA2MSB,
+            "big-endian ELF file, this host is little-endian",
+        ),
+        "data encoding",
+    )
+}
+
+/// Identification byte `at`: absent or `ok` passes, the known wrong value is refused with its
+/// message, any other as `unknown ELF {what} {value}`.
+fn ident_byte(h: &[u8], at: usize, ok: u8, wrong: (u8, &str), what: &str) -> Result<(), Rejection> {
+    match h.get(at) {
+        None => Ok(()),
+        Some(&v) if v == ok => Ok(()),
+        Some(&v) if v == wrong.0 => Err(Rejection::Format(wrong.1.to_string())),
+        Some(v) => Err(Rejection::Format(format!("unknown ELF {what} {v}"))),
     }
-    match h.get(5) {
-        None | Some(&ELFDATA2LSB) => {}
-        Some(&ELFDATA2MSB) => {
-            return Err(Rejection::Format(
-                "big-endian ELF file, this host is little-endian".to_string(),
-            ))
-        }
-        Some(d) => return Err(Rejection::Format(format!("unknown ELF data encoding {d}"))),
-    }
-    if h.len() < EHDR_SIZE {
-        return Err(truncated("the ELF header", EHDR_SIZE as u64, len));
-    }
-    let e_type = u16_at(&h, 16);
+}
+
+/// A shared library (`ET_DYN`) built for this host's machine.
+fn check_type_and_machine(h: &[u8]) -> Result<(), Rejection> {
+    let e_type = u16_at(h, 16);
     if e_type != ET_DYN {
         return Err(Rejection::Format(format!(
             "ELF type {}, not a shared library",
             type_name(e_type)
         )));
     }
-    let machine = u16_at(&h, 18);
+    let machine = u16_at(h, 18);
     if let Some(host) = HOST_MACHINE {
         if machine != host {
             return Err(Rejection::Format(format!(
@@ -159,10 +190,14 @@ pub(crate) fn check_image<R: Read + Seek>(r: &mut R, len: u64) -> Result<(), Rej
             )));
         }
     }
-    let (phoff, shoff) = (u64_at(&h, 32), u64_at(&h, 40));
-    let (phentsize, phnum) = (u16_at(&h, 54), u16_at(&h, 56));
-    let (shentsize, shnum) = (u16_at(&h, 58), u16_at(&h, 60));
+    Ok(())
+}
 
+/// The program header table: present, of ELF64 entries, inside the file; every segment's bytes
+/// inside the file; at least one loadable segment.
+fn check_segments<R: Read + Seek>(r: &mut R, h: &[u8], len: u64) -> Result<(), Rejection> {
+    let phoff = u64_at(h, 32);
+    let (phentsize, phnum) = (u16_at(h, 54), u16_at(h, 56));
     if phnum == 0 {
         return Err(Rejection::Format("no program headers".to_string()));
     }
@@ -205,7 +240,13 @@ pub(crate) fn check_image<R: Read + Seek>(r: &mut R, len: u64) -> Result<(), Rej
     if loads == 0 {
         return Err(Rejection::Format("no loadable segments".to_string()));
     }
+    Ok(())
+}
 
+/// The section header table, when there is one, inside the file.
+fn check_section_table(h: &[u8], len: u64) -> Result<(), Rejection> {
+    let shoff = u64_at(h, 40);
+    let (shentsize, shnum) = (u16_at(h, 58), u16_at(h, 60));
     if shoff != 0 {
         // e_shnum 0 with a table means more than 65,279 sections (count in entry 0): check
         // that entry 0 at least is there.
@@ -265,14 +306,15 @@ mod tests {
     use std::io::Cursor;
     use std::path::PathBuf;
 
-    /// A real plugin-shaped library: the `lt-testdata-no-table` fixture crate, a dev-dependency
-    /// of lt-core, which cargo builds next to this test executable (`target/<profile>/deps`).
+    /// A real plugin-shaped library: the fixture crate plugins/testdata/no-table, a
+    /// dev-dependency of lt-core, which cargo builds into target/<profile>/deps, the directory
+    /// of the running test executable.
     fn real_library() -> PathBuf {
         let exe = std::env::current_exe().unwrap();
         let so = exe.parent().unwrap().join("liblt_testdata_no_table.so");
         assert!(
             so.is_file(),
-            "{} missing: run the tests with cargo test",
+            "{} missing (run with cargo test)",
             so.display()
         );
         so

@@ -1,12 +1,13 @@
 //! Opening a plugin library safely and validating its table; creating components from it.
 
 use super::call::CallCtx;
+use super::components::Handle;
 use super::elf;
 use super::{
     ComponentInfo, ComponentKind, DatasetInfo, PluginError, PluginHead, PluginInfo, PluginLoss,
     PluginSampler, Result,
 };
-use lt_plugin::abi::{self, LtStr, PluginV1};
+use lt_plugin::abi::{self, LtDatasetInfo, LtErr, LtStr, PluginV1};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -187,14 +188,30 @@ impl Plugin {
         })
     }
 
-    /// The call context of a new component, once the plugin is known to declare it.
-    fn ctx(&self, kind: ComponentKind, component: &str) -> Result<CallCtx> {
-        self.check_component(kind, component)?;
-        Ok(CallCtx {
+    /// Creates the component `name` of `kind` through the table's constructor `create`, once
+    /// the plugin is known to declare it.
+    fn create(
+        &self,
+        kind: ComponentKind,
+        name: &str,
+        config: &serde_json::Value,
+        data: &DatasetInfo,
+        create: impl FnOnce(LtStr, LtStr, *const LtDatasetInfo, *mut abi::Handle, *mut LtErr) -> i32,
+    ) -> Result<Handle> {
+        self.check_component(kind, name)?;
+        let cx = CallCtx {
             lib: self.lib.clone(),
             kind,
-            component: component.to_string(),
-        })
+            component: name.to_string(),
+        };
+        let t = self.lib.table();
+        let destroy = match kind {
+            ComponentKind::Loss => t.loss.destroy,
+            ComponentKind::Head => t.head.destroy,
+            ComponentKind::Sampler => t.sampler.destroy,
+        };
+        let h = cx.create(config, data, create)?;
+        Ok(Handle { cx, h, destroy })
     }
 
     /// Creates the loss `name` with a JSON config object (`Value::Null` = defaults).
@@ -204,11 +221,10 @@ impl Plugin {
         config: &serde_json::Value,
         data: &DatasetInfo,
     ) -> Result<PluginLoss> {
-        let cx = self.ctx(ComponentKind::Loss, name)?;
-        let h = cx.create(config, data, |n, c, i, out, err| unsafe {
-            (self.lib.table().create_loss)(n, c, i, out, err)
-        })?;
-        Ok(PluginLoss { cx, h })
+        let create = self.lib.table().create_loss;
+        let make = |n, c, i, out, err| unsafe { create(n, c, i, out, err) };
+        let c = self.create(ComponentKind::Loss, name, config, data, make)?;
+        Ok(PluginLoss { c })
     }
 
     /// Creates the classifier head `name`; `data.feature_dim` must be set.
@@ -218,12 +234,11 @@ impl Plugin {
         config: &serde_json::Value,
         data: &DatasetInfo,
     ) -> Result<PluginHead> {
-        let cx = self.ctx(ComponentKind::Head, name)?;
-        let h = cx.create(config, data, |n, c, i, out, err| unsafe {
-            (self.lib.table().create_head)(n, c, i, out, err)
-        })?;
-        let caps = unsafe { (self.lib.table().head.caps)(h) };
-        Ok(PluginHead { cx, h, caps })
+        let create = self.lib.table().create_head;
+        let make = |n, c, i, out, err| unsafe { create(n, c, i, out, err) };
+        let c = self.create(ComponentKind::Head, name, config, data, make)?;
+        let caps = unsafe { (self.lib.table().head.caps)(c.h) };
+        Ok(PluginHead { c, caps })
     }
 
     /// Creates the sampler `name` over the training labels.
@@ -234,11 +249,11 @@ impl Plugin {
         data: &DatasetInfo,
         labels: &[u32],
     ) -> Result<PluginSampler> {
-        let cx = self.ctx(ComponentKind::Sampler, name)?;
-        let h = cx.create(config, data, |n, c, i, out, err| unsafe {
-            (self.lib.table().create_sampler)(n, c, i, labels.as_ptr(), labels.len(), out, err)
-        })?;
-        Ok(PluginSampler { cx, h })
+        let create = self.lib.table().create_sampler;
+        let make =
+            |n, c, i, out, err| unsafe { create(n, c, i, labels.as_ptr(), labels.len(), out, err) };
+        let c = self.create(ComponentKind::Sampler, name, config, data, make)?;
+        Ok(PluginSampler { c })
     }
 }
 

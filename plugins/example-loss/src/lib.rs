@@ -6,10 +6,6 @@ mod poly1;
 use poly1::Poly1Loss;
 
 lt_plugin::export_plugin! {
-    name: "example-loss",
-    description: "Poly-1 loss (Leng et al., ICLR 2022) as a worked plugin example",
-    recipe: Some(include_str!("../recipe.toml")),
-    losses: {
-        "poly1" => (Poly1Loss::new, "Poly-1 loss -log p_t + epsilon (1 - p_t); config: epsilon (default 1.0, >= -1)"),
-    },
+    plugin "example-loss", "Poly-1 loss (Leng et al., ICLR 2022) as a worked plugin example", recipe include_str!("../recipe.toml");
+    loss "poly1" = Poly1Loss::new, "Poly-1 loss -log p_t + epsilon (1 - p_t); config: epsilon (default 1.0, >= -1)";
 }

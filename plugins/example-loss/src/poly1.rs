@@ -4,7 +4,7 @@
 //! keeps pushing confident samples; epsilon = 0 is plain cross-entropy.
 
 use lt_plugin::tch::{Kind, Tensor};
-use lt_plugin::{check, Config, DatasetInfo, Error, Loss, Result, StepCtx};
+use lt_plugin::{check, Config, DatasetInfo, Loss, Result, StepCtx};
 use serde::Deserialize;
 
 /// The component's configuration, read from the JSON the trainer passes.
@@ -30,12 +30,7 @@ impl Poly1Loss {
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<Poly1Loss> {
         let cfg: Poly1Config = config.parse()?;
         // Below -1 the loss would reward lowering p_t.
-        if !(cfg.epsilon >= -1.0 && cfg.epsilon.is_finite()) {
-            return Err(Error::Config(format!(
-                "epsilon must be >= -1, got {}",
-                cfg.epsilon
-            )));
-        }
+        check::at_least("epsilon", cfg.epsilon, -1.0)?;
         Ok(Poly1Loss {
             epsilon: cfg.epsilon,
             num_classes: data.num_classes,

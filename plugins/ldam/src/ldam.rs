@@ -105,50 +105,45 @@ impl LdamLoss {
     /// The `ldam` component.
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<LdamLoss> {
         let c: LdamConfig = config.parse()?;
-        if !(c.max_m.is_finite() && c.max_m >= 0.0) {
-            return Err(Error::Config(format!(
-                "max_m must be >= 0, got {}",
-                c.max_m
-            )));
-        }
-        if !(c.s.is_finite() && c.s > 0.0) {
-            return Err(Error::Config(format!("s must be > 0, got {}", c.s)));
-        }
-        Self::build(data, c.max_m, c.s, c.drw, c.drw_at, c.beta, c.eval_scale)
+        check::at_least("max_m", c.max_m, 0.0)?;
+        check::positive("s", c.s)?;
+        Self::build(data, c)
     }
 
     /// The `ce-drw` component: cross-entropy with deferred re-weighting (the paper's CE-DRW
     /// baseline), i.e. LDAM with zero margins and unit scale.
     pub fn new_ce_drw(config: &Config, data: &DatasetInfo) -> Result<LdamLoss> {
         let c: DrwConfig = config.parse()?;
-        Self::build(data, 0.0, 1.0, c.drw, c.drw_at, c.beta, false)
+        let ldam = LdamConfig {
+            max_m: 0.0,
+            s: 1.0,
+            drw: c.drw,
+            drw_at: c.drw_at,
+            beta: c.beta,
+            eval_scale: false,
+        };
+        Self::build(data, ldam)
     }
 
-    fn build(
-        data: &DatasetInfo,
-        max_m: f64,
-        s: f64,
-        drw: bool,
-        drw_at: f64,
-        beta: f64,
-        eval_scale: bool,
-    ) -> Result<LdamLoss> {
-        if !(0.0..=1.0).contains(&drw_at) {
+    /// The loss of a checked configuration (`max_m` and `s` checked by the caller).
+    fn build(data: &DatasetInfo, c: LdamConfig) -> Result<LdamLoss> {
+        if !(0.0..=1.0).contains(&c.drw_at) {
             return Err(Error::Config(format!(
-                "drw_at is a fraction of the stage in [0, 1], got {drw_at}"
+                "drw_at is a fraction of the stage in [0, 1], got {}",
+                c.drw_at
             )));
         }
         check::class_counts(data)?;
-        let margins = ldam_margins(&data.class_counts, max_m)?;
-        let weights = effective_number_weights(&data.class_counts, beta)?;
+        let margins = ldam_margins(&data.class_counts, c.max_m)?;
+        let weights = effective_number_weights(&data.class_counts, c.beta)?;
         Ok(LdamLoss {
             margins: Tensor::from_slice(&margins).to_device(data.device),
-            s,
-            drw,
-            drw_at,
+            s: c.s,
+            drw: c.drw,
+            drw_at: c.drw_at,
             weights: Tensor::from_slice(&weights).to_device(data.device),
             active: false,
-            eval_scale,
+            eval_scale: c.eval_scale,
             num_classes: data.num_classes,
         })
     }
@@ -358,27 +353,6 @@ mod tests {
         let mut n = LdamLoss::new(&cfg(r#"{"drw": false}"#), &d).unwrap();
         n.on_epoch(&ctx(199, 200)).unwrap();
         assert!(!n.reweighting());
-    }
-
-    #[test]
-    fn effective_number_weights_match_the_formula_and_sum_to_k() {
-        let counts = [1000u64, 100, 10];
-        let beta: f64 = 0.999;
-        let w = effective_number_weights(&counts, beta).unwrap();
-        let raw: Vec<f64> = counts
-            .iter()
-            .map(|&n| (1.0 - beta) / (1.0 - beta.powi(n as i32)))
-            .collect();
-        let s: f64 = raw.iter().sum();
-        for i in 0..3 {
-            assert!((w[i] - 3.0 * raw[i] / s).abs() < 1e-12);
-        }
-        assert!((w.iter().sum::<f64>() - 3.0).abs() < 1e-12);
-        assert!(w[0] < w[1] && w[1] < w[2]);
-        // beta = 0: no re-weighting at all.
-        let ones = effective_number_weights(&counts, 0.0).unwrap();
-        assert!(ones.iter().all(|&v| (v - 1.0).abs() < 1e-12));
-        assert!(effective_number_weights(&counts, 1.0).is_err());
     }
 
     #[test]

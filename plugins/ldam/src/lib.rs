@@ -17,14 +17,8 @@ use ldam::LdamLoss;
 use normed::NormedLinear;
 
 lt_plugin::export_plugin! {
-    name: "ldam",
-    description: "LDAM-DRW (Cao et al., NeurIPS 2019): margin loss, deferred re-weighting, cosine head",
-    recipe: Some(include_str!("../recipe.toml")),
-    losses: {
-        "ldam" => (LdamLoss::new, "LDAM loss + DRW; config: max_m 0.5, s 30, drw true, drw_at 0.8 (fraction of the stage), beta 0.9999, eval_scale true (eval logits x s)"),
-        "ce-drw" => (LdamLoss::new_ce_drw, "cross-entropy + DRW; config: drw true, drw_at 0.8, beta 0.9999"),
-    },
-    heads: {
-        "normed-linear" => (NormedLinear::new, "cosine classifier z = scale * cos(x, w_c), no bias; config: scale 1.0"),
-    },
+    plugin "ldam", "LDAM-DRW (Cao et al., NeurIPS 2019): margin loss, deferred re-weighting, cosine head", recipe include_str!("../recipe.toml");
+    loss "ldam" = LdamLoss::new, "LDAM loss + DRW; config: max_m 0.5, s 30, drw true, drw_at 0.8 (fraction of the stage), beta 0.9999, eval_scale true (eval logits x s)";
+    loss "ce-drw" = LdamLoss::new_ce_drw, "cross-entropy + DRW; config: drw true, drw_at 0.8, beta 0.9999";
+    head "normed-linear" = NormedLinear::new, "cosine classifier z = scale * cos(x, w_c), no bias; config: scale 1.0";
 }

@@ -4,7 +4,7 @@
 //! meaningful. With the `ldam` loss keep `scale = 1` (the loss applies s).
 
 use lt_plugin::tch::{Kind, Tensor};
-use lt_plugin::{Config, DatasetInfo, Error, Head, NamedTensor, Result};
+use lt_plugin::{check, Config, DatasetInfo, Error, Head, NamedTensor, Result};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -38,9 +38,7 @@ impl NormedLinear {
     /// as the authors initialise them (tch's generator, seeded by the trainer).
     pub fn new(config: &Config, data: &DatasetInfo) -> Result<NormedLinear> {
         let c: NormedConfig = config.parse()?;
-        if !(c.scale.is_finite() && c.scale > 0.0) {
-            return Err(Error::Config(format!("scale must be > 0, got {}", c.scale)));
-        }
+        check::positive("scale", c.scale)?;
         if data.feature_dim == 0 || data.num_classes == 0 {
             return Err(Error::Data(format!(
                 "needs the feature width and the class count, got D = {}, K = {}",

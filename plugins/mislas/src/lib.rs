@@ -7,16 +7,9 @@ pub mod las;
 pub mod lws;
 
 pub use las::LabelAwareSmoothing;
-pub use lws::LearnableWeightScaling;
 
 lt_plugin::export_plugin! {
-    name: "mislas",
-    description: "MiSLAS (Zhong et al., CVPR 2021): label-aware smoothing, learnable weight scaling, two-stage recipe",
-    recipe: Some(include_str!("../recipe.toml")),
-    losses: {
-        "las" => (LabelAwareSmoothing::new, "label-aware smoothing; config: smooth_head (0.3), smooth_tail (0.0), shape (concave|linear|convex|exp), power (exp only)"),
-    },
-    heads: {
-        "lws" => (LearnableWeightScaling::new, "stage-1 linear classifier (weight, bias trainable) times learnable per-class scales (init 1)"),
-    },
+    plugin "mislas", "MiSLAS (Zhong et al., CVPR 2021): label-aware smoothing, learnable weight scaling, two-stage recipe", recipe include_str!("../recipe.toml");
+    loss "las" = LabelAwareSmoothing::new, "label-aware smoothing; config: smooth_head (0.3), smooth_tail (0.0), shape (concave|linear|convex|exp), power (exp only)";
+    head "lws" = lws::new, "stage-1 linear classifier (weight, bias trainable) times learnable per-class scales (init 1)";
 }

@@ -3,71 +3,28 @@
 //! vector, initialised to 1, multiplies its logits: logits = (x W^T + b) * scales.
 //!
 //! This differs from Kang et al.'s LWS (plugin `decoupling`), where the classifier is frozen and
-//! only the scales learn.
+//! only the scales learn; both are the SDK's [`ScaledLinear`].
 
-use lt_plugin::tch::{Kind, Tensor};
-use lt_plugin::{check, copy_linear, init, Config, DatasetInfo, Head, NamedTensor, Result};
+use lt_plugin::{Config, DatasetInfo, Result, ScaledLinear};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct LwsConfig {}
 
-/// The `lws` head component.
-pub struct LearnableWeightScaling {
-    weight: Tensor,
-    bias: Tensor,
-    scales: Tensor,
-}
-
-impl LearnableWeightScaling {
-    /// No options; `feature_dim` must be known. Until `init_from_linear` runs, the classifier has
-    /// PyTorch's default `nn.Linear` initialisation, so the head also works on its own.
-    pub fn new(config: &Config, data: &DatasetInfo) -> Result<LearnableWeightScaling> {
-        let _: LwsConfig = config.parse_or_default()?;
-        let (k, d) = check::head_dims(data, "lws")?;
-        let weight = init::linear(&[k, d], d, data.device)?.set_requires_grad(true);
-        let bias = init::linear(&[k], d, data.device)?.set_requires_grad(true);
-        let scales = Tensor::f_ones([k], (Kind::Float, data.device))?.set_requires_grad(true);
-        Ok(LearnableWeightScaling {
-            weight,
-            bias,
-            scales,
-        })
-    }
-}
-
-impl Head for LearnableWeightScaling {
-    fn forward(&mut self, features: &Tensor, _train: bool) -> Result<Tensor> {
-        check::features(features, self.weight.size()[1])?;
-        let f = features.f_to_kind(self.weight.kind())?;
-        let logits = f.f_linear(&self.weight, Some(&self.bias))?;
-        Ok(logits.f_mul(&self.scales)?)
-    }
-
-    fn named_tensors(&self) -> Vec<NamedTensor> {
-        NamedTensor::list(&[
-            ("weight", &self.weight, true),
-            ("bias", &self.bias, true),
-            ("scales", &self.scales, true),
-        ])
-    }
-
-    fn wants_linear_init(&self) -> bool {
-        true
-    }
-
-    fn init_from_linear(&mut self, weight: &Tensor, bias: Option<&Tensor>) -> Result<()> {
-        copy_linear((&self.weight, &self.bias), weight, bias)?;
-        let _ = lt_plugin::tch::no_grad(|| self.scales.shallow_clone().f_fill_(1.0))?;
-        Ok(())
-    }
+/// The `lws` head component. No options; `feature_dim` must be known. Until `init_from_linear`
+/// runs, the classifier has PyTorch's default `nn.Linear` initialisation, so the head also works
+/// on its own.
+pub fn new(config: &Config, data: &DatasetInfo) -> Result<ScaledLinear> {
+    let _: LwsConfig = config.parse_or_default()?;
+    ScaledLinear::new(data, "lws", true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lt_plugin::tch::Device;
+    use lt_plugin::tch::{Device, Kind, Tensor};
+    use lt_plugin::Head;
 
     fn info() -> DatasetInfo {
         DatasetInfo::for_test(vec![50, 10, 2]).with_feature_dim(4)
@@ -75,7 +32,7 @@ mod tests {
 
     #[test]
     fn unit_scales_reproduce_the_stage1_head_and_scales_multiply_logits() {
-        let mut h = LearnableWeightScaling::new(&Config::default(), &info()).unwrap();
+        let mut h = new(&Config::default(), &info()).unwrap();
         let w = Tensor::from_slice(&[
             0.5f32, -1.0, 0.0, 2.0, 1.0, 1.0, -0.5, 0.0, 0.3, 0.2, 0.1, -0.4,
         ])
@@ -117,7 +74,7 @@ mod tests {
 
     #[test]
     fn gradients_reach_weight_bias_and_scales() {
-        let mut h = LearnableWeightScaling::new(&Config::default(), &info()).unwrap();
+        let mut h = new(&Config::default(), &info()).unwrap();
         let x = Tensor::ones([2, 4], (Kind::Float, Device::Cpu));
         h.forward(&x, true).unwrap().sum(Kind::Float).backward();
         for n in h.named_tensors() {
@@ -127,7 +84,7 @@ mod tests {
 
     #[test]
     fn wrong_shapes_are_errors() {
-        let mut h = LearnableWeightScaling::new(&Config::default(), &info()).unwrap();
+        let mut h = new(&Config::default(), &info()).unwrap();
         let e = h
             .init_from_linear(&Tensor::zeros([3, 5], (Kind::Float, Device::Cpu)), None)
             .unwrap_err();
@@ -138,6 +95,6 @@ mod tests {
         assert!(e.to_string().contains("expected features"), "{e}");
         let mut i = info();
         i.feature_dim = 0;
-        assert!(LearnableWeightScaling::new(&Config::default(), &i).is_err());
+        assert!(new(&Config::default(), &i).is_err());
     }
 }

@@ -10,20 +10,25 @@
 //!   gamma 1.0 (focal only).
 //!
 //! `pi` is the training label prior n_c / N. The recipe trains balanced softmax in one stage.
+//! One file per loss; `common` holds what they share.
 
+pub mod balanced_softmax;
+pub mod class_balanced;
 pub mod common;
-pub mod losses;
+pub mod focal;
+pub mod logit_adjustment;
+#[cfg(test)]
+mod test_support;
 
-use losses::{BalancedSoftmax, ClassBalanced, Focal, LogitAdjustment};
+pub use balanced_softmax::BalancedSoftmax;
+pub use class_balanced::{CbBase, ClassBalanced};
+pub use focal::Focal;
+pub use logit_adjustment::LogitAdjustment;
 
 lt_plugin::export_plugin! {
-    name: "rebalance",
-    description: "Re-balancing losses: balanced softmax, logit adjustment, focal, class-balanced",
-    recipe: Some(include_str!("../recipe.toml")),
-    losses: {
-        "balanced-softmax" => (BalancedSoftmax::new, "balanced softmax (Ren et al. 2020): CE(z + log prior); no config"),
-        "logit-adjustment" => (LogitAdjustment::new, "logit adjustment (Menon et al. 2021): CE(z + tau log prior), or posthoc = true: CE, eval z - tau log prior; config: tau 1.0, posthoc false"),
-        "focal" => (Focal::new, "softmax focal loss (Lin et al. 2017) -(1-p_y)^gamma log p_y; config: gamma 2.0"),
-        "cb" => (ClassBalanced::new, "class-balanced loss (Cui et al. 2019), weights (1-beta)/(1-beta^n_y) summing to K; config: beta 0.9999, base softmax|sigmoid|focal, gamma 1.0"),
-    },
+    plugin "rebalance", "Re-balancing losses: balanced softmax, logit adjustment, focal, class-balanced", recipe include_str!("../recipe.toml");
+    loss "balanced-softmax" = BalancedSoftmax::new, "balanced softmax (Ren et al. 2020): CE(z + log prior); no config";
+    loss "logit-adjustment" = LogitAdjustment::new, "logit adjustment (Menon et al. 2021): CE(z + tau log prior), or posthoc = true: CE, eval z - tau log prior; config: tau 1.0, posthoc false";
+    loss "focal" = Focal::new, "softmax focal loss (Lin et al. 2017) -(1-p_y)^gamma log p_y; config: gamma 2.0";
+    loss "cb" = ClassBalanced::new, "class-balanced loss (Cui et al. 2019), weights (1-beta)/(1-beta^n_y) summing to K; config: beta 0.9999, base softmax|sigmoid|focal, gamma 1.0";
 }

@@ -204,16 +204,13 @@ impl Sampler for ClassAware {
 }
 
 lt_plugin::export_plugin! {
-    name: "samplers",
-    description: "Re-balancing samplers: sqrt, progressive, reversed, class-balanced (lt-data's) and class-aware (Decoupling / MiSLAS)",
-    samplers: {
-        "sqrt" => (square_root, "class probability proportional to sqrt(n_c) (lt-data)"),
-        "square-root" => (square_root, "alias of sqrt"),
-        "progressive" => (progressive, "progressively balanced, n_c/N to 1/K over total_epochs (default 200) (lt-data)"),
-        "reversed" => (reversed, "class probability proportional to 1/n_c, BBN's reversed sampler (lt-data)"),
-        "class-balanced" => (class_balanced, "class 1/K, then an image uniformly, with replacement (lt-data)"),
-        "class-aware" => (ClassAware::from_config, "Decoupling/MiSLAS class-aware sampler: shuffled class cycle, per_class (4) images per visit"),
-    },
+    plugin "samplers", "Re-balancing samplers: sqrt, progressive, reversed, class-balanced (lt-data's) and class-aware (Decoupling / MiSLAS)";
+    sampler "sqrt" = square_root, "class probability proportional to sqrt(n_c) (lt-data)";
+    sampler "square-root" = square_root, "alias of sqrt";
+    sampler "progressive" = progressive, "progressively balanced, n_c/N to 1/K over total_epochs (default 200) (lt-data)";
+    sampler "reversed" = reversed, "class probability proportional to 1/n_c, BBN's reversed sampler (lt-data)";
+    sampler "class-balanced" = class_balanced, "class 1/K, then an image uniformly, with replacement (lt-data)";
+    sampler "class-aware" = ClassAware::from_config, "Decoupling/MiSLAS class-aware sampler: shuffled class cycle, per_class (4) images per visit";
 }
 
 #[cfg(test)]

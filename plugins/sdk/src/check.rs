@@ -1,5 +1,6 @@
-//! The shape checks every component makes before computing, so that a mistake is a clear
-//! one-line error instead of a libtorch message. Call them first thing in `forward`.
+//! The checks every component makes, so that a mistake is a clear one-line error instead of a
+//! libtorch message or a silent NaN: shapes first thing in `forward`, and hyper-parameter bounds
+//! ([`at_least`], [`positive`]) once in the constructor.
 //!
 //! ```
 //! use lt_plugin::{check, tch::Tensor};
@@ -66,4 +67,28 @@ pub fn head_dims(data: &DatasetInfo, what: &str) -> Result<(i64, i64)> {
         )));
     }
     Ok((k, d))
+}
+
+/// A finite config value `value >= min`; `name` is the config key in the error.
+///
+/// ```
+/// assert!(lt_plugin::check::at_least("gamma", 0.0, 0.0).is_ok());
+/// let e = lt_plugin::check::at_least("epsilon", -2.0, -1.0).unwrap_err();
+/// assert_eq!(e.to_string(), "epsilon must be >= -1, got -2");
+/// ```
+pub fn at_least(name: &str, value: f64, min: f64) -> Result<()> {
+    if !(value.is_finite() && value >= min) {
+        return Err(Error::Config(format!(
+            "{name} must be >= {min}, got {value}"
+        )));
+    }
+    Ok(())
+}
+
+/// A finite config value `value > 0`; `name` is the config key in the error.
+pub fn positive(name: &str, value: f64) -> Result<()> {
+    if !(value.is_finite() && value > 0.0) {
+        return Err(Error::Config(format!("{name} must be > 0, got {value}")));
+    }
+    Ok(())
 }

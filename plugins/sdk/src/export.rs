@@ -3,28 +3,27 @@
 
 /// Exports a plugin: generates `lt_plugin_abi_version` and `lt_plugin_v1`.
 ///
+/// One line names the plugin, then one line per component:
+///
 /// ```ignore
 /// lt_plugin::export_plugin! {
-///     name: "example-loss",
-///     description: "Poly-1 loss, as a worked example",
-///     recipe: Some(include_str!("../recipe.toml")),
-///     losses: { "poly1" => (Poly1::new, "Poly-1 loss (Leng et al. 2022); config: epsilon") },
+///     plugin "example-loss", "Poly-1 loss, as a worked example", recipe include_str!("../recipe.toml");
+///     loss "poly1" = Poly1::new, "Poly-1 loss (Leng et al. 2022); config: epsilon";
 /// }
 /// ```
-/// `version` (default: the crate's version) and `recipe` (default `None`) may be left out, and
-/// so may each of `losses`, `heads` and `samplers` a plugin does not provide; those present come
-/// in this order. Each constructor is `fn(&Config, &DatasetInfo) -> Result<T>` where `T: Loss`
-/// (or `Head`); sampler constructors take the training labels as a third argument `&[u32]`.
+/// The first line is `plugin NAME [version VERSION], DESCRIPTION [, recipe TOML];`: the version
+/// defaults to the crate's, and without `recipe` the plugin has none. Component lines are
+/// `KIND "name" = constructor, "one-line doc";` with KIND `loss`, `head` or `sampler`, losses first,
+/// then heads, then samplers. Each constructor is `fn(&Config, &DatasetInfo) -> Result<T>` where
+/// `T: Loss` (or `Head`); sampler constructors take the training labels as a third argument
+/// `&[u32]`.
 #[macro_export]
 macro_rules! export_plugin {
     (
-        name: $name:expr,
-        $(version: $version:expr,)?
-        description: $desc:expr,
-        $(recipe: $recipe:expr,)?
-        $(losses: { $( $lname:literal => ($lmake:expr, $ldoc:expr) ),* $(,)? } $(,)?)?
-        $(heads: { $( $hname:literal => ($hmake:expr, $hdoc:expr) ),* $(,)? } $(,)?)?
-        $(samplers: { $( $sname:literal => ($smake:expr, $sdoc:expr) ),* $(,)? } $(,)?)?
+        plugin $name:literal $(version $version:literal)?, $desc:expr $(, recipe $recipe:expr)?;
+        $(loss $lname:literal = $lmake:expr, $ldoc:literal;)*
+        $(head $hname:literal = $hmake:expr, $hdoc:literal;)*
+        $(sampler $sname:literal = $smake:expr, $sdoc:literal;)*
     ) => {
         /// Entry point 1 of the lt-train plugin ABI: the ABI version, checked before anything else.
         #[no_mangle]
@@ -45,34 +44,23 @@ macro_rules! export_plugin {
                 description: $desc,
                 recipe: {
                     let r: Option<&'static str> = None;
-                    $( let r: Option<&'static str> = $recipe; )?
+                    $( let r: Option<&'static str> = Some($recipe); )?
                     r
                 },
-                losses: vec![ $($( $crate::runtime::Entry {
-                    name: $lname,
-                    doc: $ldoc,
-                    make: |c, i| {
-                        let v = ($lmake)(c, i)?;
-                        Ok(Box::new(v) as Box<dyn $crate::Loss>)
-                    },
-                } ),*)? ],
-                heads: vec![ $($( $crate::runtime::Entry {
-                    name: $hname,
-                    doc: $hdoc,
-                    make: |c, i| {
-                        let v = ($hmake)(c, i)?;
-                        Ok(Box::new(v) as Box<dyn $crate::Head>)
-                    },
-                } ),*)? ],
-                samplers: vec![ $($( $crate::runtime::Entry {
-                    name: $sname,
-                    doc: $sdoc,
-                    make: |c, i, l| {
-                        let v = ($smake)(c, i, l)?;
-                        Ok(Box::new(v) as Box<dyn $crate::Sampler>)
-                    },
-                } ),*)? ],
+                losses: vec![$($crate::export_plugin!(@entry Loss, $lname, $lmake, $ldoc, c, i)),*],
+                heads: vec![$($crate::export_plugin!(@entry Head, $hname, $hmake, $hdoc, c, i)),*],
+                samplers: vec![
+                    $($crate::export_plugin!(@entry Sampler, $sname, $smake, $sdoc, c, i, l)),*
+                ],
             })
+        }
+    };
+    // One registry entry: the constructor's value boxed as the component trait object.
+    (@entry $trait:ident, $name:expr, $make:expr, $doc:expr, $($arg:ident),*) => {
+        $crate::runtime::Entry {
+            name: $name,
+            doc: $doc,
+            make: |$($arg),*| Ok(Box::new(($make)($($arg),*)?) as Box<dyn $crate::$trait>),
         }
     };
 }

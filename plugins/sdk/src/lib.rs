@@ -8,8 +8,8 @@
 //!
 //! Helpers every component needs live here too, so no plugin re-writes them: shape checks
 //! ([`check`]), copying the stage-1 classifier ([`copy_checked`], [`copy_linear`]), linear
-//! initialisation ([`init::linear`]), class statistics ([`prior`]) and a dataset fixture for
-//! unit tests ([`DatasetInfo::for_test`]).
+//! initialisation ([`init::linear`]), class statistics ([`prior`]), the learnable-weight-scaling
+//! head ([`ScaledLinear`]) and a dataset fixture for unit tests ([`DatasetInfo::for_test`]).
 
 pub mod abi;
 pub mod check;
@@ -23,6 +23,7 @@ pub mod init;
 pub mod prior;
 #[doc(hidden)]
 pub mod runtime;
+mod scaled_linear;
 
 pub use abi::StepCtx;
 pub use component::{Head, Loss, MakeFn, MakeSamplerFn, NamedTensor, Sampler};
@@ -30,4 +31,5 @@ pub use config::Config;
 pub use copy::{copy_checked, copy_linear};
 pub use error::{Error, Result};
 pub use info::DatasetInfo;
+pub use scaled_linear::ScaledLinear;
 pub use tch;

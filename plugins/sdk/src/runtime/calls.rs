@@ -53,6 +53,17 @@ impl Registered for dyn Head {
     }
 }
 
+/// Runs `f` on the component behind `h` inside the panic guard; a null handle is an error
+/// naming `what`.
+unsafe fn on<T: ?Sized>(
+    h: Handle,
+    what: &'static str,
+    err: *mut LtErr,
+    f: impl FnOnce(&mut Box<T>) -> crate::Result<()>,
+) -> i32 {
+    guard(err, || f(component::<T>(h, what)?))
+}
+
 /// `create_loss` and `create_head`.
 pub(super) unsafe extern "C" fn create<T: ?Sized + Registered + 'static>(
     name: LtStr,
@@ -98,8 +109,7 @@ unsafe extern "C" fn loss_forward(
     out: *mut *mut c_void,
     err: *mut LtErr,
 ) -> i32 {
-    guard(err, || {
-        let l = component::<dyn Loss>(h, "loss handle")?;
+    on(h, "loss handle", err, |l: &mut Box<dyn Loss>| {
         let logits = borrow(logits, "logits")?;
         let targets = borrow(targets, "targets")?;
         let ctx = ctx.as_ref().copied().unwrap_or_default();
@@ -114,8 +124,7 @@ unsafe extern "C" fn loss_adjust_logits(
     out: *mut *mut c_void,
     err: *mut LtErr,
 ) -> i32 {
-    guard(err, || {
-        let l = component::<dyn Loss>(h, "loss handle")?;
+    on(h, "loss handle", err, |l: &mut Box<dyn Loss>| {
         let logits = borrow(logits, "logits")?;
         *out = match l.adjust_logits(&logits)? {
             Some(t) => give(t),
@@ -126,9 +135,8 @@ unsafe extern "C" fn loss_adjust_logits(
 }
 
 unsafe extern "C" fn loss_on_epoch(h: Handle, ctx: *const StepCtx, err: *mut LtErr) -> i32 {
-    guard(err, || {
-        let ctx = ctx.as_ref().copied().unwrap_or_default();
-        component::<dyn Loss>(h, "loss handle")?.on_epoch(&ctx)
+    on(h, "loss handle", err, |l: &mut Box<dyn Loss>| {
+        l.on_epoch(&ctx.as_ref().copied().unwrap_or_default())
     })
 }
 
@@ -156,8 +164,7 @@ unsafe extern "C" fn head_forward(
     out: *mut *mut c_void,
     err: *mut LtErr,
 ) -> i32 {
-    guard(err, || {
-        let hd = component::<dyn Head>(h, "head handle")?;
+    on(h, "head handle", err, |hd: &mut Box<dyn Head>| {
         let f = borrow(features, "features")?;
         *out = give(hd.forward(&f, train != 0)?);
         Ok(())
@@ -169,8 +176,7 @@ unsafe extern "C" fn head_named_tensors(
     sink: *mut LtTensorSink,
     err: *mut LtErr,
 ) -> i32 {
-    guard(err, || {
-        let hd = component::<dyn Head>(h, "head handle")?;
+    on(h, "head handle", err, |hd: &mut Box<dyn Head>| {
         let sink = sink.as_ref().ok_or(Error::Null("tensor sink"))?;
         for NamedTensor {
             name,
@@ -190,8 +196,7 @@ unsafe extern "C" fn head_init_from_linear(
     bias: *mut c_void,
     err: *mut LtErr,
 ) -> i32 {
-    guard(err, || {
-        let hd = component::<dyn Head>(h, "head handle")?;
+    on(h, "head handle", err, |hd: &mut Box<dyn Head>| {
         let w = borrow(weight, "weight")?;
         let b = if bias.is_null() {
             None
@@ -208,8 +213,7 @@ unsafe extern "C" fn head_fit(
     labels: *mut c_void,
     err: *mut LtErr,
 ) -> i32 {
-    guard(err, || {
-        let hd = component::<dyn Head>(h, "head handle")?;
+    on(h, "head handle", err, |hd: &mut Box<dyn Head>| {
         let f = borrow(features, "features")?;
         let l = borrow(labels, "labels")?;
         hd.fit(&f, &l)
@@ -222,8 +226,7 @@ unsafe extern "C" fn sampler_epoch_indices(
     sink: *mut LtU32Sink,
     err: *mut LtErr,
 ) -> i32 {
-    guard(err, || {
-        let s = component::<dyn Sampler>(h, "sampler handle")?;
+    on(h, "sampler handle", err, |s: &mut Box<dyn Sampler>| {
         let sink = sink.as_ref().ok_or(Error::Null("index sink"))?;
         let idx = s.epoch_indices(epoch)?;
         (sink.push)(sink.ctx, idx.as_ptr(), idx.len());

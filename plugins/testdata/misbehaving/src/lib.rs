@@ -164,20 +164,12 @@ fn panics_on_create(_: &Config, _: &DatasetInfo) -> Result<Panics> {
 }
 
 lt_plugin::export_plugin! {
-    name: "misbehaving",
-    version: "0.0.1",
-    description: "test fixture",
-    losses: {
-        "panics" => (panics, "panics in forward"),
-        "fails" => (fails, "returns Err from forward"),
-        "panics-on-create" => (panics_on_create, "panics in its constructor"),
-        "posthoc-la" => (PosthocLa::new, "CE with post-hoc logit adjustment; config: tau"),
-    },
-    heads: {
-        "linear" => (Linear::new, "linear head initialised from stage 1"),
-        "ncm" => (Ncm::new, "nearest class mean"),
-    },
-    samplers: {
-        "by-class" => (ByClass::new, "grouped by class, rotated per epoch"),
-    },
+    plugin "misbehaving" version "0.0.1", "test fixture";
+    loss "panics" = panics, "panics in forward";
+    loss "fails" = fails, "returns Err from forward";
+    loss "panics-on-create" = panics_on_create, "panics in its constructor";
+    loss "posthoc-la" = PosthocLa::new, "CE with post-hoc logit adjustment; config: tau";
+    head "linear" = Linear::new, "linear head initialised from stage 1";
+    head "ncm" = Ncm::new, "nearest class mean";
+    sampler "by-class" = ByClass::new, "grouped by class, rotated per epoch";
 }
