@@ -1,7 +1,7 @@
 //! Datasets the trainer must refuse before training, through the real `lt-train`: a split header
 //! rewritten to another shape (with and without its checksum recomputed), a test split of
 //! another image size than the training split, a zero standard deviation, and an augmentation
-//! that does not suit the stored images. Each is one error line naming the file and the
+//! that does not suit the stored images or has no known name. Each is one error line naming the file and the
 //! problem, and nothing is written to the run directory.
 
 mod common;
@@ -117,6 +117,19 @@ fn a_zero_std_and_an_unsuitable_augmentation_are_refused() {
         &[
             "manifest.json",
             "augment 'imagenet' crops 224x224 but the images are 28x28",
+        ],
+    );
+}
+
+#[test]
+fn an_unknown_augmentation_name_in_the_manifest_is_refused() {
+    let d = copy("autoaugment");
+    edit_manifest(&d, |m| m["augment"] = "autoaugment".into());
+    refused(
+        &d,
+        &[
+            "manifest.json",
+            "unknown augmentation \"autoaugment\" (known: cifar, imagenet)",
         ],
     );
 }

@@ -123,6 +123,33 @@ fn os_errors_are_printed_once() {
 }
 
 #[test]
+fn names_and_factors_are_checked_where_the_configuration_is_read() {
+    let data = dataset(NAME);
+    let run = scratch(NAME).join("names");
+    for (set, want) in [
+        (
+            "--set=stage1.schedule=\"linear\"",
+            "lt-train: --set stage1.schedule: expected \"step\", \"cosine\", \"cosine-epoch\" or \"constant\", got \"linear\"",
+        ),
+        (
+            "--set=stage1.param_lr_factors={scales=\"fast\"}",
+            "lt-train: stage1.param_lr_factors.scales: expected a number, got string \"fast\"",
+        ),
+    ] {
+        assert_error_line(&lt_train(&tiny_with(data, &run, 1, &[set])), want);
+    }
+    let out = lt_train(&tiny_with(data, &run, 1, &["--set=model=\"vgg16\""]));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("lt-train: --set model: unknown model 'vgg16'; known: resnet20, resnet32,"),
+        "{err}"
+    );
+    assert!(!run.exists(), "a rejected setting made its run directory");
+}
+
+#[test]
 fn the_gpu_settings_are_checked_before_a_run_starts() {
     let data = dataset(NAME);
     let run = scratch(NAME).join("gpu-settings");
