@@ -1,8 +1,8 @@
 //! Datasets the trainer must refuse before training, through the real `lt-train`: a split header
 //! rewritten to another shape (with and without its checksum recomputed), a test split of
 //! another image size than the training split, a zero standard deviation, and an augmentation
-//! that does not suit the stored images or has no known name. Each is one error line naming the file and the
-//! problem, and nothing is written to the run directory.
+//! that does not suit the stored images or has no known name. Each is one error line naming the
+//! file and the problem, and nothing is written to the run directory.
 
 mod common;
 
