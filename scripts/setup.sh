@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing on a fresh machine, then builds everything in release mode.
 #   - Debian packages: dataset-fashion-mnist (the embedded default data), libgloo-dev (c10d headers)
-#   - .venv with torch==2.11.0 from PyPI (libtorch for tch 0.24), numpy and pillow (comparisons)
+#   - .venv with torch==2.11.0 from PyPI (libtorch for tch 0.24), torchvision, numpy and pillow
+#     (comparisons), safetensors (converting .pth weights for --init-backbone)
 #   - with the CUDA wheel, nvidia-cuda-crt and nvidia-cuda-cccl (CUDA headers for NCCL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +16,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
 
-if ! .venv/bin/python -c 'import torch, torchvision, numpy, PIL; assert torch.__version__.startswith("2.11.0")' 2>/dev/null; then
+if ! .venv/bin/python -c 'import torch, torchvision, numpy, PIL, safetensors; assert torch.__version__.startswith("2.11.0")' 2>/dev/null; then
     python3 -m venv .venv
     .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q torch==2.11.0 torchvision==0.26.0 numpy pillow
+    .venv/bin/pip install -q torch==2.11.0 torchvision==0.26.0 numpy pillow safetensors
 fi
 ln -sfn "$(.venv/bin/python -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')" .venv/torch-lib
 
