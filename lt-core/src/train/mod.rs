@@ -20,12 +20,14 @@ mod epoch;
 mod evaluate;
 mod log;
 mod net;
+mod restore;
 mod run;
 mod run_dir;
 mod stage;
 mod stats;
 
 pub use check::check;
+pub use restore::{Restore, Trained};
 pub use run::{run, RunOptions, Summary};
 
 use std::path::{Path, PathBuf};

@@ -96,7 +96,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
 }
 
 /// The network of the run, every rank starting from rank 0's weights.
-fn build_model(
+pub(super) fn build_model(
     cfg: &Config,
     data: &Data,
     device: Device,

@@ -1,0 +1,202 @@
+//! A trained model read back from one of its run's checkpoints, with everything that shapes its
+//! logits: the backbone and linear head, the plugin head of the checkpoint's stage with its
+//! tensors, and the stage's loss (a post-hoc adjustment such as logit adjustment applies at
+//! evaluation). `lt-train eval`, `predict` and `export` start here.
+
+use super::components::{LossFn, Plugins};
+use super::data::{self, Data};
+use super::evaluate::{evaluate, EvalInput};
+use super::net::Model;
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::{Config, StageConfig};
+use crate::metrics::Metrics;
+use crate::model::Backbone;
+use crate::plugin::DatasetInfo;
+use crate::{Error, Result};
+use lt_data::manifest::Manifest;
+use std::path::{Path, PathBuf};
+use tch::{Device, Tensor};
+
+/// A checkpoint's model, ready to compute logits as the run's evaluation did.
+pub struct Trained {
+    cfg: Config,
+    stage: u32,
+    data: Data,
+    model: Model,
+    loss: LossFn,
+    eval: EvalInput,
+    /// Last: the plugin libraries outlive the heads and losses built from them.
+    _plugins: Plugins,
+}
+
+/// Where a trained model comes from and where it runs.
+#[derive(Clone, Debug)]
+pub struct Restore {
+    /// A checkpoint written by `lt-train` (`RUN/checkpoints/stage{N}-{tag}.safetensors`).
+    pub checkpoint: PathBuf,
+    /// The dataset to read (manifest, splits); the run's own when `None`.
+    pub dataset: Option<PathBuf>,
+    /// The split evaluated: `test` or `val`; the run's `eval_split` when `None`.
+    pub split: Option<String>,
+    /// `auto`, `cpu`, `cuda`, `cuda:N`; the run's device when `None`.
+    pub device: Option<String>,
+    /// libtorch threads (0: all cores); the run's when `None`.
+    pub threads: Option<usize>,
+}
+
+impl Restore {
+    /// Reads the checkpoint and its run's configuration, opens the dataset and rebuilds the
+    /// model of the checkpoint's stage with its weights.
+    pub fn load(&self) -> Result<Trained> {
+        let ck = checkpoint::load(&self.checkpoint)?;
+        let cfg = self.config(&ck)?;
+        let data = data::load_data(&cfg.dataset, &cfg.eval_split).map_err(|source| {
+            Error::Dataset {
+                path: cfg.dataset.clone(),
+                source,
+            }
+        })?;
+        let device = crate::device::select(&cfg.device)?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tch::set_num_threads(if cfg.threads == 0 { cores } else { cfg.threads } as i32);
+        let plugins = Plugins::load(&cfg.plugins)?;
+        let stage = ck.meta.stage;
+        let sc = stage_config(&cfg, stage, &self.checkpoint)?;
+        let mut model = super::run::build_model(&cfg, &data, device, None)?;
+        let info = dataset_info(&cfg, &data, &model, device);
+        let loss = plugins.loss(stage, sc, &info)?;
+        model.plugin_head = plugins.head(stage, sc, &info)?;
+        let failed = |e: Error| Error::CheckpointFile {
+            action: "restoring",
+            path: self.checkpoint.clone(),
+            source: Box::new(e),
+        };
+        ck.restore_varstore(&model.vs, "").map_err(failed)?;
+        ck.restore_extra(&model.extra()?).map_err(failed)?;
+        let eval = EvalInput::new(&data.manifest, &cfg, device)?;
+        Ok(Trained {
+            cfg,
+            stage,
+            data,
+            model,
+            loss,
+            eval,
+            _plugins: plugins,
+        })
+    }
+
+    /// The run's configuration with this restore's overrides.
+    fn config(&self, ck: &Checkpoint) -> Result<Config> {
+        let mut cfg: Config =
+            serde_json::from_value(ck.meta.config.clone()).map_err(|source| Error::Snapshot {
+                path: self.checkpoint.clone(),
+                source,
+            })?;
+        if let Some(d) = &self.dataset {
+            cfg.dataset = d.clone();
+        }
+        if let Some(s) = &self.split {
+            cfg.eval_split = s.clone();
+        }
+        if let Some(d) = &self.device {
+            cfg.device = d.clone();
+        }
+        if let Some(t) = self.threads {
+            cfg.threads = t;
+        }
+        Ok(cfg)
+    }
+}
+
+/// The configuration of the checkpoint's stage.
+fn stage_config<'a>(cfg: &'a Config, stage: u32, path: &Path) -> Result<&'a StageConfig> {
+    match (stage, &cfg.stage2) {
+        (1, _) => Ok(&cfg.stage1),
+        (2, Some(s)) => Ok(s),
+        _ => Err(Error::Checkpoint(format!(
+            "{}: stage {stage} checkpoint, but its configuration has no such stage",
+            path.display()
+        ))),
+    }
+}
+
+/// What plugins are built with: the dataset's classes and training counts, the feature width.
+fn dataset_info(cfg: &Config, data: &Data, m: &Model, device: Device) -> DatasetInfo {
+    DatasetInfo {
+        num_classes: data.manifest.num_classes,
+        class_counts: data.train.counts().iter().map(|&c| c as u64).collect(),
+        feature_dim: m.backbone.feature_dim() as usize,
+        seed: cfg.seed,
+        device,
+    }
+}
+
+impl Trained {
+    /// Logits of a batch of images `[N, C, H, W]` (normalised as the dataset's evaluation
+    /// transform leaves them), exactly as the run's evaluation computes them: eval-mode
+    /// backbone, the stage's head, then the loss's post-hoc adjustment.
+    pub fn logits(&mut self, x: &Tensor) -> Result<Tensor> {
+        let x = x.f_to_device(self.device())?;
+        let f = self.model.eval_features(&x)?;
+        let logits = tch::no_grad(|| self.model.logits(&f, false))?;
+        self.loss.adjust(logits)
+    }
+
+    /// The metrics of the evaluation split, as the run computed them.
+    pub fn evaluate(&mut self) -> Result<Metrics> {
+        evaluate(
+            &mut self.model,
+            &mut self.loss,
+            &self.data,
+            &self.eval,
+            None,
+        )
+    }
+
+    /// The run's configuration (with the restore's overrides).
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The stage the checkpoint was written in (1 or 2).
+    pub fn stage(&self) -> u32 {
+        self.stage
+    }
+
+    /// The dataset's manifest (class names, normalisation, image size).
+    pub fn manifest(&self) -> &Manifest {
+        &self.data.manifest
+    }
+
+    /// Number of channels the backbone takes.
+    pub fn in_channels(&self) -> i64 {
+        self.data.in_channels
+    }
+
+    /// Training images per class.
+    pub fn class_counts(&self) -> &[u32] {
+        self.data.train.counts()
+    }
+
+    /// The feature extractor (its variables are named as torchvision's under `backbone.`).
+    pub fn backbone(&self) -> &Backbone {
+        &self.model.backbone
+    }
+
+    /// Every model variable by VarStore name (`backbone.*`, `head.weight`, `head.bias`).
+    pub fn variables(&self) -> Vec<(String, Tensor)> {
+        let mut v: Vec<(String, Tensor)> = self.model.vs.variables().into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Whether logits come from a plugin head rather than the linear head.
+    pub fn has_plugin_head(&self) -> bool {
+        self.model.plugin_head.is_some()
+    }
+
+    /// The device the model is on.
+    pub fn device(&self) -> Device {
+        self.model.vs.device()
+    }
+}
