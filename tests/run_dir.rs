@@ -39,8 +39,9 @@ fn a_fresh_run_records_its_config_and_a_used_dir_needs_resume() {
     assert_error_line(
         &out,
         &format!(
-            "lt-train: {}: not empty (holds config.toml, metrics.json, metrics.jsonl, \
-             reliability.png, checkpoints/); continue it with --resume or choose another --out",
+            "lt-train: {}: not empty (holds config.toml, metrics.csv, metrics.json, \
+             metrics.jsonl, reliability.png, checkpoints/); continue it with --resume or \
+             choose another --out",
             run.display()
         ),
     );

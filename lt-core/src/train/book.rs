@@ -1,6 +1,7 @@
 //! A run's bookkeeping: where it writes, where a resumed run starts, the best top-1 so far, the
 //! last metrics, and the files that close a run (`metrics.json`, the reliability diagram).
 
+use super::clock::RunClock;
 use super::net::Model;
 use super::run_dir::RunDir;
 use super::stage::Stage;
@@ -53,11 +54,13 @@ pub(super) struct Book {
     pub best: f64,
     pub last_metrics: Option<Metrics>,
     pub epochs_run: usize,
+    /// The run's wall time, continued from the directory's last kept epoch when resuming.
+    pub clock: RunClock,
 }
 
 impl Book {
     /// Opens the metrics log of a prepared run directory; `best` is the resumed run's.
-    pub fn new(cfg: &Config, main: bool, dir: &RunDir, best: f64) -> Result<Self> {
+    pub fn new(cfg: &Config, main: bool, dir: &RunDir, best: f64, clock: RunClock) -> Result<Self> {
         Ok(Book {
             run_dir: cfg.out.clone(),
             main,
@@ -68,6 +71,7 @@ impl Book {
             best,
             last_metrics: None,
             epochs_run: 0,
+            clock,
         })
     }
 

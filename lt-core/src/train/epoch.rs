@@ -6,6 +6,7 @@
 use super::batches::DeviceBatch;
 use super::components::LossFn;
 use super::net::Model;
+use super::progress;
 use super::stage::{Env, Learner, Stage};
 use super::stats::{DeviceStats, ReadEvery, Snapshot};
 use crate::amp::Precision;
@@ -14,7 +15,6 @@ use crate::cuda;
 use crate::mixup;
 use crate::plugin::StepCtx;
 use crate::{Error, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lt_data::rng::{streams, Rng, Xoshiro256};
 use std::time::Instant;
 use tch::{Device, Tensor};
@@ -60,7 +60,9 @@ pub(super) fn run_epoch(
             sc.sampler
         )));
     }
-    let bar = epoch_bar(n_batches as u64, env.quiet, num, epoch, sc.epochs);
+    let show = !env.quiet && env.pg.is_none_or(|p| p.is_main());
+    let prefix = format!("stage {num} epoch {}/{}", epoch + 1, sc.epochs);
+    let bar = progress::bar(n_batches as u64, show, prefix);
     let t0 = Instant::now();
     let mut stats = DeviceStats::new(env.device);
     let mut every = ReadEvery::new(env.cfg.sync_every);
@@ -82,7 +84,7 @@ pub(super) fn run_epoch(
         if every.due(i) {
             let s = debug.off_during(|| stats.read())?;
             check_finite(&s, env.precision, num, epoch)?;
-            bar.set_message(progress(&s, t0));
+            bar.set_message(bar_message(&s, t0));
         }
     }
     debug.off()?;
@@ -203,7 +205,7 @@ impl SyncDebug {
     }
 }
 
-fn progress(s: &Snapshot, t0: Instant) -> String {
+fn bar_message(s: &Snapshot, t0: Instant) -> String {
     let seen = s.seen.max(1) as f64;
     format!(
         "loss {:.4} acc {:.2}% {:.0} img/s",
@@ -211,20 +213,4 @@ fn progress(s: &Snapshot, t0: Instant) -> String {
         100.0 * s.correct / seen,
         s.seen as f64 / t0.elapsed().as_secs_f64()
     )
-}
-
-fn epoch_bar(len: u64, quiet: bool, stage: u32, epoch: usize, epochs: usize) -> ProgressBar {
-    let target = if quiet {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stderr()
-    };
-    let bar = ProgressBar::with_draw_target(Some(len), target);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("stage {stage} epoch {}/{epochs}", epoch + 1));
-    bar
 }

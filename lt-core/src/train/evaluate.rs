@@ -7,6 +7,7 @@ use super::components::LossFn;
 use super::data::{self, Data, Indices};
 use super::device_aug::Finish;
 use super::net::{sorted_variables, Model};
+use super::progress;
 use crate::config::Config;
 use crate::dist::ProcessGroup;
 use crate::metrics::{self, Evaluator, Metrics};
@@ -25,10 +26,12 @@ pub(super) struct EvalInput {
     transfer: Transfer,
     full: lt_data::augment::Augment,
     threads: usize,
+    /// Whether `evaluate` shows a progress bar (not with --quiet, nor on non-main ranks).
+    bar: bool,
 }
 
 impl EvalInput {
-    pub fn new(m: &Manifest, cfg: &Config, device: Device) -> Result<Self> {
+    pub fn new(m: &Manifest, cfg: &Config, device: Device, bar: bool) -> Result<Self> {
         let full = data::augment(m, false)?;
         Ok(EvalInput {
             transfer: Transfer {
@@ -39,6 +42,7 @@ impl EvalInput {
             },
             full,
             threads: data::loader_threads(cfg),
+            bar,
         })
     }
 
@@ -74,13 +78,17 @@ pub(super) fn evaluate(
     let shard: Vec<u32> = (rank..n).step_by(world).map(|i| i as u32).collect();
     let mut loader = input.loader(&data.test, shard.clone())?;
     let mut ev = Evaluator::new(data.manifest.num_classes);
+    let batches = shard.len().div_ceil(EVAL_BATCH) as u64;
+    let bar = progress::bar(batches, input.bar, "eval".into());
     for b in input.transfer.epoch(loader.epoch(0)?, 0) {
         let b = b?;
         let f = m.eval_features(&b.x)?;
         let logits = tch::no_grad(|| m.logits(&f, false))?;
         let logits = loss.adjust(logits)?;
         ev.add_logits(&logits, &b.y)?;
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     let Some(pg) = pg else {
         return ev.finish(Some(&data.groups));
     };

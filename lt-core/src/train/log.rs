@@ -1,20 +1,22 @@
-//! What a run writes as it goes: one line per epoch on stderr and in `metrics.jsonl` (only the
-//! main rank of a data-parallel run writes; its checkpoints are written by `Book::save`).
+//! What a run writes as it goes: one line per epoch on stderr, in `metrics.jsonl` and in
+//! `metrics.csv` (only the main rank of a data-parallel run writes; its checkpoints are written
+//! by `Book::save`).
 
+use super::{clock, csv};
 use crate::{Error, Result};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn fmt_opt(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.2}"))
 }
 
-/// The line an epoch prints: its metrics.jsonl entry, with the test metrics when it has them.
+/// The line an epoch prints: its metrics.jsonl entry, with the test metrics when it has them,
+/// then the run's elapsed time and the `eta` (seconds) of its remaining epochs.
 pub(super) fn epoch_line(
-    stage: u32,
-    epoch: usize,
-    epochs: usize,
+    (stage, epoch, epochs): (u32, usize, usize),
     entry: &serde_json::Value,
+    eta: f64,
 ) -> String {
     let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
     let mut s = format!(
@@ -33,34 +35,54 @@ pub(super) fn epoch_line(
             num(&t["nll"])
         ));
     }
-    s.push_str(&format!("  {:.0} img/s", num(&entry["images_per_sec"])));
+    s.push_str(&format!(
+        "  {:.0} img/s  elapsed {}  eta {}",
+        num(&entry["images_per_sec"]),
+        clock::hms(num(&entry["elapsed_s"])),
+        clock::hms(eta)
+    ));
     s
 }
 
-/// What only the main rank writes: the metrics log.
+/// What only the main rank writes: the metrics log and table, appended to as the run goes.
 pub(super) struct Writes {
-    log: Option<std::fs::File>,
+    /// `metrics.jsonl` and `metrics.csv`, with their paths (for errors).
+    files: Option<[(PathBuf, std::fs::File); 2]>,
+}
+
+fn append(path: PathBuf) -> Result<(PathBuf, std::fs::File)> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error::io_while(format!("opening {}", path.display()), e))?;
+    Ok((path, f))
 }
 
 impl Writes {
+    /// Opens `metrics.jsonl` and `metrics.csv` (whose header `RunDir::prepare` wrote) on the
+    /// main rank.
     pub fn new(main: bool, run_dir: &Path) -> Result<Self> {
-        let log = if main {
-            let p = run_dir.join("metrics.jsonl");
-            Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&p)
-                    .map_err(|e| Error::io_while(format!("opening {}", p.display()), e))?,
-            )
+        let files = if main {
+            Some([
+                append(run_dir.join("metrics.jsonl"))?,
+                append(run_dir.join("metrics.csv"))?,
+            ])
         } else {
             None
         };
-        Ok(Writes { log })
+        Ok(Writes { files })
     }
+
+    /// Appends an epoch's entry: one JSON line and one csv row, each in one write (the files
+    /// are unbuffered, so both are with the kernel when this returns).
     pub fn line(&mut self, v: &serde_json::Value) -> Result<()> {
-        if let Some(f) = &mut self.log {
-            writeln!(f, "{v}").map_err(Error::Os)?;
+        let Some(files) = &mut self.files else {
+            return Ok(());
+        };
+        for ((path, f), text) in files.iter_mut().zip([format!("{v}\n"), csv::row(v)]) {
+            f.write_all(text.as_bytes())
+                .map_err(|e| Error::io(&*path, e))?;
         }
         Ok(())
     }

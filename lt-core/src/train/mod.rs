@@ -13,13 +13,16 @@
 mod batches;
 mod book;
 mod check;
+mod clock;
 mod components;
+mod csv;
 mod data;
 mod device_aug;
 mod epoch;
 mod evaluate;
 mod log;
 mod net;
+mod progress;
 mod restore;
 mod run;
 mod run_dir;

@@ -73,7 +73,7 @@ impl Restore {
         };
         ck.restore_varstore(&model.vs, "").map_err(failed)?;
         ck.restore_extra(&model.extra()?).map_err(failed)?;
-        let eval = EvalInput::new(&data.manifest, &cfg, device)?;
+        let eval = EvalInput::new(&data.manifest, &cfg, device, false)?;
         Ok(Trained {
             cfg,
             stage,

@@ -2,6 +2,7 @@
 //! epochs with their lines and checkpoints, and the final metrics.
 
 use super::book::{self, Book};
+use super::clock::{self, RunClock};
 use super::components::{LossFn, Plugins};
 use super::data::{self, Data};
 use super::epoch::{self, EpochReport};
@@ -17,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::model::Arch;
 use crate::{Error, Result};
 use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
 use tch::{nn::VarStore, Device};
 
 /// What a finished run reports.
@@ -43,6 +45,7 @@ pub struct RunOptions {
 
 /// Trains and evaluates as `cfg` says; writes metrics, plots and checkpoints under `cfg.out`.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
+    let started = Instant::now();
     cfg.validate()?;
     let data = data::load_data(&cfg.dataset, &cfg.eval_split).map_err(|source| Error::Dataset {
         path: cfg.dataset.clone(),
@@ -71,11 +74,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         ck.restore_varstore(&m.vs, "")?;
         start = (2, 0);
     }
-    if main {
-        dir.prepare(cfg, start)?;
-    }
-    let mut book = Book::new(cfg, main, &dir, resumed.best)?;
-    let eval = EvalInput::new(&data.manifest, cfg, device)?;
+    let before = if main { dir.prepare(cfg, start)? } else { 0.0 };
+    let clock = RunClock::new(started, before);
+    let mut book = Book::new(cfg, main, &dir, resumed.best, clock)?;
+    let eval = EvalInput::new(&data.manifest, cfg, device, !opts.quiet && main)?;
     let env = Env {
         cfg,
         data: &data,
@@ -198,15 +200,26 @@ fn record_epoch(
         }
         book.last_metrics = Some(met);
     }
+    line["time"] = serde_json::json!(clock::rfc3339(SystemTime::now()));
+    line["elapsed_s"] = serde_json::json!((book.clock.elapsed() * 1000.0).round() / 1000.0);
+    book.clock.epoch_done();
     if book.main {
         // One line per epoch, quiet or not (the bar is cleared).
-        eprintln!(
-            "{}",
-            log::epoch_line(st.num, epoch + 1, st.sc.epochs, &line)
-        );
+        let at = (st.num, epoch + 1, st.sc.epochs);
+        let eta = book.clock.eta(epochs_left(env.cfg, at));
+        eprintln!("{}", log::epoch_line(at, &line, eta));
     }
     book.log.line(&line)?;
     book.save(st, m, "last", epoch + 1)
+}
+
+/// Epochs the run has left after epoch `done` of `epochs` in stage `num` (stage 2's included).
+fn epochs_left(cfg: &Config, (num, done, epochs): (u32, usize, usize)) -> usize {
+    let later = match num {
+        1 => cfg.stage2.as_ref().map_or(0, |s| s.epochs),
+        _ => 0,
+    };
+    epochs - done + later
 }
 
 /// The end of a run: final metrics (evaluated now if no stage did), metrics.json and the

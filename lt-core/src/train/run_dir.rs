@@ -5,8 +5,11 @@
 //! * A non-empty one is continued only with `--resume`, and only with the configuration it was
 //!   made with (keys in [`RESUME_NEUTRAL_KEYS`] aside); `--resume` on a missing or empty one
 //!   starts fresh, so cluster requeue scripts can always pass it.
+//! * A resumed run drops the `metrics.jsonl` lines and `metrics.csv` rows of the epochs after
+//!   its checkpoint, so its logs read as those of an uninterrupted run.
 //! * A dataset directory (one holding an lt-data `manifest.json`) is never a run directory.
 
+use super::csv;
 use crate::checkpoint;
 use crate::config::{Config, RESUME_NEUTRAL_KEYS};
 use crate::{Error, Result};
@@ -87,6 +90,8 @@ impl RunDir {
                 RESUME_NEUTRAL_KEYS.join(", ")
             )));
         }
+        // A table the run cannot append to stops it here, before anything is printed or changed.
+        csv::read(&path.join("metrics.csv"))?;
         Ok(RunDir {
             path,
             resume: true,
@@ -100,23 +105,25 @@ impl RunDir {
     }
 
     /// Makes the directory ready for training at `start` (stage, completed epochs): a fresh run
-    /// records its configuration; a resumed one drops the metrics lines logged after `start`,
-    /// which the run is about to log again. Only the main rank calls it.
-    pub(super) fn prepare(&self, cfg: &Config, start: (u32, usize)) -> Result<()> {
+    /// records its configuration and starts `metrics.csv` with its header; a resumed one drops
+    /// the metrics lines and rows logged after `start`, which the run is about to log again.
+    /// Returns the seconds the run had taken up to `start` (the last kept row's `elapsed_s`; 0
+    /// for a fresh run or one whose directory has no such row). Only the main rank calls it.
+    pub(super) fn prepare(&self, cfg: &Config, start: (u32, usize)) -> Result<f64> {
         let shown = self.path.display();
         if self.fresh_on_resume {
             eprintln!("{shown}: nothing to resume (missing or empty); starting a fresh run");
         }
         std::fs::create_dir_all(self.path.join("checkpoints"))
             .map_err(|e| Error::io_while(format!("{shown}: cannot create it"), e))?;
+        let table = self.path.join("metrics.csv");
         if self.resume {
-            keep_metrics_up_to(&self.path.join("metrics.jsonl"), start)
-        } else {
-            Ok(lt_data::manifest::write_atomic(
-                &self.path.join("config.toml"),
-                cfg.to_toml().as_bytes(),
-            )?)
+            keep_metrics_up_to(&self.path.join("metrics.jsonl"), start)?;
+            return keep_rows_up_to(&table, start);
         }
+        lt_data::manifest::write_atomic(&self.path.join("config.toml"), cfg.to_toml().as_bytes())?;
+        lt_data::manifest::write_atomic(&table, format!("{}\n", csv::header()).as_bytes())?;
+        Ok(0.0)
     }
 }
 
@@ -151,8 +158,28 @@ fn recorded_config(dir: &Path, names: &[String]) -> Result<(toml::Table, String)
     )))
 }
 
-/// Rewrites `metrics.jsonl` (atomically) keeping the lines of epochs up to `start`, in
-/// (stage, epoch) order; a torn or foreign line is dropped too.
+/// The lines whose (stage, epoch), as `at` reads it, is at most `start`, in their order; a torn
+/// or foreign line (`at` gives `None`) is dropped too.
+fn lines_up_to<'a>(
+    lines: impl Iterator<Item = &'a str>,
+    start: (u32, usize),
+    at: impl Fn(&str) -> Option<(u32, usize)>,
+) -> Vec<&'a str> {
+    lines
+        .filter(|l| at(l).is_some_and(|se| se <= start))
+        .collect()
+}
+
+/// Replaces `path` (atomically) with `lines` unless it already holds exactly them.
+fn rewrite(path: &Path, text: &str, lines: &[&str]) -> Result<()> {
+    let kept: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    if kept == text {
+        return Ok(());
+    }
+    Ok(lt_data::manifest::write_atomic(path, kept.as_bytes())?)
+}
+
+/// Rewrites `metrics.jsonl` keeping the lines of epochs up to `start`.
 fn keep_metrics_up_to(path: &Path, start: (u32, usize)) -> Result<()> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -163,13 +190,18 @@ fn keep_metrics_up_to(path: &Path, start: (u32, usize)) -> Result<()> {
         let v: serde_json::Value = serde_json::from_str(line).ok()?;
         Some((v["stage"].as_u64()? as u32, v["epoch"].as_u64()? as usize))
     };
-    let kept: String = text
-        .lines()
-        .filter(|l| at(l).is_some_and(|se| se <= start))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    if kept == text {
-        return Ok(());
-    }
-    Ok(lt_data::manifest::write_atomic(path, kept.as_bytes())?)
+    rewrite(path, &text, &lines_up_to(text.lines(), start, at))
+}
+
+/// Rewrites `metrics.csv` keeping its header and the rows of epochs up to `start` (a directory
+/// made before lt-train wrote one gets the header alone); returns the last kept row's
+/// `elapsed_s`, or 0.
+fn keep_rows_up_to(path: &Path, start: (u32, usize)) -> Result<f64> {
+    let header = csv::header();
+    let text = csv::read(path)?.unwrap_or_default();
+    let rows = lines_up_to(text.lines().skip(1), start, csv::row_at);
+    let before = rows.last().and_then(|r| csv::row_elapsed(r)).unwrap_or(0.0);
+    let lines: Vec<&str> = std::iter::once(header.as_str()).chain(rows).collect();
+    rewrite(path, &text, &lines)?;
+    Ok(before)
 }
