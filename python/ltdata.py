@@ -197,7 +197,7 @@ class LtDataset(_Base):
     label order, ``class_counts`` the split's images per class (a list of ints).
 
     >>> ds = LtDataset("data/fmnist-lt", split="test")
-    >>> ds.classes[:2], ds.class_counts[:2]     # (['T-shirt/top', 'Trouser'], [1000, 1000])
+    >>> ds.classes[:2], ds.class_counts[:2]     # (['t-shirt/top', 'trouser'], [1000, 1000])
     >>> torch.utils.data.DataLoader(ds, batch_size=64, num_workers=2)
     """
 

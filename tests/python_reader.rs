@@ -190,6 +190,29 @@ for ctx, d in (("fork", ds), ("spawn", ltdata.LtDataset(sys.argv[2], "test"))):
     );
 }
 
+/// Without torch (its import blocked) `LtDataset` is a plain sequence of `(image, label)`.
+#[test]
+fn without_torch_a_plain_sequence() {
+    let dir = root().join("python");
+    let printed = python_script(
+        r#"
+import sys; sys.modules["torch"] = None; sys.path.insert(0, sys.argv[1]); import ltdata
+ds = ltdata.LtDataset(sys.argv[2], "test", target_transform=lambda y: y * 10)
+assert type(ds).__mro__[1] is object and "torch" not in repr(type(ds).__mro__)
+pairs = list(ds)
+assert len(pairs) == len(ds) == 10000 and pairs[0][0].shape == (28, 28, 1)
+print(pairs[0][1], pairs[1][1], pairs[-1][1])
+"#,
+        &[&dir, fmnist()],
+    );
+    let r = Reader::open(&fmnist().join("test.ltd")).unwrap();
+    let l = r.labels();
+    assert_eq!(
+        printed.trim(),
+        format!("{} {} {}", l[0] * 10, l[1] * 10, l[l.len() - 1] * 10)
+    );
+}
+
 /// Errors: a truncated split file (through `LtdFile` and `LtDataset`), a file shorter than the
 /// header, a foreign file and a missing split each raise one `ValueError` naming the file.
 #[test]
