@@ -779,7 +779,10 @@ fn bad_build_requests_fail_cleanly_and_leave_nothing() {
         ),
         (
             build("cifar11", &src, &[]),
-            vec!["unknown dataset 'cifar11'", "cifar10"],
+            vec![
+                "invalid value 'cifar11' for '--dataset <DATASET>'",
+                "[possible values: cifar10,",
+            ],
         ),
         (
             build("cifar10", Path::new("/nonexistent/cifar"), &[]),

@@ -62,10 +62,25 @@ pub fn first_paragraph(msg: &str) -> String {
     }
 }
 
-/// A binary's answer to a bad command line: `prog: ` and the first paragraph of clap's message
-/// on stderr, then exit status 2.
+/// Clap's usage error as one line: its [`first_paragraph`], then each of its `tip:` lines in
+/// parentheses (`unexpected argument '--epoch' found (tip: a similar argument exists:
+/// '--epochs')`).
+pub fn usage_line(msg: &str) -> String {
+    let mut line = first_paragraph(msg);
+    for tip in msg
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("tip: "))
+    {
+        line.push_str(&format!(" ({tip})"));
+    }
+    line
+}
+
+/// A binary's answer to a bad command line: `prog: ` and [`usage_line`] of clap's message on
+/// stderr, then exit status 2.
 pub fn usage_exit(prog: &str, msg: &str) -> ! {
-    eprintln!("{prog}: {}", first_paragraph(msg));
+    eprintln!("{prog}: {}", usage_line(msg));
     std::process::exit(2)
 }
 
@@ -77,6 +92,11 @@ mod tests {
         assert_eq!(
             super::first_paragraph(clap),
             "the following required arguments were not provided: --split-file <SPLIT_FILE>"
+        );
+        let typo = "error: unexpected argument '--epoch' found\n\n  tip: a similar argument exists: '--epochs'\n\nUsage: lt-train --epochs <EPOCHS>\n";
+        assert_eq!(
+            super::usage_line(typo),
+            "unexpected argument '--epoch' found (tip: a similar argument exists: '--epochs')"
         );
         assert_eq!(
             super::first_paragraph("error: unexpected argument '-x' found\n"),

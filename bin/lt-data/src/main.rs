@@ -1,8 +1,12 @@
 //! `lt-data`: build, inspect, verify and benchmark long-tailed datasets. Flags only; the work
 //! is in the `lt_data` library.
 
+#[path = "../../common/cli.rs"]
+mod cli;
+
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use lt_data::augment::Pipeline;
 use lt_data::builder::{self, BuildOptions, Store};
 use lt_data::split::{Compat, Profile};
 use std::path::{Path, PathBuf};
@@ -40,6 +44,7 @@ enum Cmd {
             value_parser = clap::value_parser!(u32).range(1..=MAX_LIST_CLASSES)
         )]
         classes: Option<u32>,
+        /// Print the statistics as one JSON object.
         #[arg(long)]
         json: bool,
         /// Write the sorted class-count bar chart, coloured by group.
@@ -47,16 +52,24 @@ enum Cmd {
         plot: Option<PathBuf>,
     },
     /// Re-check a dataset's structure and checksums.
-    Verify { path: PathBuf },
+    Verify {
+        /// Dataset directory.
+        path: PathBuf,
+    },
     /// Time the loader on a dataset; the last line is `images/s N`.
     Bench(BenchArgs),
+    /// Print the shell completion script (e.g. `lt-data completions bash > /etc/bash_completion.d/lt-data`).
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
 }
 
 // The flags of `lt-data build` (a plain comment: a doc comment would become its help text).
 #[derive(Args)]
 struct BuildArgs {
-    /// cifar10, cifar100, mnist, fashion-mnist, imagenet-lt, places-lt, inat2018, folder.
-    #[arg(long)]
+    /// Recipe of the dataset (`datasets/NAME.toml`): its source format, classes and defaults.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(lt_data::recipe::names()))]
     dataset: String,
     /// Source directory (default: the recipe's, e.g. Debian's Fashion-MNIST).
     #[arg(long)]
@@ -67,6 +80,7 @@ struct BuildArgs {
     /// Imbalance factor n_max / n_min (>= 1); default: the recipe's.
     #[arg(long, value_name = "IF", allow_negative_numbers = true)]
     imbalance: Option<f64>,
+    /// Seed of the selection of images within each class.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// exp, step or pareto.
@@ -78,8 +92,10 @@ struct BuildArgs {
     /// Official training list (`path label` lines).
     #[arg(long)]
     split_file: Option<PathBuf>,
+    /// Official test list (`path label` lines).
     #[arg(long)]
     test_file: Option<PathBuf>,
+    /// Official validation list (`path label` lines).
     #[arg(long)]
     val_file: Option<PathBuf>,
     /// Resize image sources so that their longer side is at most this.
@@ -88,6 +104,7 @@ struct BuildArgs {
     /// raw or jpeg.
     #[arg(long)]
     store: Option<Store>,
+    /// JPEG quality of --store jpeg (1-100).
     #[arg(long, default_value_t = 90)]
     quality: u8,
     /// Skip images that fail to decode (listed in the manifest) instead of stopping.
@@ -99,6 +116,7 @@ struct BuildArgs {
     /// Replace --out even when it holds files lt-data did not write (they are deleted).
     #[arg(long)]
     force: bool,
+    /// No progress bar and no summary.
     #[arg(long, short)]
     quiet: bool,
 }
@@ -106,14 +124,18 @@ struct BuildArgs {
 // The flags of `lt-data bench`.
 #[derive(Args)]
 struct BenchArgs {
+    /// Dataset directory.
     path: PathBuf,
-    #[arg(long, default_value = "cifar")]
-    aug: String,
+    /// Training augmentation applied to every image.
+    #[arg(long, default_value = "cifar", value_parser = cli::one_of::<Pipeline>(Pipeline::ALL.map(Pipeline::name)))]
+    aug: Pipeline,
+    /// Images per batch.
     #[arg(long, default_value_t = 128)]
     batch: usize,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Epochs to time.
     #[arg(long, default_value_t = 1)]
     epochs: usize,
 }
@@ -154,6 +176,10 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Bench(args) => bench(args),
+        Cmd::Completions { shell } => {
+            cli::print_completions::<Cli>(shell, "lt-data");
+            Ok(())
+        }
     }
 }
 
@@ -222,7 +248,7 @@ fn bench(args: BenchArgs) -> Result<()> {
     let report = lt_data::bench::run(&lt_data::bench::BenchOptions {
         threads: args.threads.unwrap_or_else(all_cores),
         path: args.path,
-        aug: args.aug,
+        aug: args.aug.name().to_string(),
         batch: args.batch,
         epochs: args.epochs,
     })?;

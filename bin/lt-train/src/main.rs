@@ -1,9 +1,13 @@
 //! `lt-train`: train and calibrate long-tailed classifiers; methods come as plugins.
 //! Flags only; the work is in `lt_core`.
 
+#[path = "../../common/cli.rs"]
+mod cli;
+
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use lt_core::config::{Builder, Config};
+use lt_core::model::Arch;
 use lt_core::plugin::PluginSearch;
 use lt_core::train::{self, RunOptions};
 use std::path::PathBuf;
@@ -31,17 +35,26 @@ enum Cmd {
     Env,
     /// Time one training step; the last line is `step ms N` (median).
     Bench {
-        #[arg(long, default_value = "resnet32")]
-        model: lt_core::model::Arch,
+        /// Backbone to time (on random images of its input size).
+        #[arg(long, default_value = "resnet32", value_parser = arch_parser(), ignore_case = true)]
+        model: Arch,
+        /// Images per step.
         #[arg(long, default_value_t = 128)]
         batch: usize,
+        /// libtorch threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Timed steps after the warm-up.
         #[arg(long, default_value_t = 20)]
         steps: usize,
         /// Convolution weights and input in channels-last memory format.
         #[arg(long)]
         channels_last: bool,
+    },
+    /// Print the shell completion script (e.g. `lt-train completions zsh > ~/.zfunc/_lt-train`).
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -69,8 +82,10 @@ struct TrainArgs {
     /// Override any key: `--set stage1.lr=0.05` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
-    #[arg(long)]
-    model: Option<String>,
+    /// Backbone (default: the dataset's recipe, e.g. resnet32 for CIFAR-LT).
+    #[arg(long, value_parser = arch_parser(), ignore_case = true)]
+    model: Option<Arch>,
+    /// Seed of initialisation, sampling and augmentation.
     #[arg(long)]
     seed: Option<u64>,
     /// auto, cpu, cuda or cuda:N.
@@ -79,7 +94,8 @@ struct TrainArgs {
     /// libtorch threads (0: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    #[arg(long)]
+    /// Evaluate on the test split every N epochs (and after the last).
+    #[arg(long, value_name = "N")]
     eval_every: Option<usize>,
     /// Seconds to wait for distributed peers (rendezvous and collectives); default
     /// LT_DIST_TIMEOUT or 300.
@@ -171,8 +187,17 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", r.summary_line());
             Ok(())
         }
+        Some(Cmd::Completions { shell }) => {
+            cli::print_completions::<Cli>(shell, "lt-train");
+            Ok(())
+        }
         None => train_cmd(cli.train),
     }
+}
+
+/// `--model`: the names of the architecture registry, parsed into an [`Arch`].
+fn arch_parser() -> impl clap::builder::TypedValueParser<Value = Arch> {
+    cli::one_of::<Arch>(Arch::all().map(Arch::name))
 }
 
 /// Resolves the configuration, then prints it, checks it or trains.
@@ -235,7 +260,7 @@ fn set_flags(b: &mut Builder, a: &TrainArgs) -> Result<()> {
         }
         n => set_some(b, "stage2.epochs", number(n))?,
     }
-    set_some(b, "model", a.model.clone().map(quote))?;
+    set_some(b, "model", a.model.map(|m| quote(m.name().to_string())))?;
     set_some(b, "seed", a.seed.map(|s| s.to_string()))?;
     set_some(b, "device", a.device.clone().map(quote))?;
     set_some(b, "threads", number(a.threads))?;

@@ -7,7 +7,12 @@ use crate::error::{Error, Result};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-const EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "bmp", "ppm", "webp"];
+/// The image files a tree may hold, by extension (any case); the `image` crate's `jpeg`, `png`,
+/// `bmp`, `webp` and `pnm` features decode them. Any other visible file in a class folder is an
+/// error before anything is decoded.
+pub const EXTENSIONS: [&str; 9] = [
+    "jpg", "jpeg", "png", "bmp", "webp", "ppm", "pgm", "pbm", "pnm",
+];
 
 /// Reads an image tree; with no `train/` folder the whole root is the training split and
 /// the test split is empty.
@@ -103,19 +108,33 @@ fn display_name(name: &OsStr) -> String {
     out
 }
 
-/// Image files under `dir`, recursively, in sorted path order.
+/// Image files under `dir`, recursively, in sorted path order; the first visible file of
+/// another kind is an error naming it and the supported extensions.
 fn images(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for (name, path, is_dir) in read_dir(dir)? {
         if is_dir {
             out.extend(images(&path)?);
-        } else if let Some((_, ext)) = name.to_string_lossy().rsplit_once('.') {
-            if EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)) {
-                out.push(path);
-            }
+        } else if is_image(&name) {
+            out.push(path);
+        } else {
+            return Err(Error::format(
+                &path,
+                format!(
+                    "not a supported image file (extensions: {})",
+                    EXTENSIONS.join(", ")
+                ),
+            ));
         }
     }
     Ok(out)
+}
+
+/// Whether a file name ends in one of [`EXTENSIONS`], in any case.
+fn is_image(name: &OsStr) -> bool {
+    name.to_string_lossy()
+        .rsplit_once('.')
+        .is_some_and(|(_, ext)| EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)))
 }
 
 #[cfg(test)]
@@ -137,8 +156,7 @@ mod tests {
                 "zebra/sub/2.png",
                 "ant/b.webp",
                 "ant/a.jpeg",
-                "ant/notes.txt",
-                "ant/.hidden.jpg",
+                "ant/.hidden.txt",
                 "bee/x.Bmp",
             ],
         );
@@ -230,8 +248,33 @@ mod tests {
         assert!(e.contains("missing"), "{e}");
         let e = read(t.path()).unwrap_err().to_string();
         assert!(e.contains("no class folders"), "{e}");
-        touch(t.path(), &["cat/readme.txt"]);
+        std::fs::create_dir(t.path().join("cat")).unwrap();
         let e = read(t.path()).unwrap_err().to_string();
         assert!(e.contains("cat") && e.contains("no images"), "{e}");
+    }
+
+    #[test]
+    fn other_files_are_refused_by_name() {
+        let t = tempfile::tempdir().unwrap();
+        touch(
+            t.path(),
+            &[
+                "cat/a.PGM",
+                "cat/b.pnm",
+                "cat/c.pbm",
+                "dog/x.tiff",
+                "dog/y.gif",
+            ],
+        );
+        let e = read(t.path()).unwrap_err().to_string();
+        assert!(
+            e.ends_with("dog/x.tiff: not a supported image file (extensions: jpg, jpeg, png, bmp, webp, ppm, pgm, pbm, pnm)"),
+            "{e}"
+        );
+        std::fs::remove_file(t.path().join("dog/x.tiff")).unwrap();
+        std::fs::remove_file(t.path().join("dog/y.gif")).unwrap();
+        touch(t.path(), &["dog/README"]);
+        let e = read(t.path()).unwrap_err().to_string();
+        assert!(e.contains("dog/README: not a supported image file"), "{e}");
     }
 }
