@@ -135,3 +135,31 @@ impl Preprocess {
         Ok((pixels, self.layout))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_are_walked_for_image_files_in_path_order() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::create_dir_all(d.join("b/c")).unwrap();
+        for f in ["b/c/z.PNG", "b/a.jpg", "a.jpeg", "notes.txt", "b/c/noext"] {
+            std::fs::write(d.join(f), b"").unwrap();
+        }
+        let single = d.join("notes.txt");
+        let got = list(&[d.to_path_buf(), single.clone()]).unwrap();
+        let want: Vec<PathBuf> = ["a.jpeg", "b/a.jpg", "b/c/z.PNG", "notes.txt"]
+            .iter()
+            .map(|f| d.join(f))
+            .collect();
+        // A file named on its own is taken as given (and fails at decoding if it is none).
+        assert_eq!(got, want);
+        std::fs::create_dir(d.join("empty")).unwrap();
+        let e = list(&[d.join("empty")]).unwrap_err().to_string();
+        assert!(e.contains("empty") && e.contains("no image files"), "{e}");
+        let e = list(&[d.join("missing")]).unwrap_err().to_string();
+        assert!(e.contains("missing"), "{e}");
+    }
+}

@@ -78,3 +78,22 @@ pub fn predict(t: &mut Trained, paths: &[PathBuf]) -> Result<Vec<Prediction>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::top_k;
+
+    #[test]
+    fn top_k_defaults_to_five_at_most_and_stays_within_the_classes() {
+        assert_eq!(top_k(None, 10).unwrap(), 5);
+        assert_eq!(top_k(None, 3).unwrap(), 3);
+        assert_eq!(top_k(Some(10), 10).unwrap(), 10);
+        for k in [0, 11] {
+            let e = top_k(Some(k), 10).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("--top-k {k}: the model has 10 classes (1 to 10)")
+            );
+        }
+    }
+}
