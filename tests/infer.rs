@@ -259,42 +259,67 @@ fn a_jpeg_dataset_evaluates_and_predicts_its_stored_images_exactly() {
     predict_gives_evals_metrics(&data, &run, "jpg");
 }
 
+/// A colour image of `w` x `h`.
+fn colour(w: u32, h: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            (x * 9 % 256) as u8,
+            (y * 5 % 256) as u8,
+            ((x * y) % 256) as u8,
+        ])
+    })
+}
+
 #[test]
-fn predict_takes_rgb_jpeg_and_other_sizes_and_writes_stdout() {
+fn predict_prepares_rgb_and_other_sizes_as_the_dataset_stores_them() {
     let (data, run) = (dataset(NAME), trained());
     let dir = scratch_dir(NAME, "formats");
     let reader = lt_data::format::Reader::open(&data.join("test.ltd")).unwrap();
     let grey = image::GrayImage::from_raw(28, 28, reader.sample(3).to_vec()).unwrap();
-    let rgb = image::DynamicImage::ImageLuma8(grey.clone()).to_rgb8();
-    let big = image::imageops::resize(&rgb, 56, 40, image::imageops::FilterType::Nearest);
-    let files = [
-        dir.join("grey.png"),
-        dir.join("rgb.png"),
-        dir.join("big.jpg"),
-    ];
-    grey.save(&files[0]).unwrap();
-    rgb.save(&files[1]).unwrap();
-    big.save(&files[2]).unwrap();
-    let ck = final_checkpoint(run, 1);
-    let out = lt_train_cmd()
-        .args(["predict", "--checkpoint", s(&ck), "--logits"])
-        .args(&files)
-        .output()
+    let file = |name: &str| dir.join(name);
+    grey.save(file("0-grey.png")).unwrap();
+    image::DynamicImage::ImageLuma8(grey)
+        .to_rgb8()
+        .save(file("1-grey-as-rgb.png"))
         .unwrap();
+    colour(28, 28).save(file("2-colour.png")).unwrap();
+    colour(56, 40).save(file("4-big.png")).unwrap();
+    let shrunk = lt_data::image::resize_rgb(&colour(56, 40), 28, 28);
+    shrunk.save(file("5-shrunk.png")).unwrap();
+    write_jpeg(&file("7-photo.jpg"), 60, 45, 1);
+    // PIL's greyscale of the colour images: what the model must see of 2 and 4.
+    let to_grey = "import sys; from PIL import Image\n\
+        for a, b in zip(sys.argv[1::2], sys.argv[2::2]): Image.open(a).convert('L').save(b)";
+    let (c2, c3, c5, c6) = (
+        file("2-colour.png"),
+        file("3-colour-L.png"),
+        file("5-shrunk.png"),
+        file("6-shrunk-L.png"),
+    );
+    python_script(to_grey, &[&c2, &c3, &c5, &c6]);
+    let ck = final_checkpoint(run, 1);
+    let out = lt_train(&["predict", "--checkpoint", s(&ck), "--logits", s(&dir)]);
     assert_ok(&out);
     let classes = class_names(data);
-    // Default top-k: 5 of the 10 classes; rows in the order the files were given.
+    // Default top-k: 5 of the 10 classes; rows in path order.
     let rows = parse_csv(&String::from_utf8(out.stdout).unwrap(), 5, &classes);
-    let paths: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    assert_eq!(
-        rows.iter().map(|r| r.path.clone()).collect::<Vec<_>>(),
-        paths
-    );
-    rows.iter().for_each(|r| check_probabilities(r, &classes));
-    // An RGB copy of a grey image becomes the same grey image (luma of equal channels).
-    assert_eq!(rows[0].logits, rows[1].logits);
-    assert_eq!(rows[0].top, rows[1].top);
-    assert_ne!(rows[2].logits, rows[0].logits);
+    assert_eq!(rows.len(), 8);
+    for (i, r) in rows.iter().enumerate() {
+        assert!(
+            r.path.starts_with(&format!("{}/{i}-", dir.display())),
+            "{}",
+            r.path
+        );
+        check_probabilities(r, &classes);
+    }
+    for (a, b) in [(0, 1), (2, 3), (4, 6)] {
+        assert_eq!(
+            rows[a].logits, rows[b].logits,
+            "{} vs {}",
+            rows[a].path, rows[b].path
+        );
+    }
+    assert_ne!(rows[7].logits, rows[0].logits);
 }
 
 /// A failure: exit 1, the one stderr line `lt-train: ...` holding every needle, no panic.

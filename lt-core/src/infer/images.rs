@@ -5,7 +5,7 @@
 //!
 //! What a dataset stores, and so what an image becomes first:
 //! - raw splits (`H x W x C` uint8): the image resized to `W x H` (antialiased bilinear, the
-//!   builder's resampler) when its size differs, as RGB or, for one channel, as luma;
+//!   builder's resampler) when its size differs, as RGB or, for one channel, as PIL's luma;
 //! - encoded splits (JPEG trees): the decoded RGB image at its own size. The builder may also
 //!   have shrunk the source to `--max-side` and re-encoded it as JPEG; the manifest records
 //!   neither, so neither is repeated (the evaluation transform resizes and crops anyway).
@@ -129,16 +129,35 @@ impl Preprocess {
             resize_rgb(&img, width, height)
         };
         let pixels = match channels {
-            1 => image::DynamicImage::ImageRgb8(img).to_luma8().into_raw(),
+            1 => luma(img.as_raw()),
             _ => img.into_raw(),
         };
         Ok((pixels, self.layout))
     }
 }
 
+/// Grey levels of RGB pixels as PIL's `convert("L")` computes them (ITU-R 601-2 weights in
+/// 16-bit fixed point, rounded), so a colour image meets a greyscale model as it would in
+/// Python; equal channels give that level back exactly.
+fn luma(rgb: &[u8]) -> Vec<u8> {
+    rgb.chunks_exact(3)
+        .map(|p| {
+            let l = p[0] as u32 * 19595 + p[1] as u32 * 38470 + p[2] as u32 * 7471 + 0x8000;
+            (l >> 16) as u8
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn luma_is_pils() {
+        // PIL: Image.new("RGB", (1, 1), c).convert("L").getpixel((0, 0)) for each colour.
+        let px = [255, 0, 0, 0, 255, 0, 0, 0, 255, 200, 100, 50, 7, 7, 7];
+        assert_eq!(luma(&px), [76, 150, 29, 124, 7]);
+    }
 
     #[test]
     fn directories_are_walked_for_image_files_in_path_order() {
