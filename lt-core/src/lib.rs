@@ -13,6 +13,7 @@ pub mod device;
 pub mod dist;
 pub mod env;
 pub mod error;
+pub mod infer;
 pub mod malloc;
 pub mod metrics;
 pub mod mixup;

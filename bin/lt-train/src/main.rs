@@ -12,6 +12,9 @@ use lt_core::plugin::PluginSearch;
 use lt_core::train::{self, RunOptions};
 use std::path::PathBuf;
 
+mod eval;
+mod predict;
+
 #[derive(Parser)]
 #[command(
     name = "lt-train",
@@ -33,6 +36,12 @@ enum Cmd {
     /// Print what this binary has and sees (versions, CUDA, cuDNN, NCCL, Gloo, threads,
     /// plugins), one `key: value` a line, for bug reports.
     Env,
+    /// Evaluate a checkpoint on its dataset's evaluation split: the run's one-line summary,
+    /// optionally the metrics as JSON.
+    Eval(eval::EvalArgs),
+    /// Classify image files (or directories of them) with a checkpoint; CSV of the top
+    /// classes and their probabilities.
+    Predict(predict::PredictArgs),
     /// Time one training step; the last line is `step ms N` (median).
     Bench {
         /// Backbone to time (on random images of its input size).
@@ -191,6 +200,8 @@ fn run(cli: Cli) -> Result<()> {
             cli::print_completions::<Cli>(shell, "lt-train");
             Ok(())
         }
+        Some(Cmd::Eval(a)) => eval::run(a),
+        Some(Cmd::Predict(a)) => predict::run(a),
         None => train_cmd(cli.train),
     }
 }
@@ -278,19 +289,7 @@ fn set_some(b: &mut Builder, key: &str, value: Option<String>) -> Result<()> {
 
 /// The final metrics on one line, then where they were written.
 fn print_summary(summary: &train::Summary) {
-    let m = &summary.metrics;
-    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
-    println!(
-        "top1 {:.2}  top5 {:.2}  many {}  medium {}  few {}  ECE {:.2}  MCE {:.2}  NLL {:.4}",
-        m.top1,
-        m.top5,
-        pct(m.many),
-        pct(m.medium),
-        pct(m.few),
-        m.ece,
-        m.mce,
-        m.nll
-    );
+    println!("{}", summary.metrics.summary_line());
     println!(
         "wrote {} and {}",
         summary.run_dir.join("metrics.json").display(),

@@ -57,6 +57,23 @@ impl Metrics {
         })
     }
 
+    /// The one line a run ends with and `lt-train eval` prints: top-1, top-5, the shot
+    /// groups (`-` without one), ECE and MCE in percent, NLL in nats.
+    pub fn summary_line(&self) -> String {
+        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+        format!(
+            "top1 {:.2}  top5 {:.2}  many {}  medium {}  few {}  ECE {:.2}  MCE {:.2}  NLL {:.4}",
+            self.top1,
+            self.top5,
+            pct(self.many),
+            pct(self.medium),
+            pct(self.few),
+            self.ece,
+            self.mce,
+            self.nll
+        )
+    }
+
     /// Writes pretty JSON to `path` atomically (temp file in the same directory, then rename).
     pub fn write_json(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)?;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use tch::{Device, Tensor};
 
 /// Images per evaluation batch.
-const EVAL_BATCH: usize = 256;
+pub(super) const EVAL_BATCH: usize = 256;
 
 /// How evaluation batches are loaded and moved.
 pub(super) struct EvalInput {

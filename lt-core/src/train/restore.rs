@@ -5,7 +5,7 @@
 
 use super::components::{LossFn, Plugins};
 use super::data::{self, Data};
-use super::evaluate::{evaluate, EvalInput};
+use super::evaluate::{evaluate, EvalInput, EVAL_BATCH};
 use super::net::Model;
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{Config, StageConfig};
@@ -13,9 +13,11 @@ use crate::metrics::Metrics;
 use crate::model::Backbone;
 use crate::plugin::DatasetInfo;
 use crate::{Error, Result};
+use lt_data::augment::Augment;
+use lt_data::format::Layout;
 use lt_data::manifest::Manifest;
 use std::path::{Path, PathBuf};
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// A checkpoint's model, ready to compute logits as the run's evaluation did.
 pub struct Trained {
@@ -50,12 +52,12 @@ impl Restore {
     pub fn load(&self) -> Result<Trained> {
         let ck = checkpoint::load(&self.checkpoint)?;
         let cfg = self.config(&ck)?;
-        let data = data::load_data(&cfg.dataset, &cfg.eval_split).map_err(|source| {
-            Error::Dataset {
+        let data =
+            data::load_data(&cfg.dataset, &cfg.eval_split).map_err(|source| Error::Dataset {
                 path: cfg.dataset.clone(),
                 source,
-            }
-        })?;
+            })?;
+        crate::infer::fits::check(&self.checkpoint, &ck, &cfg.dataset, &data.manifest)?;
         let device = crate::device::select(&cfg.device)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         tch::set_num_threads(if cfg.threads == 0 { cores } else { cfg.threads } as i32);
@@ -66,6 +68,7 @@ impl Restore {
         let info = dataset_info(&cfg, &data, &model, device);
         let loss = plugins.loss(stage, sc, &info)?;
         model.plugin_head = plugins.head(stage, sc, &info)?;
+        mark_fitted(&mut model, info.num_classes, device)?;
         let failed = |e: Error| Error::CheckpointFile {
             action: "restoring",
             path: self.checkpoint.clone(),
@@ -120,6 +123,21 @@ fn stage_config<'a>(cfg: &'a Config, stage: u32, path: &Path) -> Result<&'a Stag
     }
 }
 
+/// A head fitted on training features (NCM) keeps what it fitted in its named tensors, which
+/// the checkpoint holds: it is fitted on one placeholder feature per class, so that it counts
+/// as fitted, and the checkpoint's tensors then replace what that computed (refitting on the
+/// training split would cost a pass over it, for the same tensors).
+fn mark_fitted(m: &mut Model, classes: usize, device: Device) -> Result<()> {
+    let dim = m.backbone.feature_dim();
+    let Some(h) = m.plugin_head.as_mut().filter(|h| h.needs_fit()) else {
+        return Ok(());
+    };
+    let k = classes as i64;
+    let features = Tensor::f_ones([k, dim], (Kind::Float, device))?;
+    let labels = Tensor::f_arange(k, (Kind::Int64, device))?;
+    Ok(h.fit(&features, &labels)?)
+}
+
 /// What plugins are built with: the dataset's classes and training counts, the feature width.
 fn dataset_info(cfg: &Config, data: &Data, m: &Model, device: Device) -> DatasetInfo {
     DatasetInfo {
@@ -166,6 +184,21 @@ impl Trained {
     /// The dataset's manifest (class names, normalisation, image size).
     pub fn manifest(&self) -> &Manifest {
         &self.data.manifest
+    }
+
+    /// How the evaluation split stores its images (raw shape, or encoded).
+    pub fn eval_layout(&self) -> Layout {
+        self.data.test.layout()
+    }
+
+    /// The dataset's evaluation transform, normalising on the host (the loader's).
+    pub fn eval_augment(&self) -> Result<Augment> {
+        data::augment(&self.data.manifest, false)
+    }
+
+    /// Images per evaluation batch.
+    pub fn eval_batch_size(&self) -> usize {
+        EVAL_BATCH
     }
 
     /// Number of channels the backbone takes.

@@ -1,0 +1,62 @@
+//! `lt-train eval`: a checkpoint's metrics on its dataset's evaluation split (the work is in
+//! `lt_core::train::Restore` and `lt_core::infer`).
+
+use anyhow::Result;
+use clap::Args;
+use lt_core::train::{Restore, Trained};
+use std::path::PathBuf;
+
+/// The model to use: a checkpoint, and what to read and run it on.
+#[derive(Args)]
+pub struct ModelArgs {
+    /// A checkpoint written by a run: RUN/checkpoints/stage{1,2}-{last,best,final}.safetensors.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Dataset directory; the run's own by default.
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N; the run's by default.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// libtorch threads (0: all cores); the run's by default (its numbers need the same).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl ModelArgs {
+    /// Rebuilds the checkpoint's model, evaluating `split` (the run's when `None`).
+    pub fn load(&self, split: Option<String>) -> Result<Trained> {
+        Ok(Restore {
+            checkpoint: self.checkpoint.clone(),
+            dataset: self.dataset.clone(),
+            split,
+            device: self.device.clone(),
+            threads: self.threads,
+        }
+        .load()?)
+    }
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The split to evaluate; the run's `eval_split` by default.
+    #[arg(long, value_parser = ["test", "val"])]
+    split: Option<String>,
+    /// Also write the metrics (every field of metrics.json) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// Prints the summary line a run ends with; writes the JSON when asked.
+pub fn run(a: EvalArgs) -> Result<()> {
+    let mut t = a.model.load(a.split)?;
+    let metrics = t.evaluate()?;
+    println!("{}", metrics.summary_line());
+    if let Some(path) = &a.json {
+        lt_core::infer::eval::write_json(path, &metrics, &t, &a.model.checkpoint)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

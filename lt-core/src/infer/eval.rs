@@ -1,0 +1,19 @@
+//! The metrics JSON of `lt-train eval`: every field of the run's `metrics.json` metrics, and
+//! which checkpoint, stage, dataset and split they are of.
+
+use crate::metrics::Metrics;
+use crate::train::Trained;
+use crate::Result;
+use std::path::Path;
+
+/// Writes `metrics` of the model restored from `checkpoint` to `path` atomically.
+pub fn write_json(path: &Path, metrics: &Metrics, t: &Trained, checkpoint: &Path) -> Result<()> {
+    let mut out = serde_json::to_value(metrics)?;
+    let cfg = t.config();
+    out["checkpoint"] = serde_json::json!(checkpoint.display().to_string());
+    out["stage"] = serde_json::json!(t.stage());
+    out["dataset"] = serde_json::json!(cfg.dataset.display().to_string());
+    out["split"] = serde_json::json!(cfg.eval_split);
+    let text = serde_json::to_string_pretty(&out)?;
+    Ok(lt_data::manifest::write_atomic(path, text.as_bytes())?)
+}
