@@ -179,3 +179,33 @@ fn the_gpu_settings_are_checked_before_a_run_starts() {
     );
     assert!(!run.exists(), "a rejected setting made its run directory");
 }
+
+#[test]
+fn a_stage_with_epochs_but_nothing_to_train_is_an_error_not_a_panic() {
+    // tau-norm has no trainable tensor and stage 2 freezes the backbone: one epoch of it would
+    // call backward on a loss without gradient (a panic inside tch before this check).
+    let data = dataset(NAME);
+    let run = scratch(NAME).join("tau-norm-epoch");
+    let config = root().join("configs/decoupling/tau-norm.toml");
+    let mut args = tiny(data, &run, 0);
+    args.retain(|a| a != "--stage2-epochs=0");
+    for a in [
+        "--plugin=decoupling".to_string(),
+        format!("--config={}", config.display()),
+        "--stage2-epochs=1".to_string(),
+        "--set=stage2.steps_per_epoch=2".to_string(),
+        "--set=stage2.batch_size=8".to_string(),
+    ] {
+        args.push(a);
+    }
+    let out = lt_train(&args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        "lt-train: stage 2 has 1 epochs but nothing to train (frozen backbone, head 'tau-norm' without trainable tensors); set stage2.epochs = 0 to evaluate it as it is",
+        "{err}"
+    );
+}

@@ -140,8 +140,8 @@ fn step(
     }
     st.opt.zero_grad()?;
     match &st.scaler {
-        Some(s) => s.scale(&l)?.backward(),
-        None => l.backward(),
+        Some(s) => s.scale(&l)?.f_backward()?,
+        None => l.f_backward()?,
     }
     if let (Some(gs), Some(pg)) = (&mut st.grad_sync, env.pg) {
         gs.sync(pg)?;

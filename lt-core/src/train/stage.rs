@@ -12,10 +12,11 @@ use crate::amp::{GradScaler, Precision};
 use crate::checkpoint::Checkpoint;
 use crate::config::{Config, StageConfig};
 use crate::dist::{GradSync, ProcessGroup};
+use crate::optim::ParamGroup;
 use crate::optim::{Sgd, SgdConfig};
 use crate::plugin::DatasetInfo;
 use crate::schedule::{Decay, Schedule, ScheduleKind};
-use crate::Result;
+use crate::{Error, Result};
 use lt_data::loader::Loader;
 use tch::{Device, Tensor};
 
@@ -70,6 +71,7 @@ pub(super) fn build<'a>(
     m.plugin_head = env.plugins.head(num, sc, &info)?;
     init_plugin_head(m, data, env.eval)?;
     let groups = m.stage_groups(sc)?;
+    check_trains_something(num, sc, &groups)?;
     let grad_sync = match env.pg {
         Some(pg) => {
             let params: Vec<Tensor> = groups
@@ -119,6 +121,18 @@ pub(super) fn build<'a>(
         loader,
         transfer,
     })
+}
+
+/// Refuses a stage with epochs but no trainable tensor (a frozen backbone under a head with no
+/// parameters, as tau-norm): its loss would have no gradient to follow.
+fn check_trains_something(num: u32, sc: &StageConfig, groups: &[ParamGroup]) -> Result<()> {
+    if sc.epochs == 0 || groups.iter().any(|g| !g.params.is_empty()) {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "stage {num} has {} epochs but nothing to train (frozen backbone, head '{}' without trainable tensors); set stage{num}.epochs = 0 to evaluate it as it is",
+        sc.epochs, sc.head
+    )))
 }
 
 /// A plugin head that starts from the linear classifier, or is fitted on features.
