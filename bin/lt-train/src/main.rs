@@ -8,6 +8,8 @@ use lt_core::plugin::PluginSearch;
 use lt_core::train::{self, RunOptions};
 use std::path::PathBuf;
 
+mod export;
+
 #[derive(Parser)]
 #[command(
     name = "lt-train",
@@ -29,6 +31,9 @@ enum Cmd {
     /// Print what this binary has and sees (versions, CUDA, cuDNN, NCCL, Gloo, threads,
     /// plugins), one `key: value` a line, for bug reports.
     Env,
+    /// Write a run's checkpoint as torchvision-named safetensors, lt-train safetensors or
+    /// TorchScript.
+    Export(export::ExportArgs),
     /// Time one training step; the last line is `step ms N` (median).
     Bench {
         #[arg(long, default_value = "resnet32")]
@@ -99,6 +104,10 @@ struct TrainArgs {
     /// No progress bars (cluster logs).
     #[arg(long, short)]
     quiet: bool,
+    /// A safetensors state dict (torchvision, MiSLAS CIFAR or lt-train names) to start a
+    /// fresh run's model from; the head loads only when its shape fits.
+    #[arg(long, value_name = "FILE")]
+    init_backbone: Option<PathBuf>,
     /// Stop with an error after N epochs, as a kill would (tests of --resume).
     #[arg(long, value_name = "N", hide = true)]
     stop_after: Option<usize>,
@@ -171,6 +180,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", r.summary_line());
             Ok(())
         }
+        Some(Cmd::Export(a)) => export::run(a),
         None => train_cmd(cli.train),
     }
 }
@@ -228,6 +238,7 @@ fn set_flags(b: &mut Builder, a: &TrainArgs) -> Result<()> {
     let number = |n: Option<usize>| n.map(|n| n.to_string());
     set_some(b, "dataset", path(&a.dataset))?;
     set_some(b, "out", path(&a.out))?;
+    set_some(b, "init_backbone", path(&a.init_backbone))?;
     set_some(b, "stage1.epochs", number(a.epochs))?;
     match a.stage2_epochs {
         Some(0) => {
