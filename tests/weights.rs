@@ -348,3 +348,26 @@ fn cosine_head_exports_only_as_torchscript() {
     );
     assert_eq!(r, serde_json::json!({"shape": [2, 3], "finite": true}));
 }
+
+/// A directory without a final checkpoint, and a format that does not exist: one line each.
+#[test]
+fn export_without_a_checkpoint_or_with_a_bad_format_is_one_line() {
+    let dir = scratch_dir(NAME, "no-run");
+    let o = lt_train(&["export", dir.to_str().unwrap()]);
+    let want = dir.join("checkpoints/stage1-final.safetensors");
+    one_error_line(
+        &o,
+        &[&format!(
+            "{}: the run has no final checkpoint; give --checkpoint FILE",
+            want.display()
+        )],
+    );
+    let o = lt_train(&["export", dir.to_str().unwrap(), "--format", "onnx"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("expected \"torchvision\", \"safetensors\" or \"torchscript\", got \"onnx\""),
+        "{err}"
+    );
+    assert!(!dir.join("export").exists());
+}

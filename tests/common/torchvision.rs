@@ -3,9 +3,9 @@
 //! tiny class-per-folder dataset of RGB images for ImageNet-layout models, built with the real
 //! `lt-data`.
 
+use super::lt_data::{s, stdout};
 use super::paths::{python_script, scratch};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 /// A CIFAR ResNet in the layout of LDAM-DRW's and MiSLAS' `resnet_cifar.py` (option A
@@ -127,18 +127,17 @@ pub fn rgb_dataset(name: &str) -> &'static Path {
             }
         }
         let out = dir.join("rgb");
-        let res = Command::new(env!("CARGO_BIN_EXE_lt-data"))
-            .args(["build", "--dataset", "folder", "-q", "--src"])
-            .arg(&tree)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            res.status.success(),
-            "lt-data build: {}",
-            String::from_utf8_lossy(&res.stderr)
-        );
+        let (src, dst) = (s(&tree), s(&out));
+        stdout(&[
+            "build",
+            "--dataset",
+            "folder",
+            "-q",
+            "--src",
+            src,
+            "--out",
+            dst,
+        ]);
         out
     })
 }

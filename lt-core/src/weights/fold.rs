@@ -47,7 +47,8 @@ pub fn fold(
         .f_linear(&weight, Some(&bias))?;
     let deviation = want.f_sub(&got)?.f_abs()?.f_max()?.f_double_value(&[])?;
     let scale = want.f_abs()?.f_max()?.f_double_value(&[])?.max(1.0);
-    if !(deviation <= TOLERANCE * scale) {
+    // NaN (a head undefined at f = 0) fails too.
+    if deviation.is_nan() || deviation > TOLERANCE * scale {
         return Ok(Err(deviation));
     }
     Ok(Ok(Affine {
