@@ -120,18 +120,21 @@ impl Context<'_> {
         }
     }
 
-    /// The file's tensor `key` fits the model variable `var`: floating-point, same shape.
-    fn check(&self, key: &str, t: &Tensor, var: &Tensor) -> Result<(), WeightsError> {
-        if !matches!(
-            t.kind(),
-            Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16
-        ) {
-            return Err(WeightsError::Kind {
+    /// The file's tensor `key` holds floating-point values, as weights do.
+    fn check_kind(&self, key: &str, t: &Tensor) -> Result<(), WeightsError> {
+        match t.kind() {
+            Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16 => Ok(()),
+            kind => Err(WeightsError::Kind {
                 path: self.path.to_path_buf(),
                 key: key.to_string(),
-                kind: format!("{:?}", t.kind()),
-            });
+                kind: format!("{kind:?}"),
+            }),
         }
+    }
+
+    /// The file's tensor `key` fits the model variable `var`: floating-point, same shape.
+    fn check(&self, key: &str, t: &Tensor, var: &Tensor) -> Result<(), WeightsError> {
+        self.check_kind(key, t)?;
         if t.size() != var.size() {
             return Err(WeightsError::Shape {
                 path: self.path.to_path_buf(),
@@ -163,7 +166,7 @@ fn sort(
         match naming.classify(&key) {
             Part::Backbone(var) if vars.contains_key(&var) => s.backbone.push((key, var, t)),
             Part::Head(field) if field == "weight" || field == "bias" => {
-                err.check(&key, &t, &t)?;
+                err.check_kind(&key, &t)?;
                 s.head.insert(field, t);
             }
             Part::PluginHead => s.plugin += 1,
@@ -190,5 +193,64 @@ fn head_fit(head: &BTreeMap<String, Tensor>, vars: &BTreeMap<String, Tensor>) ->
             file: w.size(),
             model: mw.size(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    /// A resnet20's variables in MiSLAS' names (BN counters included), `edit`ed, as a file.
+    fn cifar_file(vs: &VarStore, dir: &Path, edit: impl Fn(&mut Vec<(String, Tensor)>)) -> PathBuf {
+        let mut named: Vec<(String, Tensor)> = Vec::new();
+        for (var, t) in vs.variables() {
+            let key = Naming::Cifar.file_key(&var);
+            if let Some(c) = Naming::counter_key(&key) {
+                named.push((c, Tensor::scalar_tensor(3.0, (Kind::Int64, Device::Cpu))));
+            }
+            named.push((key, t.to_kind(Kind::Double)));
+        }
+        edit(&mut named);
+        let p = dir.join("w.safetensors");
+        std::fs::write(&p, stfile::encode(&named, Default::default()).unwrap()).unwrap();
+        p
+    }
+
+    #[test]
+    fn mislas_names_load_and_integer_weights_are_refused() {
+        let arch = "resnet20".parse().unwrap();
+        let (a, b) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
+        crate::model::build(arch, &a.root(), 3, 10).unwrap();
+        crate::model::build(arch, &b.root(), 3, 10).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = cifar_file(&a, dir.path(), |_| {});
+        let r = init_backbone(&p, &b, "resnet20").unwrap();
+        assert_eq!(
+            (r.naming, r.head.clone(), r.notice()),
+            (Naming::Cifar, HeadInit::Loaded, None)
+        );
+        let vb = b.variables();
+        for (n, t) in a.variables() {
+            assert!(t.equal(&vb[&n]), "{n}");
+        }
+        let p = cifar_file(&a, dir.path(), |v| {
+            let w = v
+                .iter_mut()
+                .find(|(k, _)| k == "layer1.0.conv1.weight")
+                .unwrap();
+            w.1 = w.1.to_kind(Kind::Int64);
+        });
+        let e = init_backbone(&p, &b, "resnet20").unwrap_err().to_string();
+        assert!(e.ends_with("w.safetensors: key 'layer1.0.conv1.weight' holds Int64 values, not floating-point weights"), "{e}");
+        // Without a head: loaded, with the notice.
+        let p = cifar_file(&a, dir.path(), |v| {
+            v.retain(|(k, _)| !k.starts_with("linear."))
+        });
+        let r = init_backbone(&p, &b, "resnet20").unwrap();
+        assert!(r
+            .notice()
+            .unwrap()
+            .ends_with("has no head; the head keeps its initialisation"));
     }
 }
