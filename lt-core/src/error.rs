@@ -47,6 +47,13 @@ pub enum Error {
     /// The stage-1 checkpoint given as `init_checkpoint` cannot be used.
     #[error("init_checkpoint: {0}")]
     InitCheckpoint(#[source] Box<Error>),
+    /// The weights file given as `init_backbone` cannot be used.
+    #[error("init_backbone {0}")]
+    InitBackbone(#[source] crate::weights::WeightsError),
+    /// Weights import and export: a file that is not safetensors, keys or shapes that do not
+    /// fit the model, a head the torchvision format cannot hold, an output that exists.
+    #[error(transparent)]
+    Weights(#[from] crate::weights::WeightsError),
     /// The run's dataset directory does not open: `dataset DIR: ...`.
     #[error("dataset {}: {source}", path.display())]
     Dataset {

@@ -23,5 +23,6 @@ pub mod optim;
 pub mod plugin;
 pub mod schedule;
 pub mod train;
+pub mod weights;
 
 pub use error::{Error, Result};

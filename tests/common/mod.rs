@@ -9,7 +9,8 @@ mod lt_data;
 mod lt_train;
 mod paths;
 mod sources;
+mod torchvision;
 
 // Each test file uses only some of these.
 #[allow(unused_imports)]
-pub use self::{lt_data::*, lt_train::*, paths::*, sources::*};
+pub use self::{lt_data::*, lt_train::*, paths::*, sources::*, torchvision::*};

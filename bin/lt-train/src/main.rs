@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 mod eval;
 mod predict;
+mod export;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +43,9 @@ enum Cmd {
     /// Classify image files (or directories of them) with a checkpoint; CSV of the top
     /// classes and their probabilities.
     Predict(predict::PredictArgs),
+    /// Write a run's checkpoint as torchvision-named safetensors, lt-train safetensors or
+    /// TorchScript.
+    Export(export::ExportArgs),
     /// Time one training step; the last line is `step ms N` (median).
     Bench {
         /// Backbone to time (on random images of its input size).
@@ -124,6 +128,10 @@ struct TrainArgs {
     /// No progress bars (cluster logs).
     #[arg(long, short)]
     quiet: bool,
+    /// A safetensors state dict (torchvision, MiSLAS CIFAR or lt-train names) to start a
+    /// fresh run's model from; the head loads only when its shape fits.
+    #[arg(long, value_name = "FILE")]
+    init_backbone: Option<PathBuf>,
     /// Stop with an error after N epochs, as a kill would (tests of --resume).
     #[arg(long, value_name = "N", hide = true)]
     stop_after: Option<usize>,
@@ -202,6 +210,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Some(Cmd::Eval(a)) => eval::run(a),
         Some(Cmd::Predict(a)) => predict::run(a),
+        Some(Cmd::Export(a)) => export::run(a),
         None => train_cmd(cli.train),
     }
 }
@@ -264,6 +273,7 @@ fn set_flags(b: &mut Builder, a: &TrainArgs) -> Result<()> {
     let number = |n: Option<usize>| n.map(|n| n.to_string());
     set_some(b, "dataset", path(&a.dataset))?;
     set_some(b, "out", path(&a.out))?;
+    set_some(b, "init_backbone", path(&a.init_backbone))?;
     set_some(b, "stage1.epochs", number(a.epochs))?;
     match a.stage2_epochs {
         Some(0) => {

@@ -19,6 +19,7 @@ plugins = []
 upper_top1 = 0.0
 dist_timeout = 0
 init_checkpoint = ""
+init_backbone = ""
 eval_split = "test"
 
 [stage1]

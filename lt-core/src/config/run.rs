@@ -61,6 +61,11 @@ pub struct Config {
     /// A stage-1 checkpoint to start stage 2 from, skipping stage 1; `""` (None): none.
     #[serde(with = "crate::names::empty_is_none")]
     pub init_checkpoint: Option<PathBuf>,
+    /// A safetensors state dict loaded into a fresh run's model before stage 1 (torchvision,
+    /// MiSLAS/LDAM-DRW CIFAR or lt-train names; the head only when its shape fits the classes);
+    /// `""` (None): none. Not with `init_checkpoint`, which replaces stage 1.
+    #[serde(default, with = "crate::names::empty_is_none")]
+    pub init_backbone: Option<PathBuf>,
     /// Distributed rendezvous and collective timeout, seconds; 0: `LT_DIST_TIMEOUT` or 300.
     pub dist_timeout: u64,
     pub stage1: StageConfig,
@@ -86,6 +91,12 @@ impl Config {
         if self.init_checkpoint.is_some() && self.stage2.is_none() {
             return Err(Error::Config(
                 "init_checkpoint: it replaces stage 1, so a stage 2 is needed".into(),
+            ));
+        }
+        if self.init_backbone.is_some() && self.init_checkpoint.is_some() {
+            return Err(Error::Config(
+                "init_backbone and init_checkpoint: give one (init_checkpoint skips stage 1)"
+                    .into(),
             ));
         }
         Ok(())

@@ -169,3 +169,27 @@ fn a_param_lr_factor_that_is_not_a_number_is_an_error() {
         "{e}"
     );
 }
+
+#[test]
+fn init_backbone_is_part_of_the_run_and_excludes_init_checkpoint() {
+    let mut b = Builder::default();
+    b.set("dataset=d").unwrap();
+    let plain = b.build().unwrap();
+    assert_eq!(plain.init_backbone, None);
+    assert!(plain.to_toml().contains("init_backbone = \"\"\n"));
+    // A config.toml written before the key existed reads (and resumes) as without it.
+    let mut old: toml::Table = toml::from_str(&plain.to_toml()).unwrap();
+    old.remove("init_backbone");
+    assert_eq!(plain.differing_keys(&old), Vec::<String>::new());
+    b.set("init_backbone=\"r50.safetensors\"").unwrap();
+    let c = b.build().unwrap();
+    assert_eq!(c.init_backbone, Some("r50.safetensors".into()));
+    assert_eq!(c.differing_keys(&old), ["init_backbone"]);
+    b.set("init_checkpoint=\"s1.safetensors\"").unwrap();
+    b.set("stage2.epochs=1").unwrap();
+    let e = b.build().unwrap_err().to_string();
+    assert!(
+        e.contains("init_backbone and init_checkpoint: give one"),
+        "{e}"
+    );
+}

@@ -64,7 +64,7 @@ impl Restore {
         let plugins = Plugins::load(&cfg.plugins)?;
         let stage = ck.meta.stage;
         let sc = stage_config(&cfg, stage, &self.checkpoint)?;
-        let mut model = super::run::build_model(&cfg, &data, device, None)?;
+        let mut model = super::run::build_model(&cfg, &data, device, None, None)?;
         let info = dataset_info(&cfg, &data, &model, device);
         let loss = plugins.loss(stage, sc, &info)?;
         model.plugin_head = plugins.head(stage, sc, &info)?;
@@ -156,8 +156,49 @@ impl Trained {
     pub fn logits(&mut self, x: &Tensor) -> Result<Tensor> {
         let x = x.f_to_device(self.device())?;
         let f = self.model.eval_features(&x)?;
-        let logits = tch::no_grad(|| self.model.logits(&f, false))?;
+        self.head_logits(&f)
+    }
+
+    /// Logits of pooled features `[N, feature_dim]`: the stage's head, then the loss's
+    /// post-hoc adjustment. The built-in linear head computes in float64 when given it (to
+    /// fold the head exactly, `weights::fold`); plugin heads in their own precision.
+    pub fn head_logits(&mut self, f: &Tensor) -> Result<Tensor> {
+        let logits = tch::no_grad(|| match (&self.model.plugin_head, f.kind()) {
+            (None, tch::Kind::Double) => {
+                let h = &self.model.head;
+                let w = h.weight.f_to_kind(tch::Kind::Double)?;
+                let b = h.bias.f_to_kind(tch::Kind::Double)?;
+                Ok(f.f_linear(&w, Some(&b))?)
+            }
+            _ => self.model.logits(f, false),
+        })?;
         self.loss.adjust(logits)
+    }
+
+    /// The plugin head's tensors as checkpoints name them (`head_plugin.*`); none without one.
+    pub fn plugin_tensors(&mut self) -> Result<Vec<(String, Tensor)>> {
+        self.model.extra()
+    }
+
+    /// Turns gradient tracking off for every tensor of the model (tracing keeps none).
+    pub fn freeze(&mut self) -> Result<()> {
+        self.model.vs.freeze();
+        for (_, t) in self.model.extra()? {
+            let _ = t.set_requires_grad(false);
+        }
+        Ok(())
+    }
+
+    /// The shape of one evaluation image as the model takes it, `[1, C, H, W]`.
+    pub fn input_shape(&self) -> Result<[i64; 4]> {
+        let aug = data::augment(&self.data.manifest, false)?;
+        let (h, w, _) = aug.out_shape(self.data.test.layout())?;
+        Ok([1, self.data.in_channels, h as i64, w as i64])
+    }
+
+    /// The name of the stage's head (`linear` or a plugin head's).
+    pub fn head_name(&self) -> Result<&str> {
+        Ok(&stage_config(&self.cfg, self.stage, Path::new(""))?.head)
     }
 
     /// The metrics of the evaluation split, as the run computed them.

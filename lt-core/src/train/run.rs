@@ -17,7 +17,7 @@ use crate::dist::ProcessGroup;
 use crate::metrics::Metrics;
 use crate::model::Arch;
 use crate::{Error, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 use tch::{nn::VarStore, Device};
 
@@ -65,8 +65,13 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     tch::set_num_threads(if cfg.threads == 0 { cores } else { cfg.threads } as i32);
     let plugins = Plugins::load(&cfg.plugins)?;
-    let mut m = build_model(cfg, &data, device, pg.as_ref())?;
     let resumed = book::resume_point(cfg, main, &dir)?;
+    // A fresh run starts from init_backbone's weights (validate refuses it with init_checkpoint).
+    let init = cfg
+        .init_backbone
+        .as_deref()
+        .filter(|_| resumed.start == (1, 0));
+    let mut m = build_model(cfg, &data, device, pg.as_ref(), init)?;
     let mut start = resumed.start;
     // A given stage-1 model replaces stage 1 (decoupled methods sharing one representation).
     if let (Some(init), (1, 0)) = (&cfg.init_checkpoint, start) {
@@ -97,12 +102,14 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
     finish(&env, &mut m, book)
 }
 
-/// The network of the run, every rank starting from rank 0's weights.
+/// The network of the run, with `init`'s weights when given, every rank starting from rank 0's
+/// weights.
 pub(super) fn build_model(
     cfg: &Config,
     data: &Data,
     device: Device,
     pg: Option<&ProcessGroup>,
+    init: Option<&Path>,
 ) -> Result<Model> {
     let k = data.manifest.num_classes as i64;
     let arch = match cfg.model {
@@ -118,6 +125,13 @@ pub(super) fn build_model(
         head,
         plugin_head: None,
     };
+    if let Some(file) = init {
+        let report =
+            crate::weights::init_backbone(file, &m.vs, arch.name()).map_err(Error::InitBackbone)?;
+        if let Some(notice) = report.notice().filter(|_| pg.is_none_or(|p| p.is_main())) {
+            eprintln!("{notice}");
+        }
+    }
     if cfg.channels_last {
         m.backbone.set_channels_last(true)?;
     }
