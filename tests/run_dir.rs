@@ -40,7 +40,7 @@ fn a_fresh_run_records_its_config_and_a_used_dir_needs_resume() {
         &out,
         &format!(
             "lt-train: {}: not empty (holds config.toml, metrics.json, metrics.jsonl, \
-             reliability.png, checkpoints/); continue it with --resume or choose another --out",
+             per_class.png, reliability.png, checkpoints/); continue it with --resume or choose another --out",
             run.display()
         ),
     );
