@@ -40,8 +40,8 @@ fn a_fresh_run_records_its_config_and_a_used_dir_needs_resume() {
         &out,
         &format!(
             "lt-train: {}: not empty (holds config.toml, metrics.csv, metrics.json, \
-             metrics.jsonl, reliability.png, checkpoints/); continue it with --resume or \
-             choose another --out",
+             metrics.jsonl, per_class.png, reliability.png and 1 more); continue it with \
+             --resume or choose another --out",
             run.display()
         ),
     );

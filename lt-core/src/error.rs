@@ -139,13 +139,6 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// Encoding an image (the reliability diagram): `encoding PATH: ...`.
-    #[error("encoding {}: {source}", path.display())]
-    Image {
-        path: PathBuf,
-        #[source]
-        source: Box<image::ImageError>,
-    },
 }
 
 /// lt-core's result type.

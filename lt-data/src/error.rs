@@ -20,6 +20,9 @@ pub enum Error {
     /// A request that cannot be satisfied (bad flag value, unknown dataset...).
     #[error("{0}")]
     Invalid(String),
+    /// A chart that could not be drawn or encoded (`lt-data inspect --plot`, a run's plots).
+    #[error("{}: cannot draw the chart: {msg}", path.display())]
+    Plot { path: PathBuf, msg: String },
     /// A sampler defined outside this crate (a plugin's) could not give an epoch's indices; the
     /// message is its own.
     #[error("{0}")]
@@ -35,6 +38,12 @@ impl Error {
     }
     pub fn format(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
         Error::Format {
+            path: path.as_ref().to_path_buf(),
+            msg: msg.into(),
+        }
+    }
+    pub fn plot(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
+        Error::Plot {
             path: path.as_ref().to_path_buf(),
             msg: msg.into(),
         }

@@ -261,6 +261,7 @@ fn inspect_list(f: &Path, classes: Option<u32>, json: bool, plot: Option<&Path>)
     let s = lt_data::inspect::split_list(f, classes.map(|k| k as usize))?;
     if let Some(p) = plot {
         lt_data::plot::counts_png(
+            &f.file_name().unwrap_or(f.as_os_str()).to_string_lossy(),
             &s.counts,
             &lt_data::recipe::GroupRule::default().assign(&s.counts),
             p,
@@ -278,7 +279,7 @@ fn inspect_list(f: &Path, classes: Option<u32>, json: bool, plot: Option<&Path>)
 fn inspect_dataset(dir: &Path, json: bool, plot: Option<&Path>) -> Result<()> {
     let r = lt_data::inspect::dataset(dir)?;
     if let Some(p) = plot {
-        lt_data::plot::counts_png(&r.train.counts, &r.groups, p)?;
+        lt_data::plot::counts_png(&r.dataset, &r.train.counts, &r.groups, p)?;
     }
     if json {
         println!("{}", serde_json::to_string(&r)?);

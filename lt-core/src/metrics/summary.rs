@@ -115,17 +115,20 @@ mod tests {
         let pp = dir.path().join("reliability.png");
         write_reliability_png(&m.bins, &pp).unwrap();
         let img = image::open(&pp).unwrap().to_rgb8();
-        assert_eq!(img.dimensions(), (480, 480));
-        // The bar of bin 13 (conf 0.9, acc 1.0) is filled in blue near the bottom.
-        assert_eq!((m.bins[13].count, m.bins[13].accuracy), (1, 1.0));
-        let x = 40 + (13.5 / 15.0 * 400.0) as u32;
-        assert_eq!(img.get_pixel(x, 480 - 45).0, [52, 101, 164]);
+        assert_eq!(img.dimensions(), (560, 560));
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .filter_map(|e| e.ok())
             .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
             .collect();
         assert!(leftovers.is_empty());
-        assert!(write_reliability_png(&m.bins, &dir.path().join("no/such/dir.png")).is_err());
+        let bad = dir.path().join("no/such/dir.png");
+        let e = write_reliability_png(&m.bins, &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&bad.display().to_string()) && !e.contains('\n'),
+            "{e}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! last metrics, and the files that close a run (`metrics.json`, the reliability diagram).
 
 use super::clock::RunClock;
+use super::data::Data;
 use super::net::Model;
 use super::run_dir::RunDir;
 use super::stage::Stage;
@@ -94,12 +95,13 @@ impl Book {
     }
 }
 
-/// `metrics.json` (the final metrics, the best top-1, units, relative accuracy) and
-/// `reliability.png` in the run directory.
+/// `metrics.json` (the final metrics, the best top-1, units, relative accuracy),
+/// `reliability.png` and `per_class.png` in the run directory.
 pub(super) fn write_metrics(
     metrics: &Metrics,
     best: f64,
     cfg: &Config,
+    data: &Data,
     run_dir: &Path,
 ) -> Result<()> {
     let mut out = serde_json::to_value(metrics)?;
@@ -113,6 +115,6 @@ pub(super) fn write_metrics(
         &run_dir.join("metrics.json"),
         serde_json::to_string_pretty(&out)?.as_bytes(),
     )?;
-    metrics::write_reliability_png(&metrics.bins, &run_dir.join("reliability.png"))?;
+    metrics::write_plots(metrics, data.train.counts(), &data.groups, run_dir)?;
     Ok(())
 }

@@ -249,7 +249,7 @@ fn finish(env: &Env, m: &mut Model, book: Book) -> Result<Summary> {
         pg.barrier()?;
     }
     if book.main {
-        book::write_metrics(&metrics, best, env.cfg, &run_dir)?;
+        book::write_metrics(&metrics, best, env.cfg, env.data, &run_dir)?;
     }
     Ok(Summary {
         weights_crc: net::weights_crc(&m.vs)?,
