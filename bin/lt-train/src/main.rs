@@ -13,8 +13,8 @@ use lt_core::train::{self, RunOptions};
 use std::path::PathBuf;
 
 mod eval;
-mod predict;
 mod export;
+mod predict;
 
 #[derive(Parser)]
 #[command(
@@ -76,7 +76,8 @@ struct TrainArgs {
     /// Dataset directory built by `lt-data build`.
     #[arg(long)]
     dataset: Option<PathBuf>,
-    /// Run directory (config.toml, metrics.jsonl, metrics.json, reliability.png, checkpoints/);
+    /// Run directory (config.toml, metrics.csv, metrics.jsonl, metrics.json, reliability.png,
+    /// per_class.png, checkpoints/);
     /// missing or empty unless --resume.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -300,10 +301,12 @@ fn set_some(b: &mut Builder, key: &str, value: Option<String>) -> Result<()> {
 /// The final metrics on one line, then where they were written.
 fn print_summary(summary: &train::Summary) {
     println!("{}", summary.metrics.summary_line());
+    let dir = &summary.run_dir;
     println!(
-        "wrote {} and {}",
-        summary.run_dir.join("metrics.json").display(),
-        summary.run_dir.join("reliability.png").display()
+        "wrote {}, {} and {}",
+        dir.join("metrics.json").display(),
+        dir.join("reliability.png").display(),
+        dir.join("per_class.png").display()
     );
 }
 
