@@ -23,14 +23,20 @@ pub enum Store {
     Jpeg,
 }
 
+impl Store {
+    /// Every storage's name, as `--store` takes it.
+    pub const NAMES: [&'static str; 2] = ["raw", "jpeg"];
+}
+
 impl std::str::FromStr for Store {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "raw" => Ok(Store::Raw),
-            "jpeg" | "jpg" => Ok(Store::Jpeg),
+            "jpeg" => Ok(Store::Jpeg),
             _ => Err(Error::invalid(format!(
-                "unknown --store '{s}' (raw or jpeg)"
+                "unknown --store '{s}' ({})",
+                Store::NAMES.join(" or ")
             ))),
         }
     }

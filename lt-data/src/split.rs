@@ -45,6 +45,11 @@ impl fmt::Display for Profile {
     }
 }
 
+impl Profile {
+    /// Every profile's name, as `--profile` takes it.
+    pub const NAMES: [&'static str; 3] = ["exp", "step", "pareto"];
+}
+
 impl FromStr for Profile {
     type Err = Error;
 
@@ -54,7 +59,8 @@ impl FromStr for Profile {
             "step" => Ok(Profile::Step),
             "pareto" => Ok(Profile::Pareto),
             _ => Err(Error::invalid(format!(
-                "unknown profile '{s}' (valid profiles: exp, step, pareto)"
+                "unknown profile '{s}' (valid profiles: {})",
+                Profile::NAMES.join(", ")
             ))),
         }
     }

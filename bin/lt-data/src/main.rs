@@ -83,8 +83,8 @@ struct BuildArgs {
     /// Seed of the selection of images within each class.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// exp, step or pareto.
-    #[arg(long)]
+    /// Shape of the class sizes (default: the recipe's).
+    #[arg(long, value_parser = cli::one_of::<Profile>(Profile::NAMES))]
     profile: Option<Profile>,
     /// `ldam`: select exactly the images numpy's generator selects in LDAM-DRW / MiSLAS.
     #[arg(long, value_parser = ["native", "ldam"], default_value = "native")]
@@ -101,8 +101,8 @@ struct BuildArgs {
     /// Resize image sources so that their longer side is at most this.
     #[arg(long)]
     max_side: Option<u32>,
-    /// raw or jpeg.
-    #[arg(long)]
+    /// How images are stored: decoded pixels or re-encoded JPEG (default: the recipe's).
+    #[arg(long, value_parser = cli::one_of::<Store>(Store::NAMES))]
     store: Option<Store>,
     /// JPEG quality of --store jpeg (1-100).
     #[arg(long, default_value_t = 90)]
