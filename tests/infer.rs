@@ -96,6 +96,29 @@ fn two_stage_run(plugin: &str, config: &str, dir: &str, extra: &[&str]) -> PathB
 }
 
 #[test]
+fn eval_draws_the_runs_charts_again() {
+    let run = trained();
+    let dir = scratch(NAME).join("eval-plots");
+    let ck = final_checkpoint(run, 1);
+    assert_ok(&lt_train(&[
+        "eval",
+        "--checkpoint",
+        s(&ck),
+        "--plots",
+        s(&dir),
+    ]));
+    for png in ["reliability.png", "per_class.png"] {
+        let (ran, again) = (run.join(png), dir.join(png));
+        assert!(
+            std::fs::read(&ran).unwrap() == std::fs::read(&again).unwrap(),
+            "{} differs from the run's {}",
+            again.display(),
+            ran.display()
+        );
+    }
+}
+
+#[test]
 fn eval_of_a_mislas_stage_2_checkpoint_restores_the_lws_head() {
     // Stage 2: label-aware smoothing, learnable weight scaling, shifted batch norm.
     let run = two_stage_run(

@@ -47,6 +47,9 @@ pub struct EvalArgs {
     /// Also write the metrics (every field of metrics.json) as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also draw the run's charts of these metrics (reliability.png, per_class.png) into DIR.
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
 }
 
 /// Prints the summary line a run ends with; writes the JSON when asked.
@@ -57,6 +60,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if let Some(path) = &a.json {
         lt_core::infer::eval::write_json(path, &metrics, &t, &a.model.checkpoint)?;
         println!("wrote {}", path.display());
+    }
+    if let Some(dir) = &a.plots {
+        lt_core::infer::eval::write_plots(dir, &metrics, &t)?;
+        println!("wrote {}", dir.display());
     }
     Ok(())
 }

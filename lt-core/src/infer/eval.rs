@@ -1,5 +1,5 @@
 //! The metrics JSON of `lt-train eval`: every field of the run's `metrics.json` metrics, and
-//! which checkpoint, stage, dataset and split they are of.
+//! which checkpoint, stage, dataset and split they are of; and the run's charts of them.
 
 use crate::metrics::Metrics;
 use crate::train::Trained;
@@ -16,4 +16,11 @@ pub fn write_json(path: &Path, metrics: &Metrics, t: &Trained, checkpoint: &Path
     out["split"] = serde_json::json!(cfg.eval_split);
     let text = serde_json::to_string_pretty(&out)?;
     Ok(lt_data::manifest::write_atomic(path, text.as_bytes())?)
+}
+
+/// Draws the charts a run ends with (`reliability.png`, `per_class.png`) of `metrics` into
+/// `dir`, which is created if missing.
+pub fn write_plots(dir: &Path, metrics: &Metrics, t: &Trained) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
+    crate::metrics::write_plots(metrics, t.class_counts(), t.groups(), dir)
 }

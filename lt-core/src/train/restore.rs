@@ -252,6 +252,11 @@ impl Trained {
         self.data.train.counts()
     }
 
+    /// The shot group of each class (many / medium / few), from the manifest.
+    pub fn groups(&self) -> &[crate::metrics::Shot] {
+        &self.data.groups
+    }
+
     /// The feature extractor (its variables are named as torchvision's under `backbone.`).
     pub fn backbone(&self) -> &Backbone {
         &self.model.backbone

@@ -20,8 +20,11 @@ pub type Chart2f<'a, 'b> = Chart<'a, 'b, RangedCoordf64, RangedCoordf64>;
 pub const TITLE: f64 = 22.0;
 /// Axis description size, pixels.
 pub const DESC: f64 = 18.0;
-/// Tick label and legend size, pixels.
-pub const LABEL: f64 = 15.0;
+/// Tick label and legend size, pixels. Every size is an even number of pixels: plotters 0.3.7
+/// places each glyph at `(size / 2 + top) as i32`, which truncates towards zero, so at an odd
+/// size a glyph above the baseline and one below it (the decimal point) round in opposite
+/// directions and "0.5" draws its point a pixel or two high.
+pub const LABEL: f64 = 14.0;
 
 /// The bundled font at `size` pixels.
 pub fn font(size: f64) -> FontDesc<'static> {
