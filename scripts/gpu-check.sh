@@ -15,7 +15,8 @@
 # built on the spot) with images/s, the fraction of time the steps waited for data, and CUDA's
 # sync-debug mode set to error inside the steps; PyTorch eager on the same GPU, model, batch and
 # a torch DataLoader (benches/train_torch.py) and the ratio; fp32, bf16 and fp16 runs reaching
-# the same training loss; an NCCL all-reduce across 2 ranks when 2+ GPUs are present.
+# the same training loss; a checkpoint evaluated, exported and imported on the device; an NCCL
+# all-reduce across 2 ranks when 2+ GPUs are present.
 # Environment: EPOCHS (default 3 on a GPU, 1 with --cpu), PYTHON (default python3, or .venv's).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -190,7 +191,35 @@ for amp in bf16 fp16; do
     fi
 done
 
-# 7. NCCL across two ranks.
+# 7. Models in and out on the device: `lt-train eval` of the fp32 run's final checkpoint gives its
+# top-1; its lt-train-named export starts a run there (--init-backbone, weights copied onto the
+# device); its TorchScript export runs in torch on the device.
+ck="$work/run-fp32/checkpoints/stage1-final.safetensors"
+if [ -f "$ck" ]; then
+    ran=$("$PYTHON" -c "import json; print('%.2f' % json.load(open('$work/run-fp32/metrics.json'))['top1'])")
+    got=$("$bin/lt-train" eval --checkpoint "$ck" --device "$device" 2>"$work/eval.log" | awk 'NR == 1 { print $2 }')
+    msg="eval on $device: top1 ${got:-?} (the run's ${ran})"
+    if awk -v a="${got:-x}" -v b="$ran" 'BEGIN { d = a - b; exit !(a == a + 0 && d <= 0.05 && d >= -0.05) }'; then line "$msg ok"; else fail "$msg $(tail -n 1 "$work/eval.log")"; fi
+    if "$bin/lt-train" export "$work/run-fp32" --format safetensors --out "$work/fp32.safetensors" --force >/dev/null 2>"$work/export.log" &&
+        "$bin/lt-train" export "$work/run-fp32" --format torchscript --out "$work/fp32.pt" --force >/dev/null 2>>"$work/export.log"; then
+        if r=$(train init --init-backbone "$work/fp32.safetensors" --set stage1.epochs=1); then
+            line "init_backbone on $device: a run from the export trained, loss $(cut -d' ' -f2 <<<"$r") ok"
+        else
+            fail "init_backbone on $device: $r"
+        fi
+        if ts=$("$PYTHON" -c "import torch; d = '$device'; m = torch.jit.load('$work/fp32.pt', map_location=d); y = m(torch.randn(2, 3, 32, 32, device=d)); print(tuple(y.shape), y.device)" 2>&1); then
+            line "torchscript export in torch: logits $ts ok"
+        else
+            fail "torchscript export in torch: $(tail -n 1 <<<"$ts")"
+        fi
+    else
+        fail "export: $(tail -n 1 "$work/export.log")"
+    fi
+else
+    fail "eval on $device: no fp32 checkpoint ($ck)"
+fi
+
+# 8. NCCL across two ranks.
 if [ "$mode" = gpu ] && [ "$gpus" -ge 2 ]; then
     if timeout 300 "$PYTHON" -m torch.distributed.run --nproc-per-node 2 --no-python "$bin/lt-train" \
         --dataset "$work/data" --out "$work/run-ddp" --epochs 1 --stage2-epochs 0 --quiet \
