@@ -571,7 +571,9 @@ fn imagenet_lt_style_lists_and_a_missing_image() {
     for (c, wnid) in classes.iter().enumerate() {
         for i in 0..train_n[c] {
             let rel = format!("train/{wnid}/{wnid}_{i}.JPEG");
-            write_jpeg(&root.join(&rel), 120, 90, (c * 10 + i) as u32);
+            // The first is larger than the recipe's max side (256).
+            let (w, h) = if c + i == 0 { (400, 300) } else { (120, 90) };
+            write_jpeg(&root.join(&rel), w, h, (c * 10 + i) as u32);
             train += &format!("{rel} {c}\n");
         }
         for i in 0..test_n {
@@ -617,6 +619,23 @@ fn imagenet_lt_style_lists_and_a_missing_image() {
     );
     let img = image::load_from_memory(tr.sample(0)).unwrap();
     assert_eq!((img.width(), img.height()), (40, 30));
+    assert_eq!(manifest(&out)["max_side"], 40);
+    // Without --max-side the recipe's 256 applies, and the manifest says so.
+    let out3 = t.path().join("inlt-recipe");
+    let mut a = args(&out3);
+    let at = a.iter().position(|x| x == "--max-side").unwrap();
+    a.drain(at..at + 2);
+    stdout(&strs(&a));
+    let tr3 = Reader::open(&out3.join("train.ltd")).unwrap();
+    let img = image::load_from_memory(tr3.sample(0)).unwrap();
+    assert_eq!((img.width(), img.height()), (256, 192));
+    let img = image::load_from_memory(tr3.sample(1)).unwrap();
+    assert_eq!(
+        (img.width(), img.height()),
+        (120, 90),
+        "smaller images kept"
+    );
+    assert_eq!(manifest(&out3)["max_side"], 256);
 
     // The statistics of the list alone agree.
     let st = json(&["inspect", "--split-file", s(&train_list), "--json"]);

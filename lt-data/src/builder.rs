@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{Encoding, Layout, Writer};
-use crate::image::{decode_rgb, resize_rgb};
+use crate::image::{decode_rgb, shrink};
 use crate::manifest::{Manifest, Skipped, SplitInfo};
 use crate::output::Output;
 use crate::recipe::{self, Recipe};
@@ -111,6 +111,11 @@ pub struct Built {
 /// Builds the dataset described by `opts` and returns its manifest.
 pub fn build(opts: &BuildOptions) -> Result<Built> {
     let recipe = recipe::by_name(&opts.dataset)?;
+    // The recipe's longer-side limit (ImageNet-LT, Places-LT, iNaturalist: 256) unless given.
+    let opts = &BuildOptions {
+        max_side: opts.max_side.or(recipe.max_side),
+        ..opts.clone()
+    };
     check_options(opts)?;
     let src = source_dir(&recipe, opts)?;
     std::fs::read_dir(&src).map_err(|e| Error::io(&src, e))?;
@@ -158,6 +163,7 @@ pub fn build(opts: &BuildOptions) -> Result<Built> {
         coarse_names: data.coarse_names.clone(),
         source_checksums: data.checksums.iter().cloned().collect(),
         skipped,
+        max_side: opts.max_side,
     };
     manifest.save(output.staging())?;
     let notes = output.notes.clone();
@@ -433,19 +439,6 @@ fn decode(s: &Sample, max_pixels: u64) -> Result<image::RgbImage> {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             decode_rgb(path, &bytes, max_pixels)
         }
-    }
-}
-
-/// `img` resized so that its longer side is at most `max_side` (unchanged when it already is).
-fn shrink(img: image::RgbImage, max_side: Option<u32>) -> image::RgbImage {
-    match max_side {
-        Some(m) if img.width().max(img.height()) > m => {
-            let scale = m as f64 / img.width().max(img.height()) as f64;
-            let w = ((img.width() as f64 * scale).round() as u32).max(1);
-            let h = ((img.height() as f64 * scale).round() as u32).max(1);
-            resize_rgb(&img, w, h)
-        }
-        _ => img,
     }
 }
 

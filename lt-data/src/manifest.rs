@@ -66,6 +66,10 @@ pub struct Manifest {
     pub source_checksums: BTreeMap<String, String>,
     #[serde(default)]
     pub skipped: Vec<Skipped>,
+    /// The longer side image sources were shrunk to at build time (`--max-side`, or the recipe's);
+    /// absent when they were not. `lt-train predict` repeats it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_side: Option<u32>,
 }
 
 impl Manifest {

@@ -98,7 +98,8 @@ struct BuildArgs {
     /// Official validation list (`path label` lines).
     #[arg(long)]
     val_file: Option<PathBuf>,
-    /// Resize image sources so that their longer side is at most this.
+    /// Resize image sources so that their longer side is at most this (default: the recipe's,
+    /// 256 for imagenet-lt, places-lt and inat2018; none for the others).
     #[arg(long)]
     max_side: Option<u32>,
     /// How images are stored: decoded pixels or re-encoded JPEG (default: the recipe's).

@@ -6,15 +6,15 @@
 //! What a dataset stores, and so what an image becomes first:
 //! - raw splits (`H x W x C` uint8): the image resized to `W x H` (antialiased bilinear, the
 //!   builder's resampler) when its size differs, as RGB or, for one channel, as PIL's luma;
-//! - encoded splits (JPEG trees): the decoded RGB image at its own size. The builder may also
-//!   have shrunk the source to `--max-side` and re-encoded it as JPEG; the manifest records
-//!   neither, so neither is repeated (the evaluation transform resizes and crops anyway).
+//! - encoded splits (JPEG trees): the decoded RGB image, shrunk as the builder shrank the sources
+//!   (the manifest's `max_side`: `--max-side` or the recipe's). The builder's JPEG re-encoding
+//!   is not repeated (the evaluation transform resizes and crops anyway).
 
 use crate::{Error, Result};
 use lt_data::augment::{Augment, OutSlice};
 use lt_data::builder::DEFAULT_MAX_PIXELS;
 use lt_data::format::Layout;
-use lt_data::image::{decode_rgb, resize_rgb};
+use lt_data::image::{decode_rgb, resize_rgb, shrink};
 use lt_data::rng::Rng;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -63,11 +63,17 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 pub struct Preprocess {
     layout: Layout,
     aug: Augment,
+    /// The longer side the builder shrank sources to, if it did.
+    max_side: Option<u32>,
 }
 
 impl Preprocess {
-    pub fn new(layout: Layout, aug: Augment) -> Self {
-        Preprocess { layout, aug }
+    pub fn new(layout: Layout, aug: Augment, max_side: Option<u32>) -> Self {
+        Preprocess {
+            layout,
+            aug,
+            max_side,
+        }
     }
 
     /// The images `paths` as one `[N, C, H, W]` float batch (decoded in parallel); the first
@@ -115,6 +121,7 @@ impl Preprocess {
             channels,
         } = self.layout
         else {
+            let img = shrink(img, self.max_side);
             let (width, height) = img.dimensions();
             let layout = Layout::Raw {
                 height,
@@ -157,6 +164,25 @@ mod tests {
         // PIL: Image.new("RGB", (1, 1), c).convert("L").getpixel((0, 0)) for each colour.
         let px = [255, 0, 0, 0, 255, 0, 0, 0, 255, 200, 100, 50, 7, 7, 7];
         assert_eq!(luma(&px), [76, 150, 29, 124, 7]);
+    }
+
+    #[test]
+    fn sources_are_shrunk_to_the_builds_max_side_before_the_eval_transform() {
+        let t = tempfile::tempdir().unwrap();
+        let big = ::image::RgbImage::from_fn(400, 300, |x, y| {
+            ::image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 251) as u8])
+        });
+        let (orig, small) = (t.path().join("big.png"), t.path().join("small.png"));
+        big.save(&orig).unwrap();
+        // What the builder stored with --max-side 256 (before its JPEG re-encoding).
+        shrink(big, Some(256)).save(&small).unwrap();
+        let jpeg = Layout::Encoded(lt_data::format::Encoding::Jpeg);
+        let with = Preprocess::new(jpeg, Augment::imagenet(false), Some(256));
+        let without = Preprocess::new(jpeg, Augment::imagenet(false), None);
+        let shrunk = with.batch(std::slice::from_ref(&orig)).unwrap();
+        assert!(shrunk.equal(&without.batch(&[small]).unwrap()));
+        // Not shrinking would give another input (the eval resize starts from 400x300).
+        assert!(!shrunk.equal(&without.batch(&[orig]).unwrap()));
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub fn top_k(asked: Option<usize>, classes: usize) -> Result<usize> {
 
 /// Predictions for the image files `paths`, in their order, batched as evaluation batches.
 pub fn predict(t: &mut Trained, paths: &[PathBuf]) -> Result<Vec<Prediction>> {
-    let prep = Preprocess::new(t.eval_layout(), t.eval_augment()?);
+    let prep = Preprocess::new(t.eval_layout(), t.eval_augment()?, t.manifest().max_side);
     let mut out = Vec::with_capacity(paths.len());
     for chunk in paths.chunks(t.eval_batch_size()) {
         let x = prep.batch(chunk)?;

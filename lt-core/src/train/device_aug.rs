@@ -174,6 +174,7 @@ mod tests {
             coarse_names: None,
             source_checksums: Default::default(),
             skipped: vec![],
+            max_side: None,
         }
     }
 

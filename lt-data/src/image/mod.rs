@@ -13,4 +13,4 @@ pub mod resample;
 
 pub use decode::{decode_jpeg, decode_png, decode_rgb, reduction, source_dims, DCT_REDUCE_MIN};
 pub use error::DecodeError;
-pub use resample::{resample, resample_ordered, resize_rgb, Plane, Taps};
+pub use resample::{resample, resample_ordered, resize_rgb, shrink, Plane, Taps};

@@ -189,6 +189,19 @@ pub fn resize_rgb(img: &::image::RgbImage, w: u32, h: u32) -> ::image::RgbImage 
     ::image::RgbImage::from_raw(w, h, bytes).expect("resample fills w x h x 3")
 }
 
+/// `img` resized so that its longer side is at most `max_side` (unchanged when it already is).
+pub fn shrink(img: image::RgbImage, max_side: Option<u32>) -> image::RgbImage {
+    match max_side {
+        Some(m) if img.width().max(img.height()) > m => {
+            let scale = m as f64 / img.width().max(img.height()) as f64;
+            let w = ((img.width() as f64 * scale).round() as u32).max(1);
+            let h = ((img.height() as f64 * scale).round() as u32).max(1);
+            resize_rgb(&img, w, h)
+        }
+        _ => img,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
