@@ -26,24 +26,12 @@ import torchvision
 from PIL import Image
 from safetensors.torch import load_file
 
-
-class Block(nn.Module):
-    def __init__(self, cin, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.pad = (planes - cin) // 2 if stride != 1 or cin != planes else None
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        short = x if self.pad is None else F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
-        return F.relu(self.bn2(self.conv2(out)) + short)
+from step_torch import Block  # the option-A basic block of the training-step benchmark
 
 
 class CifarResNet(nn.Module):
-    """MiSLAS / LDAM-DRW CIFAR ResNet (option A shortcut, head `linear`)."""
+    """MiSLAS / LDAM-DRW CIFAR ResNet (option A shortcut, head `linear`): step_torch's blocks
+    under the names `lt-train export --format torchvision` writes."""
 
     def __init__(self, depth, num_classes, in_channels):
         super().__init__()

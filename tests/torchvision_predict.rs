@@ -62,37 +62,11 @@ with torch.no_grad():
 save_file({n: t.contiguous() for n, t in m.state_dict().items()}, sys.argv[3])
 "#;
 
-/// A class-per-folder tree of 3 classes of random 256x256 RGB PNGs (2 training, 2 test images
-/// each), and the dataset the real `lt-data` builds from it (ImageNet recipe).
+/// A tree of 3 classes of random 256x256 RGB PNGs (2 training, 2 test images each), and the
+/// dataset the real `lt-data` builds from it (ImageNet recipe).
 fn dataset_256(dir: &Path) -> (PathBuf, PathBuf) {
-    let tree = dir.join("tree");
-    let mut state = 0x9e37_79b9u32;
-    for split in ["train", "test"] {
-        for class in ["a", "b", "c"] {
-            let d = tree.join(split).join(class);
-            std::fs::create_dir_all(&d).unwrap();
-            for i in 0..2 {
-                let img = image::RgbImage::from_fn(256, 256, |_, _| {
-                    state ^= state << 13;
-                    state ^= state >> 17;
-                    state ^= state << 5;
-                    image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
-                });
-                img.save(d.join(format!("{i}.png"))).unwrap();
-            }
-        }
-    }
-    let out = dir.join("data");
-    stdout(&[
-        "build",
-        "--dataset",
-        "folder",
-        "-q",
-        "--src",
-        s(&tree),
-        "--out",
-        s(&out),
-    ]);
+    let (tree, out) = (dir.join("tree"), dir.join("data"));
+    rgb_folder_dataset(&tree, &out, 256, (2, 2), 0x9e37_79b9);
     (tree, out)
 }
 

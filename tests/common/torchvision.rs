@@ -102,42 +102,53 @@ pub fn python_json(script: &str, args: &[&Path]) -> serde_json::Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
-/// A class-per-folder tree of 3 classes (`a`, `b`, `c`) of random 64x64 RGB PNGs, 2 training
-/// and 1 test image each, built into a dataset with the real `lt-data` once per test binary
-/// (ImageNet recipe: evaluated at 224x224).
+/// A class-per-folder tree under `tree` of 3 classes (`a`, `b`, `c`) of random `side`x`side`
+/// RGB PNGs (`0.png`, `1.png`, ...), `train` and `test` images a class, from the xorshift `seed`,
+/// built into the dataset `out` with the real `lt-data` (folder recipe: ImageNet evaluation).
+pub fn rgb_folder_dataset(
+    tree: &Path,
+    out: &Path,
+    side: u32,
+    (train, test): (usize, usize),
+    seed: u32,
+) {
+    let mut state = seed;
+    for (split, n) in [("train", train), ("test", test)] {
+        for class in ["a", "b", "c"] {
+            let d = tree.join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..n {
+                let img = image::RgbImage::from_fn(side, side, |_, _| {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
+                });
+                img.save(d.join(format!("{i}.png"))).unwrap();
+            }
+        }
+    }
+    let (src, dst) = (s(tree), s(out));
+    stdout(&[
+        "build",
+        "--dataset",
+        "folder",
+        "-q",
+        "--src",
+        src,
+        "--out",
+        dst,
+    ]);
+}
+
+/// [`rgb_folder_dataset`] of 64x64 images, 2 training and 1 test image a class, built once per
+/// test binary (evaluated at 224x224).
 pub fn rgb_dataset(name: &str) -> &'static Path {
     static DATA: OnceLock<PathBuf> = OnceLock::new();
     DATA.get_or_init(|| {
         let dir = scratch(name);
-        let tree = dir.join("rgb-tree");
-        let mut state = 0x2545_f491u32;
-        for (split, n) in [("train", 2), ("test", 1)] {
-            for class in ["a", "b", "c"] {
-                let d = tree.join(split).join(class);
-                std::fs::create_dir_all(&d).unwrap();
-                for i in 0..n {
-                    let img = image::RgbImage::from_fn(64, 64, |_, _| {
-                        state ^= state << 13;
-                        state ^= state >> 17;
-                        state ^= state << 5;
-                        image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
-                    });
-                    img.save(d.join(format!("{i}.png"))).unwrap();
-                }
-            }
-        }
         let out = dir.join("rgb");
-        let (src, dst) = (s(&tree), s(&out));
-        stdout(&[
-            "build",
-            "--dataset",
-            "folder",
-            "-q",
-            "--src",
-            src,
-            "--out",
-            dst,
-        ]);
+        rgb_folder_dataset(&dir.join("rgb-tree"), &out, 64, (2, 1), 0x2545_f491);
         out
     })
 }

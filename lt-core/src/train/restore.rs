@@ -242,11 +242,6 @@ impl Trained {
         EVAL_BATCH
     }
 
-    /// Number of channels the backbone takes.
-    pub fn in_channels(&self) -> i64 {
-        self.data.in_channels
-    }
-
     /// Training images per class.
     pub fn class_counts(&self) -> &[u32] {
         self.data.train.counts()
@@ -267,11 +262,6 @@ impl Trained {
         let mut v: Vec<(String, Tensor)> = self.model.vs.variables().into_iter().collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
-    }
-
-    /// Whether logits come from a plugin head rather than the linear head.
-    pub fn has_plugin_head(&self) -> bool {
-        self.model.plugin_head.is_some()
     }
 
     /// The device the model is on.
