@@ -25,7 +25,6 @@ fn abi_version_mismatch_names_both_versions() {
             e,
             PluginError::AbiMismatch {
                 found: 999,
-                expected: 1,
                 ..
             }
         ),
@@ -33,7 +32,7 @@ fn abi_version_mismatch_names_both_versions() {
     );
     let msg = e.to_string();
     assert!(
-        msg.contains("ABI version 999") && msg.contains("ABI version 1"),
+        msg.contains("ABI version 999") && msg.contains("ABI versions 1 and 2"),
         "{msg}"
     );
     assert!(msg.starts_with(&so.display().to_string()), "{msg}");

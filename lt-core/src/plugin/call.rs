@@ -2,8 +2,8 @@
 //! mapping of a failed status to [`PluginError::Call`].
 
 use super::library::Lib;
-use super::{ComponentKind, DatasetInfo, PluginError, Result};
-use lt_plugin::abi::{self, LtDatasetInfo, LtErr, LtStr};
+use super::{ComponentKind, DatasetInfo, NamedTensor, PluginError, Result};
+use lt_plugin::abi::{self, LtDatasetInfo, LtErr, LtStr, LtTensorSink};
 use std::ffi::c_void;
 use std::sync::Arc;
 use tch::{Device, Tensor};
@@ -32,7 +32,7 @@ pub(super) unsafe extern "C" fn push_u32(ctx: *mut c_void, data: *const u32, len
     }
 }
 
-pub(super) unsafe extern "C" fn push_tensor(
+unsafe extern "C" fn push_tensor(
     ctx: *mut c_void,
     name: LtStr,
     tensor: *mut c_void,
@@ -93,6 +93,41 @@ impl CallCtx {
         }
     }
 
+    /// Runs a call that pushes tensors into a sink, taking ownership of whatever was pushed
+    /// (even when the call fails, so nothing leaks); a null tensor is an error.
+    pub(super) fn tensors(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(*mut LtTensorSink, *mut LtErr) -> i32,
+    ) -> Result<Vec<NamedTensor>> {
+        let mut raw: Vec<(String, *mut c_void, bool)> = Vec::new();
+        let mut sink = LtTensorSink {
+            ctx: &mut raw as *mut _ as *mut c_void,
+            push: push_tensor,
+        };
+        let status = self.call(op, |err| f(&mut sink, err));
+        let mut out = Vec::with_capacity(raw.len());
+        let mut null = false;
+        for (name, p, trainable) in raw {
+            if p.is_null() {
+                null = true;
+                continue;
+            }
+            // SAFETY: the ABI transfers ownership of pushed handles to the host.
+            let tensor = unsafe { Tensor::from_ptr(p as *mut _) };
+            out.push(NamedTensor {
+                name,
+                tensor,
+                trainable,
+            });
+        }
+        status?;
+        if null {
+            return Err(self.err(op, abi::LT_ERR, "pushed a null tensor".into()));
+        }
+        Ok(out)
+    }
+
     /// Takes ownership of a tensor the plugin returned.
     pub(super) fn take(&self, op: &'static str, p: *mut c_void) -> Result<Tensor> {
         if p.is_null() {
@@ -100,6 +135,17 @@ impl CallCtx {
         }
         // SAFETY: the ABI transfers ownership of result handles to the host.
         Ok(unsafe { Tensor::from_ptr(p as *mut _) })
+    }
+
+    /// The component broke a rule of the ABI (see [`PluginError::Contract`]).
+    pub(super) fn contract(&self, reason: String) -> PluginError {
+        PluginError::Contract {
+            path: self.lib.info.path.clone(),
+            plugin: self.lib.info.name.clone(),
+            kind: self.kind,
+            component: self.component.clone(),
+            reason,
+        }
     }
 
     fn bad_arg(&self, reason: String) -> PluginError {

@@ -1,15 +1,15 @@
 //! Safe wrappers around the components a plugin creates: [`PluginLoss`], [`PluginHead`],
 //! [`PluginSampler`], each around one `Handle`. Dropping one destroys the plugin-side object.
 
-use super::call::{arg, push_tensor, push_u32, CallCtx};
+use super::call::{arg, push_u32, CallCtx};
 use super::{NamedTensor, Result, StepCtx};
-use lt_plugin::abi::{self, LtTensorSink, LtU32Sink};
+use lt_plugin::abi::{self, LtU32Sink};
 use std::ffi::c_void;
 use tch::Tensor;
 
 /// What every component holds: its call context (which keeps the library loaded) and the
 /// plugin-side handle, destroyed with `destroy` when the component is dropped.
-pub(super) struct Handle {
+pub(crate) struct Handle {
     pub(super) cx: CallCtx,
     pub(super) h: abi::Handle,
     pub(super) destroy: unsafe extern "C" fn(abi::Handle),
@@ -93,38 +93,10 @@ impl PluginHead {
     /// Every state tensor (sharing storage with the head): give the trainable ones to the
     /// optimiser, checkpoint all; restore by `copy_` under `no_grad`.
     pub fn named_tensors(&mut self) -> Result<Vec<NamedTensor>> {
-        let mut raw: Vec<(String, *mut c_void, bool)> = Vec::new();
-        let mut sink = LtTensorSink {
-            ctx: &mut raw as *mut _ as *mut c_void,
-            push: push_tensor,
-        };
         let t = self.c.cx.lib.table();
-        let status = self.c.cx.call("named_tensors", |err| unsafe {
-            (t.head.named_tensors)(self.c.h, &mut sink, err)
-        });
-        // Take ownership of whatever was pushed, even on error, so nothing leaks.
-        let mut out = Vec::with_capacity(raw.len());
-        let mut null = false;
-        for (name, p, trainable) in raw {
-            if p.is_null() {
-                null = true;
-                continue;
-            }
-            let tensor = unsafe { Tensor::from_ptr(p as *mut _) };
-            out.push(NamedTensor {
-                name,
-                tensor,
-                trainable,
-            });
-        }
-        status?;
-        if null {
-            return Err(self
-                .c
-                .cx
-                .err("named_tensors", abi::LT_ERR, "pushed a null tensor".into()));
-        }
-        Ok(out)
+        self.c.cx.tensors("named_tensors", |sink, err| unsafe {
+            (t.head.named_tensors)(self.c.h, sink, err)
+        })
     }
 
     /// Whether the head wants [`PluginHead::init_from_linear`] with the stage-1 classifier.

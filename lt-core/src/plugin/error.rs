@@ -34,13 +34,14 @@ pub enum PluginError {
     MissingSymbol { path: PathBuf, symbol: String },
     /// A plugin built against another version of the plugin ABI.
     #[error(
-        "{}: plugin ABI version {found}, but this lt-train speaks ABI version {expected}; rebuild the plugin against lt-plugin {sdk}",
+        "{}: plugin ABI version {found}, but this lt-train speaks ABI versions {expected}; rebuild the plugin against lt-plugin {sdk}",
         path.display()
     )]
     AbiMismatch {
         path: PathBuf,
         found: u32,
-        expected: u32,
+        /// The versions this host loads, as text ("1, 2").
+        expected: String,
         sdk: &'static str,
     },
     /// A plugin built with another tch (and so possibly another libtorch).
@@ -73,6 +74,16 @@ pub enum PluginError {
         message: String,
         /// True when the plugin panicked (caught inside the plugin), false for a returned error.
         panicked: bool,
+    },
+    /// A version-2 component that breaks the ABI's rules: capability bits the ABI does not
+    /// define, a model with no branches, outputs of the wrong shape or count.
+    #[error("{}: plugin `{plugin}`, {kind} `{component}`: {reason}", path.display())]
+    Contract {
+        path: PathBuf,
+        plugin: String,
+        kind: ComponentKind,
+        component: String,
+        reason: String,
     },
     /// The host refused an argument before calling the plugin (config not an object, ...).
     #[error("plugin `{plugin}`, {kind} `{component}`: {reason}")]

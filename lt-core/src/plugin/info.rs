@@ -4,12 +4,17 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// The three kinds of component a plugin can provide.
+/// The kinds of component a plugin can provide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ComponentKind {
     Sampler,
+    /// A loss on logits and labels (ABI version 1).
     Loss,
     Head,
+    /// A loss that may see features, experts, a second batch or view (ABI version 2).
+    FeatureLoss,
+    /// Branches (experts) on a shared trunk, with their classifiers (ABI version 2).
+    Model,
 }
 
 impl fmt::Display for ComponentKind {
@@ -18,6 +23,8 @@ impl fmt::Display for ComponentKind {
             ComponentKind::Sampler => "sampler",
             ComponentKind::Loss => "loss",
             ComponentKind::Head => "head",
+            ComponentKind::FeatureLoss => "feature-loss",
+            ComponentKind::Model => "model",
         })
     }
 }
@@ -42,6 +49,8 @@ pub struct PluginInfo {
     pub recipe: Option<String>,
     pub components: Vec<ComponentInfo>,
     pub path: PathBuf,
+    /// The ABI version the plugin reported (1 or 2).
+    pub abi_version: u32,
 }
 
 impl PluginInfo {

@@ -4,10 +4,10 @@ use super::call::CallCtx;
 use super::components::Handle;
 use super::elf;
 use super::{
-    ComponentInfo, ComponentKind, DatasetInfo, PluginError, PluginHead, PluginInfo, PluginLoss,
-    PluginSampler, Result,
+    ComponentInfo, ComponentKind, DatasetInfo, PluginError, PluginFeatureLoss, PluginHead,
+    PluginInfo, PluginLoss, PluginModel, PluginSampler, Result,
 };
-use lt_plugin::abi::{self, LtDatasetInfo, LtErr, LtStr, PluginV1};
+use lt_plugin::abi::{self, LtDatasetInfo, LtErr, LtStr, PluginV1, PluginV2};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +17,8 @@ pub(super) struct Lib {
     // Kept open for as long as any handle exists (and never unmapped, see RTLD_NODELETE).
     _lib: libloading::Library,
     table: *const PluginV1,
+    /// The whole table of a version-2 plugin (its `v1` field is `table`).
+    table_v2: Option<*const PluginV2>,
     pub(super) info: PluginInfo,
 }
 
@@ -29,6 +31,12 @@ impl Lib {
     pub(super) fn table(&self) -> &PluginV1 {
         // Valid: checked non-null at load, lives as long as the library.
         unsafe { &*self.table }
+    }
+
+    /// The version-2 table; `None` for a version-1 plugin.
+    pub(super) fn table_v2(&self) -> Option<&PluginV2> {
+        // Valid: checked non-null and large enough at load.
+        self.table_v2.map(|t| unsafe { &*t })
     }
 }
 
@@ -98,59 +106,14 @@ impl Plugin {
                 reason: e.strip_prefix(&prefix).unwrap_or(&e).to_string(),
             }
         })?;
-        let missing = |sym: &str| PluginError::MissingSymbol {
-            path: path.clone(),
-            symbol: sym.to_string(),
-        };
-        // SAFETY: the symbol names are reserved by the ABI for these signatures.
-        let version = unsafe {
-            let f = lib
-                .get::<unsafe extern "C" fn() -> u32>(b"lt_plugin_abi_version\0")
-                .map_err(|_| missing(abi::SYM_ABI_VERSION))?;
-            f()
-        };
-        if version != abi::ABI_VERSION {
-            return Err(PluginError::AbiMismatch {
-                path,
-                found: version,
-                expected: abi::ABI_VERSION,
-                sdk: env!("CARGO_PKG_VERSION"),
-            });
-        }
-        let table = unsafe {
-            let f = lib
-                .get::<unsafe extern "C" fn() -> *const PluginV1>(b"lt_plugin_v1\0")
-                .map_err(|_| missing(abi::SYM_PLUGIN_V1))?;
-            f()
-        };
-        let bad = |reason: String| PluginError::BadTable {
-            path: path.clone(),
-            reason,
-        };
-        // SAFETY: checked non-null; the ABI version says it is a PluginV1 of at least the size
-        // below, which is checked before any field after `size` is read.
-        let t =
-            unsafe { table.as_ref() }.ok_or_else(|| bad("lt_plugin_v1 returned null".into()))?;
-        if t.abi_version != abi::ABI_VERSION {
-            return Err(PluginError::AbiMismatch {
-                path,
-                found: t.abi_version,
-                expected: abi::ABI_VERSION,
-                sdk: env!("CARGO_PKG_VERSION"),
-            });
-        }
-        if t.size < std::mem::size_of::<PluginV1>() {
-            return Err(bad(format!(
-                "table is {} bytes, expected at least {}",
-                t.size,
-                std::mem::size_of::<PluginV1>()
-            )));
-        }
-        let info = unsafe { read_info(t, &path)? };
+        let (table, table_v2) = unsafe { tables(&lib, &path)? };
+        // SAFETY: `tables` checked the pointers and sizes.
+        let info = unsafe { read_info(&*table, &path)? };
         Ok(Plugin {
             lib: Arc::new(Lib {
                 _lib: lib,
                 table,
+                table_v2,
                 info,
             }),
         })
@@ -205,10 +168,14 @@ impl Plugin {
             component: name.to_string(),
         };
         let t = self.lib.table();
+        let t2 = self.lib.table_v2();
         let destroy = match kind {
             ComponentKind::Loss => t.loss.destroy,
             ComponentKind::Head => t.head.destroy,
             ComponentKind::Sampler => t.sampler.destroy,
+            // Declared only by version-2 tables (`read_info`).
+            ComponentKind::FeatureLoss => t2.expect("version-2 kind").feature_loss.destroy,
+            ComponentKind::Model => t2.expect("version-2 kind").model.destroy,
         };
         let h = cx.create(config, data, create)?;
         Ok(Handle { cx, h, destroy })
@@ -257,6 +224,136 @@ impl Plugin {
     }
 }
 
+fn versions() -> String {
+    abi::ABI_VERSIONS.map(|v| v.to_string()).join(" and ")
+}
+
+/// Asks the library its ABI version and returns its table(s), checked: non-null, the version
+/// repeated inside, at least the host's size. Version 1 gives `lt_plugin_v1`'s table, version 2
+/// `lt_plugin_v2`'s and its first field.
+unsafe fn tables(
+    lib: &libloading::Library,
+    path: &Path,
+) -> Result<(*const PluginV1, Option<*const PluginV2>)> {
+    let missing = |sym: &str| PluginError::MissingSymbol {
+        path: path.to_path_buf(),
+        symbol: sym.to_string(),
+    };
+    let mismatch = |found| PluginError::AbiMismatch {
+        path: path.to_path_buf(),
+        found,
+        expected: versions(),
+        sdk: env!("CARGO_PKG_VERSION"),
+    };
+    // SAFETY: the symbol names are reserved by the ABI for these signatures.
+    let version = lib
+        .get::<unsafe extern "C" fn() -> u32>(b"lt_plugin_abi_version\0")
+        .map_err(|_| missing(abi::SYM_ABI_VERSION))?();
+    let (table, v2) = match version {
+        abi::ABI_V1 => {
+            let f = lib
+                .get::<unsafe extern "C" fn() -> *const PluginV1>(b"lt_plugin_v1\0")
+                .map_err(|_| missing(abi::SYM_PLUGIN_V1))?;
+            (f(), None)
+        }
+        abi::ABI_VERSION => {
+            let f = lib
+                .get::<unsafe extern "C" fn() -> *const PluginV2>(b"lt_plugin_v2\0")
+                .map_err(|_| missing(abi::SYM_PLUGIN_V2))?;
+            let t = f();
+            (t as *const PluginV1, Some(t))
+        }
+        v => return Err(mismatch(v)),
+    };
+    let sym = if v2.is_some() { "lt_plugin_v2" } else { "lt_plugin_v1" };
+    let t = table
+        .as_ref()
+        .ok_or_else(|| bad_table(path, format!("{sym} returned null")))?;
+    if t.abi_version != version {
+        return Err(mismatch(t.abi_version));
+    }
+    check_size(path, "table", t.size, std::mem::size_of::<PluginV1>())?;
+    if let Some(t2) = v2 {
+        check_size(path, "version-2 table", (*t2).size, std::mem::size_of::<PluginV2>())?;
+    }
+    Ok((table, v2))
+}
+
+fn check_size(path: &Path, what: &str, got: usize, want: usize) -> Result<()> {
+    if got < want {
+        return Err(bad_table(
+            path,
+            format!("{what} is {got} bytes, expected at least {want}"),
+        ));
+    }
+    Ok(())
+}
+
+impl Plugin {
+    /// The version-2 table, present whenever a version-2 kind was declared.
+    fn v2(&self) -> &PluginV2 {
+        self.lib.table_v2().expect("version-2 component of a version-2 plugin")
+    }
+
+    /// Creates the feature loss `name` (ABI version 2) and checks its capability bits.
+    pub fn feature_loss(
+        &self,
+        name: &str,
+        config: &serde_json::Value,
+        data: &DatasetInfo,
+    ) -> Result<PluginFeatureLoss> {
+        self.check_component(ComponentKind::FeatureLoss, name)?;
+        let create = self.v2().create_feature_loss;
+        let make = |n, c, i, out, err| unsafe { create(n, c, i, out, err) };
+        let c = self.create(ComponentKind::FeatureLoss, name, config, data, make)?;
+        let bits = unsafe { (self.v2().feature_loss.caps)(c.h) };
+        let needs = lt_plugin::Needs::from_bits(bits).ok_or_else(|| {
+            c.cx.contract(format!(
+                "declares capability bits {bits:#x}, but ABI version 2 defines only {:#x}",
+                abi::CAP_LOSS_ALL
+            ))
+        })?;
+        Ok(PluginFeatureLoss { c, needs })
+    }
+
+    /// Creates the model `name` (ABI version 2) and checks its branch count and capabilities.
+    pub fn model(
+        &self,
+        name: &str,
+        config: &serde_json::Value,
+        data: &DatasetInfo,
+    ) -> Result<PluginModel> {
+        self.check_component(ComponentKind::Model, name)?;
+        let create = self.v2().create_model;
+        let make = |n, c, i, out, err| unsafe { create(n, c, i, out, err) };
+        let c = self.create(ComponentKind::Model, name, config, data, make)?;
+        let m = &self.v2().model;
+        let (caps, branches) = unsafe { ((m.caps)(c.h), (m.branches)(c.h)) };
+        if caps & !abi::CAP_MODEL_ALL != 0 {
+            return Err(c.cx.contract(format!(
+                "declares capability bits {caps:#x}, but ABI version 2 defines only {:#x}",
+                abi::CAP_MODEL_ALL
+            )));
+        }
+        if branches == 0 {
+            return Err(c.cx.contract(
+                "declares 0 branches (experts); a model needs at least 1".to_string(),
+            ));
+        }
+        let adapt_epochs = unsafe { (m.adapt_epochs)(c.h) };
+        Ok(PluginModel {
+            c,
+            branches: branches as usize,
+            num_classes: data.num_classes as i64,
+            adapt_epochs: if caps & abi::CAP_MODEL_TEST_ADAPT != 0 {
+                adapt_epochs as usize
+            } else {
+                0
+            },
+        })
+    }
+}
+
 /// Copies what the (validated-size) table declares, checking its tch version, name and
 /// component list.
 unsafe fn read_info(t: &PluginV1, path: &Path) -> Result<PluginInfo> {
@@ -281,6 +378,8 @@ unsafe fn read_info(t: &PluginV1, path: &Path) -> Result<PluginInfo> {
             abi::KIND_SAMPLER => ComponentKind::Sampler,
             abi::KIND_LOSS => ComponentKind::Loss,
             abi::KIND_HEAD => ComponentKind::Head,
+            abi::KIND_FEATURE_LOSS if t.abi_version >= 2 => ComponentKind::FeatureLoss,
+            abi::KIND_MODEL if t.abi_version >= 2 => ComponentKind::Model,
             k => {
                 return Err(bad_table(
                     path,
@@ -302,6 +401,7 @@ unsafe fn read_info(t: &PluginV1, path: &Path) -> Result<PluginInfo> {
         recipe: table_str(t.recipe, path, "recipe")?,
         components,
         path: path.to_path_buf(),
+        abi_version: t.abi_version,
     })
 }
 

@@ -28,6 +28,7 @@
 
 mod call;
 mod components;
+mod components_v2;
 mod elf;
 mod error;
 mod info;
@@ -35,8 +36,9 @@ mod library;
 mod search;
 
 pub use components::{PluginHead, PluginLoss, PluginSampler};
+pub use components_v2::{LossArgs, ModelOut, PluginFeatureLoss, PluginModel};
 pub use error::{PluginError, Result};
 pub use info::{ComponentInfo, ComponentKind, PluginInfo};
 pub use library::Plugin;
-pub use lt_plugin::{DatasetInfo, NamedTensor, StepCtx};
+pub use lt_plugin::{DatasetInfo, NamedTensor, Needs, StepCtx};
 pub use search::{discover, load, Discovery, PluginSearch, PLUGIN_PATH_ENV};

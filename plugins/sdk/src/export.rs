@@ -1,7 +1,7 @@
 //! The [`export_plugin!`](crate::export_plugin) macro: the one place a plugin lists its
 //! components.
 
-/// Exports a plugin: generates `lt_plugin_abi_version` and `lt_plugin_v1`.
+/// Exports a plugin: generates `lt_plugin_abi_version`, `lt_plugin_v1` and `lt_plugin_v2`.
 ///
 /// One line names the plugin, then one line per component:
 ///
@@ -14,8 +14,9 @@
 /// The first line is `plugin NAME [version VERSION], DESCRIPTION [, recipe TOML];`: the version
 /// defaults to the crate's, and without `recipe` the plugin has none. Component lines are
 /// `KIND "name" = constructor, "one-line doc";` with KIND `loss`, `head` or `sampler`, losses first,
-/// then heads, then samplers. Each constructor is `fn(&Config, &DatasetInfo) -> Result<T>` where
-/// `T: Loss` (or `Head`); sampler constructors take the training labels as a third argument
+/// then heads, then samplers, then `feature_loss` and `model` lines (ABI version 2: a plugin with
+/// either reports version 2, one without reports 1 and loads into any host). Each constructor is `fn(&Config, &DatasetInfo) -> Result<T>` where
+/// `T: Loss` (or `Head`, `FeatureLoss`, `Model`); sampler constructors take the training labels as a third argument
 /// `&[u32]`.
 #[macro_export]
 macro_rules! export_plugin {
@@ -24,17 +25,30 @@ macro_rules! export_plugin {
         $(loss $lname:literal = $lmake:expr, $ldoc:literal;)*
         $(head $hname:literal = $hmake:expr, $hdoc:literal;)*
         $(sampler $sname:literal = $smake:expr, $sdoc:literal;)*
+        $(feature_loss $fname:literal = $fmake:expr, $fdoc:literal;)*
+        $(model $mname:literal = $mmake:expr, $mdoc:literal;)*
     ) => {
         /// Entry point 1 of the lt-train plugin ABI: the ABI version, checked before anything else.
         #[no_mangle]
         pub extern "C" fn lt_plugin_abi_version() -> u32 {
-            $crate::abi::ABI_VERSION
+            $crate::runtime::abi_version(__lt_plugin_registry)
         }
 
-        /// Entry point 2 of the lt-train plugin ABI: the version-1 table (null if building it failed).
+        /// Entry point 2 of the lt-train plugin ABI, version 1: the table (null if building it
+        /// failed, or if the plugin needs version 2).
         #[no_mangle]
         pub extern "C" fn lt_plugin_v1() -> *const $crate::abi::PluginV1 {
-            $crate::runtime::table(|| $crate::runtime::Registry {
+            $crate::runtime::table(__lt_plugin_registry)
+        }
+
+        /// Entry point 2 of the lt-train plugin ABI, version 2: the table (null if building it failed).
+        #[no_mangle]
+        pub extern "C" fn lt_plugin_v2() -> *const $crate::abi::PluginV2 {
+            $crate::runtime::table_v2(__lt_plugin_registry)
+        }
+
+        fn __lt_plugin_registry() -> $crate::runtime::Registry {
+            $crate::runtime::Registry {
                 name: $name,
                 version: {
                     let v: &'static str = env!("CARGO_PKG_VERSION");
@@ -52,7 +66,11 @@ macro_rules! export_plugin {
                 samplers: vec![
                     $($crate::export_plugin!(@entry Sampler, $sname, $smake, $sdoc, c, i, l)),*
                 ],
-            })
+                feature_losses: vec![
+                    $($crate::export_plugin!(@entry FeatureLoss, $fname, $fmake, $fdoc, c, i)),*
+                ],
+                models: vec![$($crate::export_plugin!(@entry Model, $mname, $mmake, $mdoc, c, i)),*],
+            }
         }
     };
     // One registry entry: the constructor's value boxed as the component trait object.

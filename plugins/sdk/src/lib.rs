@@ -1,7 +1,7 @@
 //! The plugin ABI of lt-train and the SDK plugin authors write against.
 //!
-//! A plugin is a `cdylib` crate that implements one or more of the safe traits [`Loss`], [`Head`]
-//! and [`Sampler`] against tch, and exports them with one [`export_plugin!`] invocation. The
+//! A plugin is a `cdylib` crate that implements one or more of the safe traits [`Loss`], [`Head`],
+//! [`Sampler`] (ABI version 1), [`FeatureLoss`] and [`Model`] (version 2) against tch, and exports them with one [`export_plugin!`] invocation. The
 //! macro generates the two C symbols the host looks for (see [`abi`]) and wraps every call into
 //! plugin code in `catch_unwind`, so an `Err` or a panic reaches the host as an error message,
 //! never as an unwinding across the C boundary. See `docs/plugin-guide.md` for a walk-through.
@@ -18,8 +18,10 @@ mod config;
 mod copy;
 mod error;
 mod export;
+mod feature_loss;
 mod info;
 pub mod init;
+mod model;
 pub mod prior;
 #[doc(hidden)]
 pub mod runtime;
@@ -30,6 +32,8 @@ pub use component::{Head, Loss, MakeFn, MakeSamplerFn, NamedTensor, Sampler};
 pub use config::Config;
 pub use copy::{copy_checked, copy_linear};
 pub use error::{Error, Result};
+pub use feature_loss::{FeatureLoss, LossInput, Needs};
 pub use info::DatasetInfo;
+pub use model::{Model, ModelOutput};
 pub use scaled_linear::ScaledLinear;
 pub use tch;

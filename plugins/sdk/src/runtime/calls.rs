@@ -55,7 +55,7 @@ impl Registered for dyn Head {
 
 /// Runs `f` on the component behind `h` inside the panic guard; a null handle is an error
 /// naming `what`.
-unsafe fn on<T: ?Sized>(
+pub(super) unsafe fn on<T: ?Sized>(
     h: Handle,
     what: &'static str,
     err: *mut LtErr,
@@ -177,17 +177,22 @@ unsafe extern "C" fn head_named_tensors(
     err: *mut LtErr,
 ) -> i32 {
     on(h, "head handle", err, |hd: &mut Box<dyn Head>| {
-        let sink = sink.as_ref().ok_or(Error::Null("tensor sink"))?;
-        for NamedTensor {
-            name,
-            tensor,
-            trainable,
-        } in hd.named_tensors()
-        {
-            (sink.push)(sink.ctx, LtStr::new(&name), give(tensor), trainable as u8);
-        }
-        Ok(())
+        push_named(sink, hd.named_tensors())
     })
+}
+
+/// Hands every tensor of a component's `named_tensors` to the host's sink.
+pub(super) unsafe fn push_named(sink: *mut LtTensorSink, list: Vec<NamedTensor>) -> crate::Result<()> {
+    let sink = sink.as_ref().ok_or(Error::Null("tensor sink"))?;
+    for NamedTensor {
+        name,
+        tensor,
+        trainable,
+    } in list
+    {
+        (sink.push)(sink.ctx, LtStr::new(&name), give(tensor), trainable as u8);
+    }
+    Ok(())
 }
 
 unsafe extern "C" fn head_init_from_linear(

@@ -41,6 +41,25 @@ pub(super) unsafe fn borrow(p: *mut c_void, what: &'static str) -> Result<Manual
     Ok(ManuallyDrop::new(Tensor::from_ptr(p as *mut _)))
 }
 
+/// Borrows `n` host tensors (an array of handles), each shallow-cloned: the clones share storage
+/// and autograd history and free only their own handle.
+pub(super) unsafe fn borrow_list(
+    p: *const *mut c_void,
+    n: usize,
+    what: &'static str,
+) -> Result<Vec<Tensor>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if p.is_null() {
+        return Err(Error::NullTensor(what));
+    }
+    std::slice::from_raw_parts(p, n)
+        .iter()
+        .map(|&t| Ok(borrow(t, what)?.shallow_clone()))
+        .collect()
+}
+
 /// Hands an owned tensor to the host.
 pub(super) fn give(mut t: Tensor) -> *mut c_void {
     let p = t.as_mut_ptr() as *mut c_void;

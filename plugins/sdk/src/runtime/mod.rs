@@ -6,7 +6,8 @@
 //! Each plugin library links its own copy of this crate, so the statics are per plugin.
 
 mod calls;
+mod calls_v2;
 mod marshal;
 mod registry;
 
-pub use registry::{table, Entry, Registry};
+pub use registry::{abi_version, table, table_v2, Entry, Registry};

@@ -1,8 +1,9 @@
-//! What `export_plugin!` declares, and the version-1 table built from it once per library.
+//! What `export_plugin!` declares, and the tables built from it once per library: version 1,
+//! and version 2 which starts with a copy of it.
 
-use super::calls;
+use super::{calls, calls_v2};
 use crate::abi::*;
-use crate::{Head, Loss, MakeFn, MakeSamplerFn};
+use crate::{FeatureLoss, Head, Loss, MakeFn, MakeSamplerFn, Model};
 use std::panic::catch_unwind;
 use std::sync::OnceLock;
 
@@ -23,6 +24,19 @@ pub struct Registry {
     pub losses: Vec<Entry<MakeFn<dyn Loss>>>,
     pub heads: Vec<Entry<MakeFn<dyn Head>>>,
     pub samplers: Vec<Entry<MakeSamplerFn>>,
+    pub feature_losses: Vec<Entry<MakeFn<dyn FeatureLoss>>>,
+    pub models: Vec<Entry<MakeFn<dyn Model>>>,
+}
+
+impl Registry {
+    /// The lowest ABI version that carries every declared component.
+    fn abi(&self) -> u32 {
+        if self.feature_losses.is_empty() && self.models.is_empty() {
+            ABI_V1
+        } else {
+            ABI_VERSION
+        }
+    }
 }
 
 /// The table plus the storage its pointers refer to.
@@ -30,6 +44,7 @@ struct Holder {
     registry: Registry,
     _components: Vec<LtComponent>,
     table: PluginV1,
+    table_v2: PluginV2,
 }
 
 // The raw pointers inside point into `registry` (static strings) and `_components`, which are
@@ -48,13 +63,30 @@ pub(super) fn registry() -> &'static Registry {
         .registry
 }
 
-/// Builds (once) and returns the version-1 table; null if the registry panicked.
+fn holder(build: fn() -> Registry) -> Option<&'static Holder> {
+    HOLDER
+        .get_or_init(|| catch_unwind(|| make_holder(build())).ok())
+        .as_ref()
+}
+
+/// The version `lt_plugin_abi_version` reports (building the registry once); 0 if building it
+/// panicked, which no host accepts.
+pub fn abi_version(build: fn() -> Registry) -> u32 {
+    holder(build).map_or(0, |h| h.registry.abi())
+}
+
+/// Builds (once) and returns the version-1 table; null if the registry panicked or declares
+/// version-2 components (a version-1 host must not use it).
 pub fn table(build: fn() -> Registry) -> *const PluginV1 {
-    let holder = HOLDER.get_or_init(|| catch_unwind(|| make_holder(build())).ok());
-    match holder {
-        Some(h) => &h.table,
-        None => std::ptr::null(),
+    match holder(build) {
+        Some(h) if h.registry.abi() == ABI_V1 => &h.table,
+        _ => std::ptr::null(),
     }
+}
+
+/// Builds (once) and returns the version-2 table; null if the registry panicked.
+pub fn table_v2(build: fn() -> Registry) -> *const PluginV2 {
+    holder(build).map_or(std::ptr::null(), |h| &h.table_v2)
 }
 
 fn make_holder(registry: Registry) -> Holder {
@@ -68,8 +100,33 @@ fn make_holder(registry: Registry) -> Holder {
     for e in &registry.heads {
         components.push(component(KIND_HEAD, e.name, e.doc));
     }
-    let table = PluginV1 {
-        abi_version: ABI_VERSION,
+    for e in &registry.feature_losses {
+        components.push(component(KIND_FEATURE_LOSS, e.name, e.doc));
+    }
+    for e in &registry.models {
+        components.push(component(KIND_MODEL, e.name, e.doc));
+    }
+    let table = table_v1(&registry, &components, ABI_V1);
+    let table_v2 = PluginV2 {
+        v1: table_v1(&registry, &components, ABI_VERSION),
+        size: std::mem::size_of::<PluginV2>(),
+        create_feature_loss: calls::create::<dyn FeatureLoss>,
+        create_model: calls::create::<dyn Model>,
+        feature_loss: calls_v2::FEATURE_LOSS,
+        model: calls_v2::MODEL,
+    };
+    Holder {
+        registry,
+        _components: components,
+        table,
+        table_v2,
+    }
+}
+
+/// The version-1 part of the tables; `components` must outlive it.
+fn table_v1(registry: &Registry, components: &[LtComponent], abi_version: u32) -> PluginV1 {
+    PluginV1 {
+        abi_version,
         size: std::mem::size_of::<PluginV1>(),
         tch_version: LtStr::new(TCH_VERSION),
         sdk_version: LtStr::new(env!("CARGO_PKG_VERSION")),
@@ -85,11 +142,6 @@ fn make_holder(registry: Registry) -> Holder {
         loss: calls::LOSS,
         head: calls::HEAD,
         sampler: calls::SAMPLER,
-    };
-    Holder {
-        registry,
-        _components: components,
-        table,
     }
 }
 

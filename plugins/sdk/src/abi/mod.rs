@@ -5,11 +5,19 @@
 //! [`export_plugin!`](crate::export_plugin) macro builds the tables. The host reads them in
 //! `lt_core::plugin`.
 //!
-//! # Loading protocol
-//! 1. The host resolves `lt_plugin_abi_version` and calls it before touching anything else. If it
-//!    does not return [`ABI_VERSION`], loading stops with both numbers in the error.
-//! 2. The host resolves `lt_plugin_v1` and calls it once; it returns a pointer to a [`PluginV1`]
-//!    table that stays valid (and immutable) for as long as the library is loaded.
+//! # Loading protocol (version negotiation)
+//! 1. The host resolves `lt_plugin_abi_version` and calls it before touching anything else. It
+//!    returns the lowest version that carries every component the plugin exports: 1 when it has
+//!    only samplers, losses on logits and heads, 2 when it has a feature loss or a model
+//!    ([`v2`]). A host that does not speak that version stops with both numbers in the error.
+//! 2. Version 1: the host resolves `lt_plugin_v1` and calls it once; it returns a pointer to a
+//!    [`PluginV1`] table that stays valid (and immutable) for as long as the library is loaded.
+//!    Version 2: the host resolves `lt_plugin_v2` instead, which returns a [`PluginV2`] whose
+//!    first field is a version-1 table (with `abi_version` 2), followed by the new kinds.
+//!
+//! The version-1 layout is frozen (a test pins its size): a plugin built against the first SDK
+//! loads unchanged, and a plugin of this SDK with only version-1 components loads into a
+//! version-1 host too.
 //!
 //! # Ownership rules
 //! * **Strings** ([`LtStr`]) are borrowed UTF-8 slices. Strings in the plugin table live as long as
@@ -29,8 +37,16 @@
 
 use std::ffi::c_void;
 
-/// The version of this ABI. Bump it on any change to the tables below.
-pub const ABI_VERSION: u32 = 1;
+mod v2;
+pub use v2::*;
+
+/// The newest version of this ABI; the host loads every version in [`ABI_VERSIONS`]. Add a
+/// version (and a table) on any change; never change a published table.
+pub const ABI_VERSION: u32 = 2;
+/// The first version: samplers, losses on logits and labels, classifier heads.
+pub const ABI_V1: u32 = 1;
+/// Every version a host of this SDK loads.
+pub const ABI_VERSIONS: [u32; 2] = [ABI_V1, ABI_VERSION];
 /// Symbol every plugin exports: `extern "C" fn() -> u32`.
 pub const SYM_ABI_VERSION: &str = "lt_plugin_abi_version";
 /// Symbol a version-1 plugin exports: `extern "C" fn() -> *const PluginV1`.
@@ -244,7 +260,7 @@ pub type CreateSamplerFn = unsafe extern "C" fn(
 /// The version-1 plugin table returned by `lt_plugin_v1`.
 #[repr(C)]
 pub struct PluginV1 {
-    /// Equal to [`ABI_VERSION`]; checked again against the exported function.
+    /// The version `lt_plugin_abi_version` returned (1, or 2 inside a [`PluginV2`]).
     pub abi_version: u32,
     /// `size_of::<PluginV1>()` in the plugin; must be at least the host's.
     pub size: usize,
@@ -268,8 +284,18 @@ pub struct PluginV1 {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn version_1_layout_is_frozen() {
+        // A u32 (padded), a size, 6 strings of 16 bytes, a list pointer and length, 3
+        // constructors, 4 + 6 + 2 functions: the layout the first SDK published. Changing it
+        // breaks every version-1 plugin.
+        assert_eq!(std::mem::size_of::<super::PluginV1>(), 248);
+        assert_eq!(std::mem::size_of::<super::LtDatasetInfo>(), 40);
+        assert_eq!(std::mem::size_of::<super::StepCtx>(), 24);
+    }
+
+    #[test]
     fn tch_version_matches_workspace() {
-        let ws = include_str!("../../../Cargo.toml");
+        let ws = include_str!("../../../../Cargo.toml");
         let line = ws
             .lines()
             .find(|l| l.trim_start().starts_with("tch ="))

@@ -1,0 +1,225 @@
+//! Safe wrappers around the version-2 components: [`PluginFeatureLoss`] and [`PluginModel`].
+//! Their outputs are checked against the ABI's rules (shapes, counts) before the trainer sees
+//! them, so a broken plugin is a one-line [`PluginError::Contract`], not a libtorch error later.
+
+use super::call::{arg, CallCtx};
+use super::components::Handle;
+use super::{NamedTensor, Needs, PluginError, Result, StepCtx};
+use lt_plugin::abi::{LtLossArgs, PluginV2};
+use std::ffi::c_void;
+use tch::Tensor;
+
+/// A step's inputs of a feature loss (see `lt_plugin::LossInput`); the trainer fills what the
+/// loss's [`Needs`] ask for.
+pub struct LossArgs<'a> {
+    pub logits: &'a Tensor,
+    pub targets: &'a Tensor,
+    pub features: Option<&'a Tensor>,
+    pub head_weight: Option<&'a Tensor>,
+    pub experts: &'a [Tensor],
+    pub targets2: Option<&'a Tensor>,
+    pub features2: Option<&'a Tensor>,
+    pub logits2: Option<&'a Tensor>,
+}
+
+fn opt(t: Option<&Tensor>) -> *mut c_void {
+    t.map_or(std::ptr::null_mut(), arg)
+}
+
+fn table(cx: &CallCtx) -> &PluginV2 {
+    cx.lib.table_v2().expect("version-2 component of a version-2 plugin")
+}
+
+/// A feature loss created by a plugin. Dropping it destroys the plugin-side object.
+pub struct PluginFeatureLoss {
+    pub(super) c: Handle,
+    pub(super) needs: Needs,
+}
+
+impl PluginFeatureLoss {
+    pub fn name(&self) -> &str {
+        &self.c.cx.component
+    }
+
+    /// What the loss asked for when it was created.
+    pub fn needs(&self) -> Needs {
+        self.needs
+    }
+
+    /// The scalar loss, with its autograd graph back to the inputs.
+    pub fn forward(&mut self, a: &LossArgs, ctx: &StepCtx) -> Result<Tensor> {
+        let experts: Vec<*mut c_void> = a.experts.iter().map(arg).collect();
+        let args = LtLossArgs {
+            logits: arg(a.logits),
+            targets: arg(a.targets),
+            features: opt(a.features),
+            head_weight: opt(a.head_weight),
+            experts: experts.as_ptr(),
+            num_experts: experts.len(),
+            targets2: opt(a.targets2),
+            features2: opt(a.features2),
+            logits2: opt(a.logits2),
+        };
+        let mut out: *mut c_void = std::ptr::null_mut();
+        let t = table(&self.c.cx);
+        self.c.cx.call("forward", |err| unsafe {
+            (t.feature_loss.forward)(self.c.h, &args, ctx, &mut out, err)
+        })?;
+        let l = self.c.cx.take("forward", out)?;
+        if l.numel() != 1 {
+            return Err(self
+                .c
+                .cx
+                .contract(format!("forward returned a loss of shape {:?}, expected a scalar", l.size())));
+        }
+        Ok(l)
+    }
+
+    /// Eval-time logit adjustment; `None` when the loss leaves logits unchanged.
+    pub fn adjust_logits(&mut self, logits: &Tensor) -> Result<Option<Tensor>> {
+        let mut out: *mut c_void = std::ptr::null_mut();
+        let t = table(&self.c.cx);
+        self.c.cx.call("adjust_logits", |err| unsafe {
+            (t.feature_loss.adjust_logits)(self.c.h, arg(logits), &mut out, err)
+        })?;
+        if out.is_null() {
+            Ok(None)
+        } else {
+            self.c.cx.take("adjust_logits", out).map(Some)
+        }
+    }
+
+    pub fn on_epoch(&mut self, ctx: &StepCtx) -> Result<()> {
+        let t = table(&self.c.cx);
+        self.c.cx.call("on_epoch", |err| unsafe {
+            (t.feature_loss.on_epoch)(self.c.h, ctx, err)
+        })
+    }
+
+    /// The loss's own state tensors (sharing storage with it).
+    pub fn named_tensors(&mut self) -> Result<Vec<NamedTensor>> {
+        let t = table(&self.c.cx);
+        self.c.cx.tensors("named_tensors", |sink, err| unsafe {
+            (t.feature_loss.named_tensors)(self.c.h, sink, err)
+        })
+    }
+}
+
+/// What a model returns for a batch: the logits the loss and evaluation see, and each branch's.
+pub struct ModelOut {
+    pub logits: Tensor,
+    pub experts: Vec<Tensor>,
+}
+
+/// A model (branches on a shared trunk) created by a plugin.
+pub struct PluginModel {
+    pub(super) c: Handle,
+    pub(super) branches: usize,
+    pub(super) num_classes: i64,
+    pub(super) adapt_epochs: usize,
+}
+
+impl PluginModel {
+    pub fn name(&self) -> &str {
+        &self.c.cx.component
+    }
+
+    /// How many branches the trunk carries (at least 1).
+    pub fn branches(&self) -> usize {
+        self.branches
+    }
+
+    /// Passes over the test images before evaluation; 0 when the model does not adapt.
+    pub fn adapt_epochs(&self) -> usize {
+        self.adapt_epochs
+    }
+
+    /// `features[i]` [B,D] of branch i -> logits and each branch's logits, all [B,K] (checked).
+    pub fn forward(&mut self, features: &[Tensor], train: bool, ctx: &StepCtx) -> Result<ModelOut> {
+        if features.len() != self.branches {
+            return Err(self.c.cx.contract(format!(
+                "the host has {} feature tensors for {} branches",
+                features.len(),
+                self.branches
+            )));
+        }
+        let ptrs: Vec<*mut c_void> = features.iter().map(arg).collect();
+        let mut out: *mut c_void = std::ptr::null_mut();
+        let t = table(&self.c.cx);
+        let experts = self.c.cx.tensors("forward", |sink, err| unsafe {
+            let f = t.model.forward;
+            f(self.c.h, ptrs.as_ptr(), ptrs.len(), train as u8, ctx, &mut out, sink, err)
+        });
+        // Own the aggregated logits before looking at the experts' result, so nothing leaks.
+        let logits = if out.is_null() { None } else { Some(self.c.cx.take("forward", out)?) };
+        let experts: Vec<Tensor> = experts?.into_iter().map(|n| n.tensor).collect();
+        let logits = logits.ok_or_else(|| self.c.cx.contract("forward returned no logits".into()))?;
+        let b = features.first().map_or(0, |f| f.size()[0]);
+        self.check_outputs(b, &logits, &experts)?;
+        Ok(ModelOut { logits, experts })
+    }
+
+    fn check_outputs(&self, b: i64, logits: &Tensor, experts: &[Tensor]) -> Result<()> {
+        let want = [b, self.num_classes];
+        if experts.len() != self.branches {
+            return Err(self.c.cx.contract(format!(
+                "forward returned {} branch logits for {} branches",
+                experts.len(),
+                self.branches
+            )));
+        }
+        if logits.size() != want {
+            return Err(self.shape_error("logits", logits, want));
+        }
+        match experts.iter().position(|e| e.size() != want) {
+            Some(i) => Err(self.shape_error(&format!("branch {i} logits"), &experts[i], want)),
+            None => Ok(()),
+        }
+    }
+
+    fn shape_error(&self, what: &str, t: &Tensor, want: [i64; 2]) -> PluginError {
+        self.c.cx.contract(format!(
+            "forward returned {what} of shape {:?}, expected {want:?} (batch, classes)",
+            t.size()
+        ))
+    }
+
+    /// Every state tensor (sharing storage with the model).
+    pub fn named_tensors(&mut self) -> Result<Vec<NamedTensor>> {
+        let t = table(&self.c.cx);
+        self.c.cx.tensors("named_tensors", |sink, err| unsafe {
+            (t.model.named_tensors)(self.c.h, sink, err)
+        })
+    }
+
+    pub fn on_epoch(&mut self, ctx: &StepCtx) -> Result<()> {
+        let t = table(&self.c.cx);
+        self.c
+            .cx
+            .call("on_epoch", |err| unsafe { (t.model.on_epoch)(self.c.h, ctx, err) })
+    }
+
+    /// Starts a test-time adaptation afresh.
+    pub fn adapt_begin(&mut self) -> Result<()> {
+        let t = table(&self.c.cx);
+        self.c
+            .cx
+            .call("adapt_begin", |err| unsafe { (t.model.adapt_begin)(self.c.h, err) })
+    }
+
+    /// One batch of test images: each branch's logits for two views.
+    pub fn adapt(&mut self, view1: &[Tensor], view2: &[Tensor]) -> Result<()> {
+        if view1.len() != self.branches || view2.len() != self.branches {
+            return Err(self.c.cx.contract(format!(
+                "adapt needs {} branch logits per view",
+                self.branches
+            )));
+        }
+        let a: Vec<*mut c_void> = view1.iter().map(arg).collect();
+        let b: Vec<*mut c_void> = view2.iter().map(arg).collect();
+        let t = table(&self.c.cx);
+        self.c.cx.call("adapt", |err| unsafe {
+            (t.model.adapt)(self.c.h, a.as_ptr(), b.as_ptr(), a.len(), err)
+        })
+    }
+}
