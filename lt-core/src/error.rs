@@ -86,6 +86,13 @@ pub enum Error {
         #[source]
         source: Box<PluginError>,
     },
+    /// The run's model component (`model_plugin`) could not be built or broke the ABI.
+    #[error("model_plugin '{name}': {source}")]
+    ModelPlugin {
+        name: String,
+        #[source]
+        source: Box<PluginError>,
+    },
     /// A backbone or head that cannot be built (sizes, depth).
     #[error("{0}")]
     Model(String),

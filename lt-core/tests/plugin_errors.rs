@@ -21,13 +21,7 @@ fn abi_version_mismatch_names_both_versions() {
     let so = fixture("abi_v999");
     let e = Plugin::open(&so).unwrap_err();
     assert!(
-        matches!(
-            e,
-            PluginError::AbiMismatch {
-                found: 999,
-                ..
-            }
-        ),
+        matches!(e, PluginError::AbiMismatch { found: 999, .. }),
         "{e:?}"
     );
     let msg = e.to_string();

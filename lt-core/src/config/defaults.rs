@@ -21,6 +21,9 @@ dist_timeout = 0
 init_checkpoint = ""
 init_backbone = ""
 eval_split = "test"
+eval_splits = []
+model_plugin = ""
+model_plugin_config = {}
 
 [stage1]
 epochs = 200
@@ -34,6 +37,8 @@ milestones = [0.8, 0.9]
 gamma = 0.1
 sampler = "instance"
 sampler_config = {}
+sampler2 = ""
+sampler2_config = {}
 steps_per_epoch = 0
 loss = "ce"
 loss_config = {}
@@ -61,6 +66,8 @@ milestones = []
 gamma = 0.1
 sampler = "class-balanced"
 sampler_config = {}
+sampler2 = ""
+sampler2_config = {}
 steps_per_epoch = 0
 loss = "ce"
 loss_config = {}

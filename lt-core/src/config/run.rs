@@ -58,6 +58,17 @@ pub struct Config {
     /// Split evaluated during and after training: "test", or "val" to tune hyper-parameters
     /// (tau-norm's tau, logit adjustment's tau) without touching the test set.
     pub eval_split: String,
+    /// Splits the final evaluation covers, one metrics block each (SADE's test-agnostic
+    /// protocol: `["test", "test-fwd-50", "test-bwd-50"]`); empty: `eval_split` only.
+    #[serde(default)]
+    pub eval_splits: Vec<String>,
+    /// A plugin's model component (several branches on a shared trunk: `"ride"`, or
+    /// `"plugin/name"`); `""` (None): the backbone and one head.
+    #[serde(default, with = "crate::names::empty_is_none")]
+    pub model_plugin: Option<String>,
+    /// Configuration handed to the model component.
+    #[serde(default)]
+    pub model_plugin_config: toml::Table,
     /// A stage-1 checkpoint to start stage 2 from, skipping stage 1; `""` (None): none.
     #[serde(with = "crate::names::empty_is_none")]
     pub init_checkpoint: Option<PathBuf>,
@@ -92,6 +103,9 @@ impl Config {
             return Err(Error::Config(
                 "init_checkpoint: it replaces stage 1, so a stage 2 is needed".into(),
             ));
+        }
+        if self.eval_splits.iter().any(|s| s.is_empty()) {
+            return Err(Error::Config("eval_splits: a split name is empty".into()));
         }
         if self.init_backbone.is_some() && self.init_checkpoint.is_some() {
             return Err(Error::Config(

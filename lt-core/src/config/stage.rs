@@ -27,6 +27,12 @@ pub struct StageConfig {
     pub sampler: String,
     /// Configuration handed to a plugin sampler.
     pub sampler_config: toml::Table,
+    /// A second sampler drawing a second batch each step (BBN's reversed sampler): its batch
+    /// feeds branch 1 of a two-branch model plugin; `""`: none.
+    #[serde(default)]
+    pub sampler2: String,
+    #[serde(default)]
+    pub sampler2_config: toml::Table,
     /// Steps per epoch; 0: ceil(training images / batch size).
     pub steps_per_epoch: usize,
     /// Loss: "ce" (built in) or a plugin loss component.

@@ -22,6 +22,11 @@ pub struct Backbone {
     /// Convolution weights (and inputs, in the forward) in channels-last memory format.
     pub(super) channels_last: bool,
     pub(super) params: Vec<(String, Tensor)>,
+    /// How the builder initialised convolutions (a branch's copy of a stage does the same).
+    pub(super) conv_init: nn::Init,
+    /// Branches 1.. of a multi-branch model: each a fresh copy of the last stage's blocks
+    /// (branch 0 is the backbone's own last stage; see `branches.rs`).
+    pub(super) branches: Vec<Vec<Block>>,
 }
 
 impl Backbone {
@@ -30,6 +35,11 @@ impl Backbone {
     /// With [`Backbone::set_channels_last`] on, a 4-d input is first made channels-last (a copy
     /// unless it already is).
     pub fn forward_features(&self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_branch(0, &self.forward_trunk(x, train), train)
+    }
+
+    /// The stem and every stage but the last: what all branches share.
+    pub fn forward_trunk(&self, x: &Tensor, train: bool) -> Tensor {
         let bn_train = train && !self.bn_eval;
         let x = if self.channels_last && x.dim() == 4 {
             // Only fails on an undefined tensor, which the convolution would reject anyway.
@@ -44,10 +54,10 @@ impl Backbone {
         if self.stem_pool {
             out = out.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         }
-        for b in &self.blocks {
+        for b in &self.blocks[..self.last_stage_start()] {
             out = b.forward(&out, bn_train);
         }
-        out.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
+        out
     }
 
     /// Width of the feature vector: 64 (CIFAR ResNets), 512 (basic-block ImageNet ResNets),
@@ -64,7 +74,7 @@ impl Backbone {
     /// Every BN layer, stem first, in forward order.
     pub fn batch_norms(&self) -> Vec<&BatchNorm> {
         let mut v = vec![&self.stem_bn];
-        for b in &self.blocks {
+        for b in self.blocks.iter().chain(self.branches.iter().flatten()) {
             v.extend(b.batch_norms());
         }
         v

@@ -110,22 +110,101 @@ impl Block {
     }
 }
 
+impl Conv {
+    /// A freshly initialised convolution of the same shape, stride and padding under `p`.
+    fn fresh_like(&self, c: &mut Collector, p: &nn::Path) -> Result<Conv> {
+        let [cout, cin, k, _] = self.weight.size()[..] else {
+            return Err(Error::Model("a convolution weight is not 4-d".into()));
+        };
+        let mut conv = c.conv(p, cin, cout, k, self.stride)?;
+        conv.padding = self.padding;
+        Ok(conv)
+    }
+}
+
+/// A freshly initialised batch norm as wide as `bn` under `p`.
+fn bn_like(bn: &BatchNorm, c: &mut Collector, p: &nn::Path) -> Result<BatchNorm> {
+    c.bn(p, bn.weight.size()[0])
+}
+
+impl Shortcut {
+    fn fresh_like(&self, c: &mut Collector, p: &nn::Path) -> Result<Shortcut> {
+        Ok(match self {
+            Shortcut::Identity => Shortcut::Identity,
+            Shortcut::PadA { pad } => Shortcut::PadA { pad: *pad },
+            Shortcut::Projection(conv, bn) => {
+                let sp = p / "shortcut";
+                Shortcut::Projection(
+                    conv.fresh_like(c, &(&sp / "0"))?,
+                    bn_like(bn, c, &(&sp / "1"))?,
+                )
+            }
+        })
+    }
+}
+
+impl Block {
+    /// A freshly initialised block of the same shapes under `p` (torchvision's names inside:
+    /// `conv1`, `bn1`, ..., `shortcut.0`): a branch's copy of a stage.
+    pub(super) fn fresh_like(&self, c: &mut Collector, p: &nn::Path) -> Result<Block> {
+        Ok(match self {
+            Block::Basic { c1, b1, c2, b2, sc } => Block::Basic {
+                c1: c1.fresh_like(c, &(p / "conv1"))?,
+                b1: bn_like(b1, c, &(p / "bn1"))?,
+                c2: c2.fresh_like(c, &(p / "conv2"))?,
+                b2: bn_like(b2, c, &(p / "bn2"))?,
+                sc: sc.fresh_like(c, p)?,
+            },
+            Block::Bottleneck {
+                c1,
+                b1,
+                c2,
+                b2,
+                c3,
+                b3,
+                sc,
+            } => Block::Bottleneck {
+                c1: c1.fresh_like(c, &(p / "conv1"))?,
+                b1: bn_like(b1, c, &(p / "bn1"))?,
+                c2: c2.fresh_like(c, &(p / "conv2"))?,
+                b2: bn_like(b2, c, &(p / "bn2"))?,
+                c3: c3.fresh_like(c, &(p / "conv3"))?,
+                b3: bn_like(b3, c, &(p / "bn3"))?,
+                sc: sc.fresh_like(c, p)?,
+            },
+        })
+    }
+
+    /// `(stage, index)` of the block from its first BN's name (`backbone.layer3.0.bn1` gives
+    /// `("layer3", "0")`).
+    pub(super) fn position(&self) -> Option<(String, String)> {
+        let name = &self.batch_norms()[0].name;
+        let mut parts = name.split('.').skip_while(|p| !p.starts_with("layer"));
+        Some((parts.next()?.to_string(), parts.next()?.to_string()))
+    }
+}
+
 /// Collects the trainable variables (with full names) while a backbone is built.
 pub(super) struct Collector {
     pub(super) params: Vec<(String, Tensor)>,
-    conv_init: Init,
+    pub(super) conv_init: Init,
 }
 
 impl Collector {
     /// No variables yet; convolutions get Kaiming-normal weights over `fan` (ReLU gain).
     pub(super) fn kaiming(fan: FanInOut) -> Self {
+        Collector::with_init(Init::Kaiming {
+            dist: NormalOrUniform::Normal,
+            fan,
+            non_linearity: NonLinearity::ReLU,
+        })
+    }
+
+    /// No variables yet; convolutions get `conv_init`.
+    pub(super) fn with_init(conv_init: Init) -> Self {
         Collector {
             params: Vec::new(),
-            conv_init: Init::Kaiming {
-                dist: NormalOrUniform::Normal,
-                fan,
-                non_linearity: NonLinearity::ReLU,
-            },
+            conv_init,
         }
     }
 

@@ -36,6 +36,7 @@
 pub mod arch;
 mod backbone;
 pub mod batch_norm;
+mod branches;
 mod head;
 mod layers;
 pub mod resnet_cifar;

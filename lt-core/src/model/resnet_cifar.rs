@@ -111,7 +111,9 @@ pub fn resnet_cifar(
         feature_dim: 64,
         bn_eval: false,
         channels_last: false,
+        conv_init: c.conv_init,
         params: c.params,
+        branches: Vec::new(),
     })
 }
 

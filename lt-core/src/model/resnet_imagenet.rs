@@ -105,7 +105,9 @@ pub fn resnet_imagenet(
         feature_dim: 512 * expansion,
         bn_eval: false,
         channels_last: false,
+        conv_init: c.conv_init,
         params: c.params,
+        branches: Vec::new(),
     })
 }
 

@@ -27,7 +27,9 @@ fn opt(t: Option<&Tensor>) -> *mut c_void {
 }
 
 fn table(cx: &CallCtx) -> &PluginV2 {
-    cx.lib.table_v2().expect("version-2 component of a version-2 plugin")
+    cx.lib
+        .table_v2()
+        .expect("version-2 component of a version-2 plugin")
 }
 
 /// A feature loss created by a plugin. Dropping it destroys the plugin-side object.
@@ -67,10 +69,10 @@ impl PluginFeatureLoss {
         })?;
         let l = self.c.cx.take("forward", out)?;
         if l.numel() != 1 {
-            return Err(self
-                .c
-                .cx
-                .contract(format!("forward returned a loss of shape {:?}, expected a scalar", l.size())));
+            return Err(self.c.cx.contract(format!(
+                "forward returned a loss of shape {:?}, expected a scalar",
+                l.size()
+            )));
         }
         Ok(l)
     }
@@ -148,12 +150,26 @@ impl PluginModel {
         let t = table(&self.c.cx);
         let experts = self.c.cx.tensors("forward", |sink, err| unsafe {
             let f = t.model.forward;
-            f(self.c.h, ptrs.as_ptr(), ptrs.len(), train as u8, ctx, &mut out, sink, err)
+            f(
+                self.c.h,
+                ptrs.as_ptr(),
+                ptrs.len(),
+                train as u8,
+                ctx,
+                &mut out,
+                sink,
+                err,
+            )
         });
         // Own the aggregated logits before looking at the experts' result, so nothing leaks.
-        let logits = if out.is_null() { None } else { Some(self.c.cx.take("forward", out)?) };
+        let logits = if out.is_null() {
+            None
+        } else {
+            Some(self.c.cx.take("forward", out)?)
+        };
         let experts: Vec<Tensor> = experts?.into_iter().map(|n| n.tensor).collect();
-        let logits = logits.ok_or_else(|| self.c.cx.contract("forward returned no logits".into()))?;
+        let logits =
+            logits.ok_or_else(|| self.c.cx.contract("forward returned no logits".into()))?;
         let b = features.first().map_or(0, |f| f.size()[0]);
         self.check_outputs(b, &logits, &experts)?;
         Ok(ModelOut { logits, experts })
@@ -194,17 +210,17 @@ impl PluginModel {
 
     pub fn on_epoch(&mut self, ctx: &StepCtx) -> Result<()> {
         let t = table(&self.c.cx);
-        self.c
-            .cx
-            .call("on_epoch", |err| unsafe { (t.model.on_epoch)(self.c.h, ctx, err) })
+        self.c.cx.call("on_epoch", |err| unsafe {
+            (t.model.on_epoch)(self.c.h, ctx, err)
+        })
     }
 
     /// Starts a test-time adaptation afresh.
     pub fn adapt_begin(&mut self) -> Result<()> {
         let t = table(&self.c.cx);
-        self.c
-            .cx
-            .call("adapt_begin", |err| unsafe { (t.model.adapt_begin)(self.c.h, err) })
+        self.c.cx.call("adapt_begin", |err| unsafe {
+            (t.model.adapt_begin)(self.c.h, err)
+        })
     }
 
     /// One batch of test images: each branch's logits for two views.

@@ -265,7 +265,11 @@ unsafe fn tables(
         }
         v => return Err(mismatch(v)),
     };
-    let sym = if v2.is_some() { "lt_plugin_v2" } else { "lt_plugin_v1" };
+    let sym = if v2.is_some() {
+        "lt_plugin_v2"
+    } else {
+        "lt_plugin_v1"
+    };
     let t = table
         .as_ref()
         .ok_or_else(|| bad_table(path, format!("{sym} returned null")))?;
@@ -274,7 +278,12 @@ unsafe fn tables(
     }
     check_size(path, "table", t.size, std::mem::size_of::<PluginV1>())?;
     if let Some(t2) = v2 {
-        check_size(path, "version-2 table", (*t2).size, std::mem::size_of::<PluginV2>())?;
+        check_size(
+            path,
+            "version-2 table",
+            (*t2).size,
+            std::mem::size_of::<PluginV2>(),
+        )?;
     }
     Ok((table, v2))
 }
@@ -292,7 +301,9 @@ fn check_size(path: &Path, what: &str, got: usize, want: usize) -> Result<()> {
 impl Plugin {
     /// The version-2 table, present whenever a version-2 kind was declared.
     fn v2(&self) -> &PluginV2 {
-        self.lib.table_v2().expect("version-2 component of a version-2 plugin")
+        self.lib
+            .table_v2()
+            .expect("version-2 component of a version-2 plugin")
     }
 
     /// Creates the feature loss `name` (ABI version 2) and checks its capability bits.
@@ -336,9 +347,9 @@ impl Plugin {
             )));
         }
         if branches == 0 {
-            return Err(c.cx.contract(
-                "declares 0 branches (experts); a model needs at least 1".to_string(),
-            ));
+            return Err(c
+                .cx
+                .contract("declares 0 branches (experts); a model needs at least 1".to_string()));
         }
         let adapt_epochs = unsafe { (m.adapt_epochs)(c.h) };
         Ok(PluginModel {

@@ -77,8 +77,8 @@ impl Book {
     }
 
     /// Writes checkpoint `stage{N}-{tag}` at `epoch` (main rank only).
-    pub fn save(&mut self, st: &Stage, m: &mut Model, tag: &str, epoch: usize) -> Result<()> {
-        let extra = m.extra()?;
+    pub fn save(&mut self, st: &mut Stage, m: &mut Model, tag: &str, epoch: usize) -> Result<()> {
+        let extra = st.extra(m)?;
         let meta = CheckpointMeta::new(
             epoch,
             st.num,
@@ -95,10 +95,11 @@ impl Book {
     }
 }
 
-/// `metrics.json` (the final metrics, the best top-1, units, relative accuracy),
-/// `reliability.png` and `per_class.png` in the run directory.
+/// `metrics.json` (the final metrics, the best top-1, units, relative accuracy, and a block
+/// per evaluated split under `splits`), `reliability.png` and `per_class.png` in the run
+/// directory.
 pub(super) fn write_metrics(
-    metrics: &Metrics,
+    (metrics, splits): (&Metrics, &[(String, Metrics)]),
     best: f64,
     cfg: &Config,
     data: &Data,
@@ -110,6 +111,13 @@ pub(super) fn write_metrics(
         "few": "percent", "ece": "percent (15 equal-width bins)", "mce": "percent", "nll": "nats per image"});
     if cfg.upper_top1 > 0.0 {
         out["relative_accuracy"] = serde_json::json!(metrics.top1 / cfg.upper_top1);
+    }
+    if !splits.is_empty() {
+        let mut blocks = serde_json::Map::new();
+        for (name, m) in splits {
+            blocks.insert(name.clone(), serde_json::to_value(m)?);
+        }
+        out["splits"] = serde_json::Value::Object(blocks);
     }
     lt_data::manifest::write_atomic(
         &run_dir.join("metrics.json"),

@@ -1,6 +1,7 @@
 //! `lt-train --check`: a configuration's plugins and components, without data or training.
 
 use super::components::Plugins;
+use super::second;
 use crate::config::Config;
 use crate::plugin::DatasetInfo;
 use crate::Result;
@@ -8,7 +9,7 @@ use lt_data::sampler;
 use tch::Device;
 
 /// Checks that `cfg` can run without training anything: its plugins load, and every stage's
-/// loss, head and sampler exist and accept their configs (each is built once for a stand-in
+/// loss, head, samplers and the model plugin exist, accept their configs and fit together (each is built once for a stand-in
 /// 10-class long-tailed dataset with 64-wide features). `lt-train --check` runs it, so shipped
 /// configs are tested without data.
 pub fn check(cfg: &Config) -> Result<()> {
@@ -28,12 +29,20 @@ pub fn check(cfg: &Config) -> Result<()> {
         seed: cfg.seed,
         device: Device::Cpu,
     };
+    let branches = plugins.model(cfg, &info)?.map(|m| m.branches());
     let stages = std::iter::once((1, &cfg.stage1)).chain(cfg.stage2.iter().map(|s| (2, s)));
     for (stage, sc) in stages {
-        plugins.loss(stage, sc, &info)?;
+        let loss = plugins.loss(stage, sc, &info)?;
         plugins.head(stage, sc, &info)?;
-        if !sampler::NAMES.contains(&sc.sampler.as_str()) {
-            plugins.sampler(stage, sc, &info, &labels)?;
+        second::plan(stage, sc, &loss, branches)?;
+        let samplers = [
+            (&sc.sampler, &sc.sampler_config),
+            (&sc.sampler2, &sc.sampler2_config),
+        ];
+        for (name, config) in samplers {
+            if !name.is_empty() && !sampler::NAMES.contains(&name.as_str()) {
+                plugins.sampler(stage, (name, config), &info, &labels)?;
+            }
         }
     }
     Ok(())

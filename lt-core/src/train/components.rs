@@ -2,29 +2,52 @@
 //! by name across them (`plugin/name` to pick one), or the built-in cross-entropy and linear
 //! head.
 
-use crate::config::StageConfig;
+use crate::config::{Config, StageConfig};
 use crate::plugin::{
-    DatasetInfo, Plugin, PluginError, PluginHead, PluginLoss, PluginSampler, PluginSearch, StepCtx,
+    ComponentKind, DatasetInfo, Plugin, PluginError, PluginFeatureLoss, PluginHead, PluginLoss,
+    PluginModel, PluginSampler, PluginSearch, StepCtx,
 };
 use crate::{Error, Result};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 pub(super) enum LossFn {
     CrossEntropy,
     Plugin(PluginLoss),
+    /// A version-2 loss that sees features, experts, a second batch or view.
+    Feature(PluginFeatureLoss),
 }
 
 impl LossFn {
-    pub fn forward(&mut self, logits: &Tensor, y: &Tensor, ctx: &StepCtx) -> Result<Tensor> {
-        match self {
-            LossFn::CrossEntropy => Ok(logits.log_softmax(-1, Kind::Float).nll_loss(y)),
-            LossFn::Plugin(p) => Ok(p.forward(logits, y, ctx)?),
-        }
-    }
     pub fn adjust(&mut self, logits: Tensor) -> Result<Tensor> {
         match self {
             LossFn::Plugin(p) => Ok(p.adjust_logits(&logits)?.unwrap_or(logits)),
+            LossFn::Feature(p) => Ok(p.adjust_logits(&logits)?.unwrap_or(logits)),
             LossFn::CrossEntropy => Ok(logits),
+        }
+    }
+
+    /// Called at the start of every epoch.
+    pub fn on_epoch(&mut self, ctx: &StepCtx) -> Result<()> {
+        match self {
+            LossFn::Plugin(p) => Ok(p.on_epoch(ctx)?),
+            LossFn::Feature(p) => Ok(p.on_epoch(ctx)?),
+            LossFn::CrossEntropy => Ok(()),
+        }
+    }
+
+    /// What a feature loss asks for; nothing for the others.
+    pub fn needs(&self) -> crate::plugin::Needs {
+        match self {
+            LossFn::Feature(p) => p.needs(),
+            _ => Default::default(),
+        }
+    }
+
+    /// The loss's own tensors (a feature loss's projection head), for optimiser and checkpoints.
+    pub fn tensors(&mut self) -> Result<Vec<crate::plugin::NamedTensor>> {
+        match self {
+            LossFn::Feature(p) => Ok(p.named_tensors()?),
+            _ => Ok(Vec::new()),
         }
     }
 }
@@ -43,7 +66,12 @@ impl Plugins {
         ))
     }
 
-    fn find(&self, kind: crate::plugin::ComponentKind, spec: &str) -> Result<(&Plugin, String)> {
+    /// The first loaded plugin with a component of one of `kinds` named `spec`, and its kind.
+    fn find(
+        &self,
+        kinds: &[ComponentKind],
+        spec: &str,
+    ) -> Result<(&Plugin, String, ComponentKind)> {
         let (want_plugin, name) = match spec.split_once('/') {
             Some((p, n)) => (Some(p), n),
             None => (None, spec),
@@ -52,10 +80,11 @@ impl Plugins {
             if want_plugin.is_some_and(|w| w != p.info().name) {
                 continue;
             }
-            if p.info().names(kind).contains(&name) {
-                return Ok((p, name.to_string()));
+            if let Some(&k) = kinds.iter().find(|&&k| p.info().names(k).contains(&name)) {
+                return Ok((p, name.to_string(), k));
             }
         }
+        let kind = kinds[0];
         let loaded: Vec<&str> = self.0.iter().map(|p| p.info().name.as_str()).collect();
         Err(Error::Config(format!(
             "no loaded plugin provides the {kind} '{spec}' (loaded: {}); use --plugin NAME",
@@ -74,9 +103,29 @@ impl Plugins {
         if sc.loss == "ce" {
             return Ok(LossFn::CrossEntropy);
         }
-        let (p, name) = self.find(crate::plugin::ComponentKind::Loss, &sc.loss)?;
-        let l = p.loss(&name, &json_of(&sc.loss_config)?, info);
-        Ok(LossFn::Plugin(l.map_err(built(stage, "loss", &sc.loss))?))
+        let kinds = [ComponentKind::Loss, ComponentKind::FeatureLoss];
+        let (p, name, kind) = self.find(&kinds, &sc.loss)?;
+        let cfg = json_of(&sc.loss_config)?;
+        let failed = built(stage, "loss", &sc.loss);
+        Ok(match kind {
+            ComponentKind::FeatureLoss => {
+                LossFn::Feature(p.feature_loss(&name, &cfg, info).map_err(failed)?)
+            }
+            _ => LossFn::Plugin(p.loss(&name, &cfg, info).map_err(failed)?),
+        })
+    }
+
+    /// The run's model component (`model_plugin`), if any.
+    pub fn model(&self, cfg: &Config, info: &DatasetInfo) -> Result<Option<PluginModel>> {
+        let Some(spec) = &cfg.model_plugin else {
+            return Ok(None);
+        };
+        let (p, name, _) = self.find(&[ComponentKind::Model], spec)?;
+        let m = p.model(&name, &json_of(&cfg.model_plugin_config)?, info);
+        Ok(Some(m.map_err(|source| Error::ModelPlugin {
+            name: spec.clone(),
+            source: Box::new(source),
+        })?))
     }
 
     /// The stage's plugin head; `None` for the built-in linear classifier.
@@ -89,7 +138,7 @@ impl Plugins {
         if sc.head == "linear" {
             return Ok(None);
         }
-        let (p, name) = self.find(crate::plugin::ComponentKind::Head, &sc.head)?;
+        let (p, name, _) = self.find(&[ComponentKind::Head], &sc.head)?;
         let h = p.head(&name, &json_of(&sc.head_config)?, info);
         Ok(Some(h.map_err(built(stage, "head", &sc.head))?))
     }
@@ -98,13 +147,13 @@ impl Plugins {
     pub fn sampler(
         &self,
         stage: u32,
-        sc: &StageConfig,
+        (spec, config): (&str, &toml::Table),
         info: &DatasetInfo,
         labels: &[u32],
     ) -> Result<PluginSampler> {
-        let (p, name) = self.find(crate::plugin::ComponentKind::Sampler, &sc.sampler)?;
-        p.sampler(&name, &json_of(&sc.sampler_config)?, info, labels)
-            .map_err(built(stage, "sampler", &sc.sampler))
+        let (p, name, _) = self.find(&[ComponentKind::Sampler], spec)?;
+        p.sampler(&name, &json_of(config)?, info, labels)
+            .map_err(built(stage, "sampler", spec))
     }
 }
 

@@ -23,16 +23,27 @@ pub(super) struct Data {
     pub manifest: Manifest,
     pub train: Arc<Reader>,
     pub test: Arc<Reader>,
+    /// The `eval_splits` the final evaluation covers, by name.
+    pub splits: Vec<(String, Arc<Reader>)>,
     pub groups: Vec<Shot>,
     pub in_channels: i64,
 }
 
 /// Opens the dataset with every check `lt-data verify` makes but the checksums (headers
 /// against the manifest, splits against each other, normalisation and augmentation).
-pub(super) fn load_data(dir: &Path, eval_split: &str) -> lt_data::Result<Data> {
+/// `eval_splits` are opened too (their names checked before any training), in order.
+pub(super) fn load_data(
+    dir: &Path,
+    eval_split: &str,
+    eval_splits: &[String],
+) -> lt_data::Result<Data> {
     let d = Dataset::open(dir)?;
     let train = d.split("train")?.clone();
     let test = d.split(eval_split)?.clone();
+    let splits = eval_splits
+        .iter()
+        .map(|n| Ok((n.clone(), d.split(n)?.clone())))
+        .collect::<lt_data::Result<_>>()?;
     let manifest = d.manifest;
     let in_channels = match (train.layout(), manifest.augment) {
         (Layout::Raw { channels, .. }, Pipeline::Cifar) => channels as i64,
@@ -43,6 +54,7 @@ pub(super) fn load_data(dir: &Path, eval_split: &str) -> lt_data::Result<Data> {
         manifest,
         train,
         test,
+        splits,
         groups,
         in_channels,
     })
@@ -163,10 +175,18 @@ impl Sampler for Truncated {
     }
 }
 
+/// Which of a stage's samplers: the first (`sampler`; built twice, it gives the same indices,
+/// which a second view of the same images relies on), or the second (`sampler2`, its own seed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Which {
+    First,
+    Second,
+}
+
 /// A stage's training sampler: built-in or a plugin's, capped at `steps_per_epoch` batches,
 /// sharded over the ranks.
 pub(super) fn stage_sampler(
-    (stage, sc): (u32, &StageConfig),
+    (stage, sc, which): (u32, &StageConfig, Which),
     cfg: &Config,
     data: &Data,
     plugins: &Plugins,
@@ -174,16 +194,29 @@ pub(super) fn stage_sampler(
     pg: Option<&ProcessGroup>,
 ) -> Result<Box<dyn Sampler>> {
     let labels = data.train.labels();
-    let mut samp: Box<dyn Sampler> = if sampler::NAMES.contains(&sc.sampler.as_str()) {
+    let (name, config, seed) = match which {
+        Which::First => (&sc.sampler, &sc.sampler_config, cfg.seed ^ stage as u64),
+        Which::Second => (
+            &sc.sampler2,
+            &sc.sampler2_config,
+            cfg.seed ^ stage as u64 ^ (1 << 40),
+        ),
+    };
+    let mut samp: Box<dyn Sampler> = if sampler::NAMES.contains(&name.as_str()) {
         sampler::by_name(
-            &sc.sampler,
+            name,
             labels,
             data.manifest.num_classes,
-            cfg.seed ^ stage as u64,
+            seed,
             sc.epochs as u64,
         )?
     } else {
-        Box::new(FromPlugin(plugins.sampler(stage, sc, info, labels)?))
+        Box::new(FromPlugin(plugins.sampler(
+            stage,
+            (name, config),
+            info,
+            labels,
+        )?))
     };
     if sc.steps_per_epoch > 0 {
         samp = Box::new(Truncated {

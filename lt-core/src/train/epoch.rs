@@ -5,6 +5,7 @@
 
 use super::batches::DeviceBatch;
 use super::components::LossFn;
+use super::forward::{Outputs, Second};
 use super::net::Model;
 use super::progress;
 use super::stage::{Env, Learner, Stage};
@@ -17,7 +18,7 @@ use crate::plugin::StepCtx;
 use crate::{Error, Result};
 use lt_data::rng::{streams, Rng, Xoshiro256};
 use std::time::Instant;
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// What an epoch did.
 pub(super) struct EpochReport {
@@ -46,14 +47,27 @@ pub(super) fn run_epoch(
     let (num, sc) = (st.num, st.sc);
     tch::manual_seed(streams::torch_epoch_seed(env.cfg.seed, num, epoch as u64));
     let mut rng = streams::mixup_epoch(env.cfg.seed, num, epoch as u64);
-    if let LossFn::Plugin(p) = &mut st.learn.loss {
-        p.on_epoch(&ctx((num, sc), epoch, 0))?;
+    st.learn.loss.on_epoch(&ctx((num, sc), epoch, 0))?;
+    if let Some(mp) = &mut m.model_plugin {
+        mp.on_epoch(&ctx((num, sc), epoch, 0))?;
     }
     let it = st
         .loader
         .epoch(epoch as u64)
         .map_err(|e| Error::Training(format!("the {} sampler gave no samples: {e}", sc.sampler)))?;
-    let n_batches = it.num_batches();
+    let second = match &mut st.second {
+        Some(s) => Some((
+            s.kind,
+            s.loader.epoch(epoch as u64).map_err(|e| {
+                Error::Training(format!("the {} sampler gave no samples: {e}", sc.sampler2))
+            })?,
+        )),
+        None => None,
+    };
+    let n_batches = match &second {
+        Some((_, it2)) => it.num_batches().min(it2.num_batches()),
+        None => it.num_batches(),
+    };
     if n_batches == 0 {
         return Err(Error::Training(format!(
             "the {} sampler gave no samples",
@@ -69,14 +83,27 @@ pub(super) fn run_epoch(
     let debug = &env.sync_debug;
     let mut steps = 0;
     let mut batches = st.transfer.epoch(it, epoch as u64);
+    let mut seconds = match (&st.second, second) {
+        (Some(s), Some((kind, it2))) => Some((kind, s.transfer.epoch(it2, epoch as u64))),
+        _ => None,
+    };
     debug.on()?;
-    for (i, b) in batches.by_ref().enumerate() {
+    for i in 0..n_batches {
+        let Some(b) = batches.next() else { break };
         let b = b?;
-        if b.n < 2 {
-            continue; // batch norm cannot train on a single image
+        let b2 = match &mut seconds {
+            Some((kind, it2)) => match it2.next() {
+                Some(b2) => Some((b2?, *kind)),
+                None => break,
+            },
+            None => None,
+        };
+        if b.n < 2 || b2.as_ref().is_some_and(|(b2, _)| b2.n != b.n) {
+            continue; // batch norm cannot train on a single image; halves must pair up
         }
         let at = (epoch, i, n_batches);
-        let (loss, logits, y) = step(&mut st.learn, (num, sc), m, &b, at, &mut rng, env)?;
+        let inputs = (&b, b2.as_ref().map(|(b2, k)| (b2, *k)));
+        let (loss, logits, y) = step(&mut st.learn, (num, sc), m, inputs, at, &mut rng, env)?;
         let skipped = st.learn.scaler.as_ref().map(|s| s.found_inf());
         stats.add(&loss, &logits, &y, b.n, skipped)?;
         steps += 1;
@@ -116,13 +143,14 @@ fn ctx((num, sc): (u32, &StageConfig), epoch: usize, step: u64) -> StepCtx {
     }
 }
 
-/// One optimisation step on a batch; returns the (mixup-weighted) loss, the logits and the
-/// labels accuracy is counted against, all still on the device.
+/// One optimisation step on a batch (and its second batch or view); returns the
+/// (mixup-weighted) loss, the logits and the labels accuracy is counted against, all still on
+/// the device.
 fn step(
     st: &mut Learner,
     (num, sc): (u32, &StageConfig),
     m: &mut Model,
-    b: &DeviceBatch,
+    (b, b2): (&DeviceBatch, Option<(&DeviceBatch, Second)>),
     (epoch, i, n_batches): (usize, usize, usize),
     rng: &mut Rng<Xoshiro256>,
     env: &Env,
@@ -130,14 +158,17 @@ fn step(
     let iter = sc.schedule.rate_iteration(i);
     st.opt.set_lr(st.schedule.lr(epoch, iter, n_batches));
     let (x, ya, yb, lam) = mixup::mixup(&b.x, &b.y, sc.mixup_alpha, rng)?;
-    let logits = env
-        .precision
-        .autocast(env.device, || m.train_logits(&x, sc))??;
     let c = ctx((num, sc), epoch, (epoch * n_batches + i) as u64);
-    let mut l = st.loss.forward(&logits, &ya, &c)?;
+    let second = b2.map(|(b2, k)| (&b2.x, k));
+    let out = env
+        .precision
+        .autocast(env.device, || m.train_forward(&x, second, sc, &c))??;
+    let y2 = b2.map(|(b2, _)| &b2.y);
+    let mut l = loss_of(&mut st.loss, &out, (&ya, y2), m, &c)?;
     if lam < 1.0 {
-        l = l * lam + st.loss.forward(&logits, &yb, &c)? * (1.0 - lam);
+        l = l * lam + loss_of(&mut st.loss, &out, (&yb, y2), m, &c)? * (1.0 - lam);
     }
+    let logits = out.logits;
     st.opt.zero_grad()?;
     match &st.scaler {
         Some(s) => s.scale(&l)?.f_backward()?,
@@ -151,6 +182,24 @@ fn step(
         None => st.opt.step()?,
     }
     Ok((l, logits, ya))
+}
+
+/// The stage's loss of a forward's outputs against `y` (and the second batch's labels).
+fn loss_of(
+    loss: &mut LossFn,
+    out: &Outputs,
+    (y, y2): (&Tensor, Option<&Tensor>),
+    m: &Model,
+    c: &StepCtx,
+) -> Result<Tensor> {
+    match loss {
+        LossFn::CrossEntropy => Ok(out.logits.log_softmax(-1, Kind::Float).nll_loss(y)),
+        LossFn::Plugin(p) => Ok(p.forward(&out.logits, y, c)?),
+        LossFn::Feature(p) => {
+            let w = p.needs().head_weight.then_some(&m.head.weight);
+            Ok(p.forward(&out.args(y, y2, w), c)?)
+        }
+    }
 }
 
 /// A non-finite loss stops the run, except under fp16 where the scaler skips such steps.

@@ -2,6 +2,7 @@
 //! fits). Batches take the same way to the device as in training (`batches`), with the eval
 //! augmentation.
 
+use super::adapt::{self, AdaptInput};
 use super::batches::Transfer;
 use super::components::LossFn;
 use super::data::{self, Data, Indices};
@@ -28,6 +29,8 @@ pub(super) struct EvalInput {
     threads: usize,
     /// Whether `evaluate` shows a progress bar (not with --quiet, nor on non-main ranks).
     bar: bool,
+    /// How a model plugin adapts to a split before its final evaluation.
+    adapt: AdaptInput,
 }
 
 impl EvalInput {
@@ -43,6 +46,7 @@ impl EvalInput {
             full,
             threads: data::loader_threads(cfg),
             bar,
+            adapt: AdaptInput::new(m, cfg, device)?,
         })
     }
 
@@ -58,9 +62,8 @@ impl EvalInput {
     }
 }
 
-/// Test-split metrics of the current model (BN in eval mode, no gradients). With a process
-/// group each rank evaluates every world-th image and the per-image outcomes are summed across
-/// ranks, so the metrics cover the whole test set on every rank.
+/// Evaluation-split metrics of the current model during training: a model plugin that adapts
+/// at test time is evaluated with its aggregation reset, not adapted (see [`evaluate_split`]).
 pub(super) fn evaluate(
     m: &mut Model,
     loss: &mut LossFn,
@@ -68,7 +71,23 @@ pub(super) fn evaluate(
     input: &EvalInput,
     pg: Option<&ProcessGroup>,
 ) -> Result<Metrics> {
-    let n = data.test.len();
+    evaluate_split(m, loss, (data, &data.test), input, pg, false)
+}
+
+/// Metrics of the current model on `reader` (a split of `data`'s dataset; BN in eval mode, no
+/// gradients), after the model plugin's test-time adaptation on its images when `adapt`. With
+/// a process group each rank evaluates every world-th image and the per-image outcomes are
+/// summed across ranks, so the metrics cover the whole split on every rank.
+pub(super) fn evaluate_split(
+    m: &mut Model,
+    loss: &mut LossFn,
+    (data, reader): (&Data, &Arc<Reader>),
+    input: &EvalInput,
+    pg: Option<&ProcessGroup>,
+    adapt: bool,
+) -> Result<Metrics> {
+    adapt::prepare(m, reader, &input.adapt, adapt)?;
+    let n = reader.len();
     let (rank, world) = pg.map_or((0, 1), |p| (p.rank(), p.world_size()));
     if let Some(pg) = pg {
         // Evaluate rank 0's batch-norm statistics everywhere, as DDP's buffer broadcast does.
@@ -76,15 +95,13 @@ pub(super) fn evaluate(
         tch::no_grad(|| pg.broadcast(&mut vars, 0))?;
     }
     let shard: Vec<u32> = (rank..n).step_by(world).map(|i| i as u32).collect();
-    let mut loader = input.loader(&data.test, shard.clone())?;
+    let mut loader = input.loader(reader, shard.clone())?;
     let mut ev = Evaluator::new(data.manifest.num_classes);
     let batches = shard.len().div_ceil(EVAL_BATCH) as u64;
     let bar = progress::bar(batches, input.bar, "eval".into());
     for b in input.transfer.epoch(loader.epoch(0)?, 0) {
         let b = b?;
-        let f = m.eval_features(&b.x)?;
-        let logits = tch::no_grad(|| m.logits(&f, false))?;
-        let logits = loss.adjust(logits)?;
+        let logits = loss.adjust(m.eval_logits(&b.x)?)?;
         ev.add_logits(&logits, &b.y)?;
         bar.inc(1);
     }

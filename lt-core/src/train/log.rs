@@ -44,6 +44,19 @@ pub(super) fn epoch_line(
     s
 }
 
+/// The line the final evaluation of one of `eval_splits` prints.
+pub(super) fn split_line(name: &str, m: &crate::metrics::Metrics) -> String {
+    format!(
+        "eval {name}: top1 {:.2}  many {}  medium {}  few {}  ECE {:.2}  NLL {:.3}",
+        m.top1,
+        fmt_opt(m.many),
+        fmt_opt(m.medium),
+        fmt_opt(m.few),
+        m.ece,
+        m.nll
+    )
+}
+
 /// What only the main rank writes: the metrics log and table, appended to as the run goes.
 pub(super) struct Writes {
     /// `metrics.jsonl` and `metrics.csv`, with their paths (for errors).

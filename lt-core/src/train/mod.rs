@@ -10,6 +10,7 @@
 //! Determinism: tch, the loader and mixup are re-seeded from (seed, stage, epoch) at every
 //! epoch start, so a run resumed from an epoch checkpoint continues exactly as if uninterrupted.
 
+mod adapt;
 mod batches;
 mod book;
 mod check;
@@ -20,12 +21,14 @@ mod data;
 mod device_aug;
 mod epoch;
 mod evaluate;
+mod forward;
 mod log;
 mod net;
 mod progress;
 mod restore;
 mod run;
 mod run_dir;
+mod second;
 mod stage;
 mod stats;
 

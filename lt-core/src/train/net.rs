@@ -5,7 +5,7 @@
 use crate::config::StageConfig;
 use crate::model::{Backbone, Head};
 use crate::optim::ParamGroup;
-use crate::plugin::PluginHead;
+use crate::plugin::{NamedTensor, PluginHead, PluginModel, StepCtx};
 use crate::Result;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
@@ -15,6 +15,8 @@ pub(super) struct Model {
     pub backbone: Backbone,
     pub head: Head,
     pub plugin_head: Option<PluginHead>,
+    /// A plugin's model over the backbone's branches; replaces the head when present.
+    pub model_plugin: Option<PluginModel>,
 }
 
 impl Model {
@@ -25,15 +27,14 @@ impl Model {
         }
     }
 
-    /// Training-mode logits of a batch (float32, whatever autocast computed in). A frozen
-    /// backbone runs without gradients, updating its BN statistics only with `shift_bn`.
-    pub fn train_logits(&mut self, x: &Tensor, sc: &StageConfig) -> Result<Tensor> {
-        let feats = if sc.freeze_backbone {
-            tch::no_grad(|| self.backbone.forward_features(x, sc.shift_bn))
+    /// Runs `f` on the backbone as the stage trains it: a frozen backbone without gradients,
+    /// updating its BN statistics only with `shift_bn` (`f` gets BN's train flag).
+    pub fn with_backbone<T>(&self, sc: &StageConfig, f: impl FnOnce(&Backbone, bool) -> T) -> T {
+        if sc.freeze_backbone {
+            tch::no_grad(|| f(&self.backbone, sc.shift_bn))
         } else {
-            self.backbone.forward_features(x, true)
-        };
-        Ok(self.logits(&feats, true)?.f_to_kind(Kind::Float)?)
+            f(&self.backbone, true)
+        }
     }
 
     /// Eval-mode features of a batch, without gradients.
@@ -41,16 +42,38 @@ impl Model {
         Ok(tch::no_grad(|| self.backbone.forward_features(x, false)))
     }
 
-    /// Tensors of the plugin head, for checkpoints.
+    /// Eval-mode logits of a batch, without gradients: the head's, or the model plugin's
+    /// aggregation of its branches.
+    pub fn eval_logits(&mut self, x: &Tensor) -> Result<Tensor> {
+        let Some(mp) = &mut self.model_plugin else {
+            let f = self.eval_features(x)?;
+            return tch::no_grad(|| self.logits(&f, false));
+        };
+        let feats = tch::no_grad(|| self.backbone.forward_branches(x, false));
+        let out = tch::no_grad(|| mp.forward(&feats, false, &StepCtx::default()))?;
+        Ok(out.logits)
+    }
+
+    /// Each branch's eval-mode logits of a batch, without gradients (test-time adaptation).
+    pub fn eval_experts(&mut self, x: &Tensor) -> Result<Vec<Tensor>> {
+        let Some(mp) = &mut self.model_plugin else {
+            return Ok(vec![self.eval_logits(x)?]);
+        };
+        let feats = tch::no_grad(|| self.backbone.forward_branches(x, false));
+        let out = tch::no_grad(|| mp.forward(&feats, false, &StepCtx::default()))?;
+        Ok(out.experts)
+    }
+
+    /// Tensors of the plugin head and the model plugin, for checkpoints.
     pub fn extra(&mut self) -> Result<Vec<(String, Tensor)>> {
-        match &mut self.plugin_head {
-            Some(h) => Ok(h
-                .named_tensors()?
-                .into_iter()
-                .map(|n| (format!("head_plugin.{}", n.name), n.tensor))
-                .collect()),
-            None => Ok(Vec::new()),
+        let mut v = Vec::new();
+        if let Some(h) = &mut self.plugin_head {
+            v.extend(prefixed("head_plugin", h.named_tensors()?));
         }
+        if let Some(mp) = &mut self.model_plugin {
+            v.extend(prefixed("model_plugin", mp.named_tensors()?));
+        }
+        Ok(v)
     }
 
     /// The optimiser's parameter groups for a stage, after setting what trains: the backbone
@@ -59,7 +82,8 @@ impl Model {
     pub fn stage_groups(&mut self, sc: &StageConfig) -> Result<Vec<ParamGroup>> {
         self.backbone.set_trainable(!sc.freeze_backbone);
         self.backbone.set_bn_eval(false);
-        self.head.set_trainable(self.plugin_head.is_none());
+        self.head
+            .set_trainable(self.plugin_head.is_none() && self.model_plugin.is_none());
         let mut groups = Vec::new();
         if !sc.freeze_backbone {
             groups.push(ParamGroup::new(
@@ -69,27 +93,51 @@ impl Model {
                 sc.weight_decay,
             ));
         }
-        let Some(h) = &mut self.plugin_head else {
-            groups.push(ParamGroup::new(
+        let owned = match (&mut self.plugin_head, &mut self.model_plugin) {
+            (_, Some(mp)) => Some(("model_plugin", mp.named_tensors()?)),
+            (Some(h), None) => Some(("head_plugin", h.named_tensors()?)),
+            (None, None) => None,
+        };
+        match owned {
+            Some((prefix, tensors)) => groups.extend(plugin_groups(prefix, tensors, sc)?),
+            None => groups.push(ParamGroup::new(
                 "head",
                 self.head.parameters(),
                 sc.head_lr_factor,
                 sc.weight_decay,
-            ));
-            return Ok(groups);
-        };
-        for t in h.named_tensors()?.into_iter().filter(|t| t.trainable) {
-            let f = sc.param_lr_factor(&t.name)?;
-            let name = format!("head_plugin.{}", t.name);
-            groups.push(ParamGroup::new(
-                &name,
-                vec![(name.clone(), t.tensor)],
-                f.unwrap_or(sc.head_lr_factor),
-                sc.weight_decay,
-            ));
+            )),
         }
         Ok(groups)
     }
+}
+
+/// One parameter group per trainable tensor of a plugin component, named `<prefix>.<name>`,
+/// with its own learning-rate factor (`param_lr_factors`, by the tensor's own name).
+pub(super) fn plugin_groups(
+    prefix: &str,
+    tensors: Vec<NamedTensor>,
+    sc: &StageConfig,
+) -> Result<Vec<ParamGroup>> {
+    let mut groups = Vec::new();
+    for t in tensors.into_iter().filter(|t| t.trainable) {
+        let f = sc.param_lr_factor(&t.name)?;
+        let name = format!("{prefix}.{}", t.name);
+        groups.push(ParamGroup::new(
+            &name,
+            vec![(name.clone(), t.tensor)],
+            f.unwrap_or(sc.head_lr_factor),
+            sc.weight_decay,
+        ));
+    }
+    Ok(groups)
+}
+
+/// A component's tensors under `<prefix>.<name>` (checkpoint names).
+pub(super) fn prefixed(prefix: &str, tensors: Vec<NamedTensor>) -> Vec<(String, Tensor)> {
+    tensors
+        .into_iter()
+        .map(|n| (format!("{prefix}.{}", n.name), n.tensor))
+        .collect()
 }
 
 /// CRC-32 of every model tensor in name order: equal on all ranks of a data-parallel run.

@@ -5,7 +5,7 @@
 
 use super::components::{LossFn, Plugins};
 use super::data::{self, Data};
-use super::evaluate::{evaluate, EvalInput, EVAL_BATCH};
+use super::evaluate::{evaluate_split, EvalInput, EVAL_BATCH};
 use super::net::Model;
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{Config, StageConfig};
@@ -53,9 +53,11 @@ impl Restore {
         let ck = checkpoint::load(&self.checkpoint)?;
         let cfg = self.config(&ck)?;
         let data =
-            data::load_data(&cfg.dataset, &cfg.eval_split).map_err(|source| Error::Dataset {
-                path: cfg.dataset.clone(),
-                source,
+            data::load_data(&cfg.dataset, &cfg.eval_split, &cfg.eval_splits).map_err(|source| {
+                Error::Dataset {
+                    path: cfg.dataset.clone(),
+                    source,
+                }
             })?;
         crate::infer::fits::check(&self.checkpoint, &ck, &cfg.dataset, &data.manifest)?;
         let device = crate::device::select(&cfg.device)?;
@@ -64,7 +66,7 @@ impl Restore {
         let plugins = Plugins::load(&cfg.plugins)?;
         let stage = ck.meta.stage;
         let sc = stage_config(&cfg, stage, &self.checkpoint)?;
-        let mut model = super::run::build_model(&cfg, &data, device, None, None)?;
+        let mut model = super::run::build_model(&cfg, (&data, &plugins), device, None, None)?;
         let info = dataset_info(&cfg, &data, &model, device);
         let loss = plugins.loss(stage, sc, &info)?;
         model.plugin_head = plugins.head(stage, sc, &info)?;
@@ -155,8 +157,17 @@ impl Trained {
     /// backbone, the stage's head, then the loss's post-hoc adjustment.
     pub fn logits(&mut self, x: &Tensor) -> Result<Tensor> {
         let x = x.f_to_device(self.device())?;
+        if self.model.model_plugin.is_some() {
+            let logits = self.model.eval_logits(&x)?;
+            return self.loss.adjust(logits);
+        }
         let f = self.model.eval_features(&x)?;
         self.head_logits(&f)
+    }
+
+    /// The run's model plugin, if it has one (its branches have no single head to export).
+    pub fn model_plugin(&self) -> Option<&str> {
+        self.model.model_plugin.as_ref().map(|p| p.name())
     }
 
     /// Logits of pooled features `[N, feature_dim]`: the stage's head, then the loss's
@@ -201,14 +212,16 @@ impl Trained {
         Ok(&stage_config(&self.cfg, self.stage, Path::new(""))?.head)
     }
 
-    /// The metrics of the evaluation split, as the run computed them.
+    /// The metrics of the evaluation split, as the run's final evaluation computed them (after
+    /// a model plugin's test-time adaptation).
     pub fn evaluate(&mut self) -> Result<Metrics> {
-        evaluate(
+        evaluate_split(
             &mut self.model,
             &mut self.loss,
-            &self.data,
+            (&self.data, &self.data.test),
             &self.eval,
             None,
+            true,
         )
     }
 

@@ -6,7 +6,7 @@ use super::clock::{self, RunClock};
 use super::components::{LossFn, Plugins};
 use super::data::{self, Data};
 use super::epoch::{self, EpochReport};
-use super::evaluate::{evaluate, EvalInput};
+use super::evaluate::{evaluate, evaluate_split, EvalInput};
 use super::net::{self, Model};
 use super::run_dir::RunDir;
 use super::stage::{self, Env, Stage};
@@ -47,10 +47,13 @@ pub struct RunOptions {
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
     let started = Instant::now();
     cfg.validate()?;
-    let data = data::load_data(&cfg.dataset, &cfg.eval_split).map_err(|source| Error::Dataset {
-        path: cfg.dataset.clone(),
-        source,
-    })?;
+    let data =
+        data::load_data(&cfg.dataset, &cfg.eval_split, &cfg.eval_splits).map_err(|source| {
+            Error::Dataset {
+                path: cfg.dataset.clone(),
+                source,
+            }
+        })?;
     data::check_batch_sizes(cfg, data.train.len())?;
     let dir = RunDir::inspect(cfg, opts.resume)?;
     // Launched by torchrun or srun: join the process group (data-parallel training).
@@ -71,7 +74,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         .init_backbone
         .as_deref()
         .filter(|_| resumed.start == (1, 0));
-    let mut m = build_model(cfg, &data, device, pg.as_ref(), init)?;
+    let mut m = build_model(cfg, (&data, &plugins), device, pg.as_ref(), init)?;
     let mut start = resumed.start;
     // A given stage-1 model replaces stage 1 (decoupled methods sharing one representation).
     if let (Some(init), (1, 0)) = (&cfg.init_checkpoint, start) {
@@ -95,18 +98,19 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         sync_debug,
     };
     let stages = std::iter::once((1u32, &cfg.stage1)).chain(cfg.stage2.iter().map(|s| (2u32, s)));
+    let mut loss = LossFn::CrossEntropy;
     for (num, sc) in stages.filter(|(n, _)| *n >= start.0) {
         let first = if num == start.0 { start.1 } else { 0 };
-        run_stage(num, sc, first, &env, &mut m, &mut book, opts)?;
+        loss = run_stage(num, sc, first, &env, &mut m, &mut book, opts)?;
     }
-    finish(&env, &mut m, book)
+    finish(&env, &mut m, book, loss)
 }
 
 /// The network of the run, with `init`'s weights when given, every rank starting from rank 0's
 /// weights.
 pub(super) fn build_model(
     cfg: &Config,
-    data: &Data,
+    (data, plugins): (&Data, &Plugins),
     device: Device,
     pg: Option<&ProcessGroup>,
     init: Option<&Path>,
@@ -124,6 +128,7 @@ pub(super) fn build_model(
         backbone,
         head,
         plugin_head: None,
+        model_plugin: None,
     };
     if let Some(file) = init {
         let report =
@@ -132,6 +137,7 @@ pub(super) fn build_model(
             eprintln!("{notice}");
         }
     }
+    add_model_plugin(cfg, &mut m, data, plugins, device)?;
     if cfg.channels_last {
         m.backbone.set_channels_last(true)?;
     }
@@ -139,6 +145,31 @@ pub(super) fn build_model(
         crate::dist::broadcast_parameters(pg, &net::sorted_variables(&m.vs))?;
     }
     Ok(m)
+}
+
+/// The run's model plugin and the backbone branches it asks for (fresh copies of the last
+/// stage, after `init_backbone`'s weights, which have none).
+fn add_model_plugin(
+    cfg: &Config,
+    m: &mut Model,
+    data: &Data,
+    plugins: &Plugins,
+    device: Device,
+) -> Result<()> {
+    let info = crate::plugin::DatasetInfo {
+        num_classes: data.manifest.num_classes,
+        class_counts: data.train.counts().iter().map(|&c| c as u64).collect(),
+        feature_dim: m.backbone.feature_dim() as usize,
+        seed: cfg.seed,
+        device,
+    };
+    let Some(mp) = plugins.model(cfg, &info)? else {
+        return Ok(());
+    };
+    m.backbone
+        .add_branches(&(m.vs.root() / "backbone"), mp.branches())?;
+    m.model_plugin = Some(mp);
+    Ok(())
 }
 
 /// The architecture a dataset's manifest names (its recipe's model), read where it is used.
@@ -150,7 +181,8 @@ fn recipe_arch(name: &str) -> Result<Arch> {
     })
 }
 
-/// Runs stage `num` from epoch `first` (0 unless resuming) to its end.
+/// Runs stage `num` from epoch `first` (0 unless resuming) to its end; returns its loss (whose
+/// post-hoc adjustment the final evaluation applies).
 fn run_stage(
     num: u32,
     sc: &StageConfig,
@@ -159,7 +191,7 @@ fn run_stage(
     m: &mut Model,
     book: &mut Book,
     opts: &RunOptions,
-) -> Result<()> {
+) -> Result<LossFn> {
     let mut st = stage::build(num, sc, env, m)?;
     if book.resuming && first > 0 {
         let ck = checkpoint::load(&checkpoint_path(&book.run_dir, num, "last"))?;
@@ -180,7 +212,8 @@ fn run_stage(
     if first >= sc.epochs {
         book.last_metrics = Some(evaluate(m, &mut st.learn.loss, env.data, env.eval, env.pg)?);
     }
-    book.save(&st, m, "final", sc.epochs)
+    book.save(&mut st, m, "final", sc.epochs)?;
+    Ok(st.learn.loss)
 }
 
 /// After an epoch: its line (with test metrics when it evaluates), the best and last
@@ -236,20 +269,39 @@ fn epochs_left(cfg: &Config, (num, done, epochs): (u32, usize, usize)) -> usize 
     epochs - done + later
 }
 
-/// The end of a run: final metrics (evaluated now if no stage did), metrics.json and the
-/// reliability diagram on the main rank.
-fn finish(env: &Env, m: &mut Model, book: Book) -> Result<Summary> {
+/// The end of a run: final metrics (evaluated now if no stage did, or if the model adapts at
+/// test time), one block per `eval_splits` entry, metrics.json and the plots on the main rank.
+fn finish(env: &Env, m: &mut Model, book: Book, mut loss: LossFn) -> Result<Summary> {
+    let adapts = m
+        .model_plugin
+        .as_ref()
+        .is_some_and(|p| p.adapt_epochs() > 0);
     let metrics = match book.last_metrics {
-        Some(mm) => mm,
-        None => evaluate(m, &mut LossFn::CrossEntropy, env.data, env.eval, env.pg)?,
+        Some(mm) if !adapts => mm,
+        _ => evaluate_split(
+            m,
+            &mut loss,
+            (env.data, &env.data.test),
+            env.eval,
+            env.pg,
+            true,
+        )?,
     };
+    let mut splits = Vec::new();
+    for (name, reader) in &env.data.splits {
+        let s = evaluate_split(m, &mut loss, (env.data, reader), env.eval, env.pg, true)?;
+        if book.main {
+            eprintln!("{}", log::split_line(name, &s));
+        }
+        splits.push((name.clone(), s));
+    }
     let best = book.best;
     let run_dir = book.run_dir;
     if let Some(pg) = env.pg {
         pg.barrier()?;
     }
     if book.main {
-        book::write_metrics(&metrics, best, env.cfg, env.data, &run_dir)?;
+        book::write_metrics((&metrics, &splits), best, env.cfg, env.data, &run_dir)?;
     }
     Ok(Summary {
         weights_crc: net::weights_crc(&m.vs)?,

@@ -4,10 +4,11 @@
 
 use super::batches::Transfer;
 use super::components::{LossFn, Plugins};
-use super::data::{self, Data};
+use super::data::{self, Data, Which};
 use super::device_aug::Finish;
 use super::evaluate::{features, EvalInput};
-use super::net::Model;
+use super::net::{self, Model};
+use super::second::{self, SecondInput};
 use crate::amp::{GradScaler, Precision};
 use crate::checkpoint::Checkpoint;
 use crate::config::{Config, StageConfig};
@@ -50,6 +51,8 @@ pub(super) struct Stage<'a> {
     pub learn: Learner,
     pub loader: Loader,
     pub transfer: Transfer,
+    /// `sampler2`'s batches or second views, when the stage draws them.
+    pub second: Option<SecondInput>,
 }
 
 /// Builds stage `num` on the model as it is (stage 2 starts from the end of stage 1).
@@ -67,10 +70,13 @@ pub(super) fn build<'a>(
         seed: cfg.seed,
         device: env.device,
     };
-    let loss = env.plugins.loss(num, sc, &info)?;
+    let mut loss = env.plugins.loss(num, sc, &info)?;
     m.plugin_head = env.plugins.head(num, sc, &info)?;
+    let branches = m.model_plugin.as_ref().map(|p| p.branches());
+    let second = second::plan(num, sc, &loss, branches)?;
     init_plugin_head(m, data, env.eval)?;
-    let groups = m.stage_groups(sc)?;
+    let mut groups = m.stage_groups(sc)?;
+    groups.extend(net::plugin_groups("loss_plugin", loss.tensors()?, sc)?);
     check_trains_something(num, sc, &groups)?;
     let grad_sync = match env.pg {
         Some(pg) => {
@@ -92,7 +98,14 @@ pub(super) fn build<'a>(
     )?;
     let schedule = schedule_of(sc);
     schedule.validate()?;
-    let sampler = data::stage_sampler((num, sc), cfg, data, env.plugins, &info, env.pg)?;
+    let sampler = data::stage_sampler(
+        (num, sc, Which::First),
+        cfg,
+        data,
+        env.plugins,
+        &info,
+        env.pg,
+    )?;
     let full = data::augment(&data.manifest, true)?;
     let transfer = Transfer {
         device: env.device,
@@ -108,6 +121,10 @@ pub(super) fn build<'a>(
         (sc.batch_size, transfer.seed, data::loader_threads(cfg)),
         transfer.allocator(),
     )?;
+    let second = match second {
+        Some(kind) => Some(second::build((num, sc, kind), env, &info, &transfer)?),
+        None => None,
+    };
     Ok(Stage {
         num,
         sc,
@@ -120,6 +137,7 @@ pub(super) fn build<'a>(
         },
         loader,
         transfer,
+        second,
     })
 }
 
@@ -162,10 +180,18 @@ impl Stage<'_> {
         v
     }
 
-    /// Continues from a `last` checkpoint of this stage: weights, plugin head, optimiser.
+    /// The tensors a checkpoint keeps besides the VarStore: the plugin head's and model's, and
+    /// the loss's own.
+    pub fn extra(&mut self, m: &mut Model) -> Result<Vec<(String, Tensor)>> {
+        let mut v = m.extra()?;
+        v.extend(net::prefixed("loss_plugin", self.learn.loss.tensors()?));
+        Ok(v)
+    }
+
+    /// Continues from a `last` checkpoint of this stage: weights, plugin tensors, optimiser.
     pub fn restore(&mut self, ck: &Checkpoint, m: &mut Model) -> Result<()> {
         ck.restore_varstore(&m.vs, "")?;
-        let extra = m.extra()?;
+        let extra = self.extra(m)?;
         ck.restore_extra(&extra)?;
         self.learn.opt.load_state_tensors(&ck.optim)?;
         if let Some(s) = &mut self.learn.scaler {

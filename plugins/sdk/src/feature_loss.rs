@@ -88,7 +88,8 @@ impl<'a> LossInput<'a> {
 
     /// `features`, or an error naming what is missing (the host passes what [`Needs`] asks).
     pub fn features(&self) -> Result<&'a Tensor> {
-        self.features.ok_or(crate::Error::Input("no features passed".into()))
+        self.features
+            .ok_or(crate::Error::Input("no features passed".into()))
     }
 
     /// `targets2`, or an error.

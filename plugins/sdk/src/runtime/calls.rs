@@ -182,7 +182,10 @@ unsafe extern "C" fn head_named_tensors(
 }
 
 /// Hands every tensor of a component's `named_tensors` to the host's sink.
-pub(super) unsafe fn push_named(sink: *mut LtTensorSink, list: Vec<NamedTensor>) -> crate::Result<()> {
+pub(super) unsafe fn push_named(
+    sink: *mut LtTensorSink,
+    list: Vec<NamedTensor>,
+) -> crate::Result<()> {
     let sink = sink.as_ref().ok_or(Error::Null("tensor sink"))?;
     for NamedTensor {
         name,

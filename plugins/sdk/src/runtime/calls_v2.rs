@@ -47,16 +47,16 @@ impl Registered for dyn Model {
 
 /// A `u32` query on a component; 0 when the handle is null or the query panics (the host treats
 /// 0 as "nothing" or as an invalid count).
-unsafe fn query<T: ?Sized>(h: Handle, what: &'static str, f: impl FnOnce(&Box<T>) -> u32) -> u32 {
+unsafe fn query<T: ?Sized>(h: Handle, what: &'static str, f: impl FnOnce(&T) -> u32) -> u32 {
     catch_unwind(AssertUnwindSafe(|| match component::<T>(h, what) {
-        Ok(c) => f(c),
+        Ok(c) => f(&**c),
         Err(_) => 0,
     }))
     .unwrap_or(0)
 }
 
 unsafe extern "C" fn feature_loss_caps(h: Handle) -> u32 {
-    query(h, "loss handle", |l: &Box<dyn FeatureLoss>| l.needs().bits())
+    query::<dyn FeatureLoss>(h, "loss handle", |l| l.needs().bits())
 }
 
 /// An optional borrowed argument, shallow-cloned (shares storage and autograd history).
@@ -79,7 +79,10 @@ unsafe extern "C" fn feature_loss_forward(
         let logits = borrow(a.logits, "logits")?;
         let targets = borrow(a.targets, "targets")?;
         let experts = borrow_list(a.experts, a.num_experts, "experts")?;
-        let (features, head_weight) = (opt(a.features, "features")?, opt(a.head_weight, "head_weight")?);
+        let (features, head_weight) = (
+            opt(a.features, "features")?,
+            opt(a.head_weight, "head_weight")?,
+        );
         let targets2 = opt(a.targets2, "targets2")?;
         let (features2, logits2) = (opt(a.features2, "features2")?, opt(a.logits2, "logits2")?);
         let input = LossInput {
@@ -128,7 +131,7 @@ unsafe extern "C" fn feature_loss_named_tensors(
 }
 
 unsafe extern "C" fn model_caps(h: Handle) -> u32 {
-    query(h, "model handle", |m: &Box<dyn Model>| {
+    query::<dyn Model>(h, "model handle", |m| {
         if m.adapt_epochs() > 0 {
             CAP_MODEL_TEST_ADAPT
         } else {
@@ -138,13 +141,13 @@ unsafe extern "C" fn model_caps(h: Handle) -> u32 {
 }
 
 unsafe extern "C" fn model_branches(h: Handle) -> u32 {
-    query(h, "model handle", |m: &Box<dyn Model>| {
+    query::<dyn Model>(h, "model handle", |m| {
         u32::try_from(m.branches()).unwrap_or(0)
     })
 }
 
 unsafe extern "C" fn model_adapt_epochs(h: Handle) -> u32 {
-    query(h, "model handle", |m: &Box<dyn Model>| {
+    query::<dyn Model>(h, "model handle", |m| {
         u32::try_from(m.adapt_epochs()).unwrap_or(u32::MAX)
     })
 }
@@ -190,7 +193,9 @@ unsafe extern "C" fn model_on_epoch(h: Handle, ctx: *const StepCtx, err: *mut Lt
 }
 
 unsafe extern "C" fn model_adapt_begin(h: Handle, err: *mut LtErr) -> i32 {
-    on(h, "model handle", err, |m: &mut Box<dyn Model>| m.adapt_begin())
+    on(h, "model handle", err, |m: &mut Box<dyn Model>| {
+        m.adapt_begin()
+    })
 }
 
 unsafe extern "C" fn model_adapt(
