@@ -4,7 +4,10 @@
 # EPOCHS stage-1 epochs (default 30, the reference protocol of ../shared/reference/fmnist-lt.md)
 # and, for decoupled methods, a stage 2 on top of a shared stage-1 model: CE for cRT (10 epochs),
 # LWS (5), tau-norm and post-hoc logit adjustment (no training), as Kang et al. and Menon et al.;
-# CE + mixup for MiSLAS (10 epochs), as Zhong et al. About 2 h 15 min on 2 cores.
+# CE + mixup for MiSLAS (10 epochs), as Zhong et al.; KCL's cRT (10 epochs) on its own stage 1.
+# The multi-expert and feature-loss rows (BBN, RIDE, SADE, LADE, KCL) use ABI-v2 plugins.
+# About 7 h on 2 cores. ONLY="bbn sade" runs only those rows; a row whose run directory has no
+# metrics keeps its line of the previous table.
 #   EPOCHS=30 bash scripts/results.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,8 +21,10 @@ mkdir -p "$R"
 T=${LANE_THREADS:-$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))}
 common=(--dataset data/fmnist-lt --epochs "$E" --quiet --eval-every "$E" --set threads=$T --set loader_threads=1
         --set stage1.warmup_epochs=5 --set 'stage1.milestones=[0.8, 0.9]')
+selected() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 run() { # name, then lt-train arguments
     local name=$1; shift
+    selected "$name" || return 0
     if [ ! -f "$R/$name/metrics.json" ]; then
         rm -rf "$R/$name"
         local t0=$SECONDS
@@ -37,12 +42,18 @@ s1mix="$R/ce-mixup/checkpoints/stage1-final.safetensors"
 lane_a() {
     run ce
     run ldam-drw --plugin ldam
+    run ride --plugin ride --config configs/ride.toml
+    run lade --plugin lade --config configs/lade.toml
+    run kcl --plugin kcl --config configs/kcl.toml
+    run kcl-crt --plugin decoupling --config configs/kcl-crt.toml --set "init_checkpoint=\"$R/kcl/checkpoints/stage1-final.safetensors\""
 }
 lane_b() {
     run ce-mixup --set stage1.mixup_alpha=1.0
     run balanced-softmax --plugin rebalance --set stage1.loss=balanced-softmax
     run mislas --plugin mislas --config configs/mislas/fashion-mnist-lt.toml --set "init_checkpoint=\"$s1mix\""
-    while [ ! -f "$R/ce/metrics.json" ]; do sleep 10; done
+    run sade --plugin sade --config configs/sade.toml
+    run bbn --plugin bbn --config configs/bbn.toml
+    while selected crt && [ ! -f "$R/ce/metrics.json" ]; do sleep 10; done
     run crt --plugin decoupling --config configs/decoupling/crt.toml --set "init_checkpoint=\"$s1ce\""
     run lws --plugin decoupling --config configs/decoupling/lws.toml --set "init_checkpoint=\"$s1ce\""
     run tau-norm --plugin decoupling --config configs/decoupling/tau-norm.toml --set "init_checkpoint=\"$s1ce\""

@@ -52,3 +52,8 @@ pub fn fixture(name: &str) -> PathBuf {
 pub fn dataset(counts: Vec<u64>, feature_dim: usize) -> lt_core::plugin::DatasetInfo {
     lt_core::plugin::DatasetInfo::for_test(counts).with_feature_dim(feature_dim)
 }
+
+/// Version-2 components that break the ABI's rules (plugins/testdata/bad-v2).
+pub fn bad_v2_plugin() -> PathBuf {
+    library("lt_testdata_bad_v2")
+}
