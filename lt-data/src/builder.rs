@@ -9,6 +9,7 @@ use crate::output::Output;
 use crate::recipe::{self, Recipe};
 use crate::source::{self, Pixels, Sample, SourceData};
 use crate::split::{self, Compat, Profile};
+use crate::test_shift::{self, TestShift};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -70,6 +71,9 @@ pub struct BuildOptions {
     /// Replace `out` even when it holds files lt-data did not write.
     pub force: bool,
     pub progress: bool,
+    /// Long-tailed test splits to carve from the balanced test split (`test_shift`), written
+    /// as `test-fwd-IF` / `test-bwd-IF`; none when empty.
+    pub test_shifts: Vec<TestShift>,
 }
 
 /// PIL's `Image.MAX_IMAGE_PIXELS`: 1024 x 1024 x 1024 / 4 / 3.
@@ -96,6 +100,7 @@ impl BuildOptions {
             max_pixels: DEFAULT_MAX_PIXELS,
             force: false,
             progress: false,
+            test_shifts: Vec::new(),
         }
     }
 }
@@ -117,6 +122,7 @@ pub fn build(opts: &BuildOptions) -> Result<Built> {
         ..opts.clone()
     };
     check_options(opts)?;
+    test_shift::check_requested(&opts.test_shifts)?;
     let src = source_dir(&recipe, opts)?;
     std::fs::read_dir(&src).map_err(|e| Error::io(&src, e))?;
     let output = Output::prepare(&opts.out, opts.force)?;
@@ -135,7 +141,9 @@ pub fn build(opts: &BuildOptions) -> Result<Built> {
     let imbalance = opts.imbalance.or(recipe.imbalance);
     let profile = opts.profile.or(recipe.profile);
     let (train_idx, profile_used) = select_train(&data, k, imbalance, profile, opts)?;
-    let (splits, skipped) = write_splits(output.staging(), &data, &train_idx, k, opts)?;
+    let shifted = select_test_shifts(&data, k, opts)?;
+    let (splits, skipped) = write_splits(output.staging(), &data, &train_idx, &shifted, k, opts)?;
+    shifts_kept_whole(&splits, &shifted, data.test.len())?;
 
     let train_counts = &splits["train"].counts;
     let manifest = Manifest {
@@ -226,16 +234,64 @@ fn select_train(
     ))
 }
 
-/// Writes the train (the `train_idx` samples), test and val splits into `dir`, skipping empty
-/// ones; their descriptions by name and the images skipped.
+/// (name, indices into the test samples) of every shifted test split asked for.
+fn select_test_shifts(
+    data: &SourceData,
+    k: usize,
+    opts: &BuildOptions,
+) -> Result<Vec<(String, Vec<usize>)>> {
+    if opts.test_shifts.is_empty() {
+        return Ok(Vec::new());
+    }
+    if data.test.is_empty() {
+        return Err(Error::invalid(format!(
+            "--test-splits: the source of '{}' has no test split to carve them from",
+            opts.dataset
+        )));
+    }
+    let labels: Vec<u32> = data.test.iter().map(|s| s.label).collect();
+    opts.test_shifts
+        .iter()
+        .map(|s| Ok((s.name(), s.select(&labels, k, opts.seed, opts.compat)?)))
+        .collect()
+}
+
+/// A shifted test split is only what its name says if the test split and it lost no image
+/// (`--skip-bad` may have dropped some).
+fn shifts_kept_whole(
+    splits: &BTreeMap<String, SplitInfo>,
+    shifted: &[(String, Vec<usize>)],
+    test_len: usize,
+) -> Result<()> {
+    if shifted.is_empty() {
+        return Ok(());
+    }
+    let lost = |name: &str, want: usize| splits.get(name).map_or(want, |s| want - s.total);
+    let test_lost = lost("test", test_len);
+    let shift_lost: usize = shifted.iter().map(|(n, idx)| lost(n, idx.len())).sum();
+    if test_lost + shift_lost > 0 {
+        return Err(Error::invalid(format!(
+            "--test-splits: {test_lost} test images failed to decode (--skip-bad), so the test split is no longer balanced; the shifted test splits need every test image"
+        )));
+    }
+    Ok(())
+}
+
+/// Writes the train (the `train_idx` samples), test, shifted test (`shifted`: name and indices
+/// into the test samples) and val splits into `dir`, skipping empty ones; their descriptions
+/// by name and the images skipped.
 fn write_splits(
     dir: &Path,
     data: &SourceData,
     train_idx: &[usize],
+    shifted: &[(String, Vec<usize>)],
     k: usize,
     opts: &BuildOptions,
 ) -> Result<(BTreeMap<String, SplitInfo>, Vec<Skipped>)> {
-    let total = train_idx.len() + data.test.len() + data.val.as_ref().map_or(0, |v| v.len());
+    let total = train_idx.len()
+        + data.test.len()
+        + shifted.iter().map(|(_, idx)| idx.len()).sum::<usize>()
+        + data.val.as_ref().map_or(0, |v| v.len());
     let bar = progress_bar(total as u64, opts.progress);
     let mut splits = BTreeMap::new();
     let mut skipped = Vec::new();
@@ -243,6 +299,9 @@ fn write_splits(
     let test: Vec<&Sample> = data.test.iter().collect();
     let val: Option<Vec<&Sample>> = data.val.as_ref().map(|v| v.iter().collect());
     let mut parts = vec![("train", train), ("test", test)];
+    for (name, idx) in shifted {
+        parts.push((name.as_str(), idx.iter().map(|&i| &data.test[i]).collect()));
+    }
     if let Some(v) = val {
         parts.push(("val", v));
     }
@@ -250,7 +309,7 @@ fn write_splits(
         if samples.is_empty() {
             continue;
         }
-        bar.set_prefix(name);
+        bar.set_prefix(name.to_string());
         let (info, mut bad) = write_split(dir, name, &samples, k as u32, opts, &bar)?;
         skipped.append(&mut bad);
         splits.insert(name.to_string(), info);

@@ -7,6 +7,7 @@ use crate::augment::Pipeline;
 use crate::error::{Error, Result};
 use crate::format::{Encoding, Layout, Reader};
 use crate::manifest::{self, Manifest, SplitInfo};
+use crate::test_shift::TestShift;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +35,7 @@ impl Dataset {
             splits.insert(name.clone(), Arc::new(reader));
         }
         check_across(&splits)?;
+        check_shifted(&manifest, &dir.join(manifest::FILE))?;
         check_augment(&manifest, &splits, &dir.join(manifest::FILE))?;
         Ok(Dataset {
             dir: dir.to_path_buf(),
@@ -179,6 +181,34 @@ fn check_across(splits: &BTreeMap<String, Arc<Reader>>) -> Result<()> {
                     show(got.0, got.1),
                     show(want.0, want.1)
                 ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every shifted test split (`test-fwd-IF`, `test-bwd-IF`, see `test_shift`) holds, class by
+/// class, the counts its name promises of the balanced test split.
+fn check_shifted(m: &Manifest, path: &Path) -> Result<()> {
+    for (name, info) in &m.splits {
+        let Some(shift) = TestShift::from_name(name) else {
+            continue;
+        };
+        let test = m.split("test").ok_or_else(|| {
+            Error::format(
+                path,
+                format!("split '{name}' is carved from the test split, which is not listed"),
+            )
+        })?;
+        let test_counts: Vec<usize> = test.counts.iter().map(|&n| n as usize).collect();
+        let want = shift
+            .counts(&test_counts)
+            .map_err(|e| Error::format(path, format!("split '{name}': {e}")))?;
+        let got = info.counts.iter().map(|&n| n as usize);
+        if let Some((c, (g, w))) = got.zip(&want).enumerate().find(|(_, (g, w))| g != *w) {
+            return Err(Error::format(
+                path,
+                format!("split '{name}' holds {g} images of class {c}; its profile over the test split gives {w}"),
             ));
         }
     }

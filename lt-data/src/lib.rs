@@ -24,6 +24,7 @@ pub mod sampler;
 pub mod source;
 pub mod split;
 pub mod stats;
+pub mod test_shift;
 #[cfg(test)]
 mod testutil;
 

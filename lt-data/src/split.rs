@@ -8,7 +8,7 @@
 //! (`Compat::Ldam`), so results can be compared image for image.
 
 use crate::error::{Error, Result};
-use crate::rng::streams;
+use crate::rng::{streams, Rng};
 use std::fmt;
 use std::str::FromStr;
 
@@ -74,6 +74,15 @@ impl FromStr for Profile {
 /// LDAM-DRW's Python, so `exp` matches it exactly (CIFAR-10, IF 100:
 /// [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]). A single class keeps n_max.
 pub fn class_counts(profile: Profile, available: &[usize], imbalance: f64) -> Result<Vec<usize>> {
+    let counts = profile_counts(profile, available, imbalance)?;
+    let n_max = available.iter().copied().max().unwrap_or(0);
+    no_empty_class(&counts, available, imbalance, n_max)?;
+    Ok(counts)
+}
+
+/// [`class_counts`] without its refusal of classes left empty: the caller decides what an
+/// empty class means (a test split shifted by `test_shift` words it for its own flag).
+pub fn profile_counts(profile: Profile, available: &[usize], imbalance: f64) -> Result<Vec<usize>> {
     if !imbalance.is_finite() || imbalance < 1.0 {
         return Err(Error::invalid(format!(
             "imbalance factor must be a finite number >= 1 (max/min class size), got {imbalance}"
@@ -108,12 +117,10 @@ pub fn class_counts(profile: Profile, available: &[usize], imbalance: f64) -> Re
             (max * ((c + 1) as f64).powf(-a) * (1.0 + 1e-9)).floor() as usize
         }
     });
-    let counts: Vec<usize> = counts
+    Ok(counts
         .zip(available)
         .map(|(n, &avail)| n.min(avail))
-        .collect();
-    no_empty_class(&counts, available, imbalance, n_max)?;
-    Ok(counts)
+        .collect())
 }
 
 /// A profile that leaves a class without training images is a request that cannot be met.
@@ -163,6 +170,60 @@ pub fn select(
     seed: u64,
     compat: Compat,
 ) -> Result<Vec<usize>> {
+    select_with(
+        labels,
+        num_classes,
+        counts,
+        seed,
+        compat,
+        streams::split_class,
+    )
+}
+
+/// [`select`], with `Compat::Native` drawing class c's images from `stream(seed, c)`: each
+/// purpose of a selection has its own stream (`streams`), the training split
+/// `streams::split_class`. `Compat::Ldam` ignores `stream` (numpy's generator is the point).
+pub fn select_with(
+    labels: &[u32],
+    num_classes: usize,
+    counts: &[usize],
+    seed: u64,
+    compat: Compat,
+    stream: fn(u64, u64) -> Rng,
+) -> Result<Vec<usize>> {
+    let by_class = group_by_class(labels, num_classes, counts)?;
+    let mut kept = Vec::with_capacity(counts.iter().sum());
+    match compat {
+        Compat::Ldam => {
+            let seed = u32::try_from(seed).map_err(|_| {
+                Error::invalid(format!(
+                    "--compat ldam needs a seed in 0..=4294967295 (numpy's range), got {seed}"
+                ))
+            })?;
+            let mut mt = streams::split_numpy(seed);
+            for (mut idx, &n) in by_class.into_iter().zip(counts) {
+                mt.shuffle(&mut idx);
+                kept.extend_from_slice(&idx[..n]);
+            }
+        }
+        Compat::Native => {
+            for (c, (mut idx, &n)) in by_class.into_iter().zip(counts).enumerate() {
+                let mut rng = stream(seed, c as u64);
+                let len = idx.len();
+                for i in 0..n {
+                    let j = i + rng.below_lemire((len - i) as u64) as usize;
+                    idx.swap(i, j);
+                }
+                kept.extend_from_slice(&idx[..n]);
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// Indices of each class's images, in label-file order; refuses labels out of range and
+/// counts a class cannot meet.
+fn group_by_class(labels: &[u32], num_classes: usize, counts: &[usize]) -> Result<Vec<Vec<usize>>> {
     if counts.len() != num_classes {
         return Err(Error::invalid(format!(
             "{} class counts given for {num_classes} classes",
@@ -186,33 +247,7 @@ pub fn select(
             )));
         }
     }
-    let mut kept = Vec::with_capacity(counts.iter().sum());
-    match compat {
-        Compat::Ldam => {
-            let seed = u32::try_from(seed).map_err(|_| {
-                Error::invalid(format!(
-                    "--compat ldam needs a seed in 0..=4294967295 (numpy's range), got {seed}"
-                ))
-            })?;
-            let mut mt = streams::split_numpy(seed);
-            for (mut idx, &n) in by_class.into_iter().zip(counts) {
-                mt.shuffle(&mut idx);
-                kept.extend_from_slice(&idx[..n]);
-            }
-        }
-        Compat::Native => {
-            for (c, (mut idx, &n)) in by_class.into_iter().zip(counts).enumerate() {
-                let mut rng = streams::split_class(seed, c as u64);
-                let len = idx.len();
-                for i in 0..n {
-                    let j = i + rng.below_lemire((len - i) as u64) as usize;
-                    idx.swap(i, j);
-                }
-                kept.extend_from_slice(&idx[..n]);
-            }
-        }
-    }
-    Ok(kept)
+    Ok(by_class)
 }
 
 #[cfg(test)]
@@ -449,22 +484,6 @@ np.array(counts, dtype='<i8').tofile(out + '.counts')
 np.concatenate(kept).astype('<i8').tofile(out)
 "#;
 
-    /// A Python that can import numpy: the project venv, else `python3`. Fails (never skips)
-    /// otherwise, because the `--compat ldam` promise is only checked here.
-    fn numpy_python() -> std::path::PathBuf {
-        let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-        for py in [venv, "python3".into()] {
-            let ok = std::process::Command::new(&py)
-                .args(["-c", "import numpy"])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if ok {
-                return py;
-            }
-        }
-        panic!("no Python with numpy (tried .venv/bin/python and python3): run scripts/setup.sh");
-    }
-
     fn read_i64s(path: &std::path::Path) -> Vec<usize> {
         let bytes = std::fs::read(path).unwrap();
         bytes
@@ -481,7 +500,7 @@ np.concatenate(kept).astype('<i8').tofile(out)
         let out = dir.path().join("kept.i64");
         let raw: Vec<u8> = labels.iter().flat_map(|l| l.to_le_bytes()).collect();
         std::fs::write(&labels_path, raw).unwrap();
-        let status = std::process::Command::new(numpy_python())
+        let status = std::process::Command::new(crate::testutil::numpy_python())
             .arg("-c")
             .arg(LDAM_PY)
             .arg(&labels_path)
@@ -507,25 +526,9 @@ np.concatenate(kept).astype('<i8').tofile(out)
         }
     }
 
-    /// The training labels of the real Fashion-MNIST (Debian's dataset-fashion-mnist).
-    fn fashion_mnist_train_labels() -> Vec<u32> {
-        use std::io::Read;
-        let path = "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz";
-        let file = std::fs::File::open(path)
-            .unwrap_or_else(|e| panic!("{path}: {e} (run scripts/setup.sh to install it)"));
-        let mut raw = Vec::new();
-        flate2::read::GzDecoder::new(file)
-            .read_to_end(&mut raw)
-            .unwrap();
-        assert_eq!(&raw[..4], &[0, 0, 8, 1], "{path}: not an IDX1 ubyte file");
-        let n = u32::from_be_bytes(raw[4..8].try_into().unwrap()) as usize;
-        assert_eq!(raw.len(), 8 + n, "{path}: truncated");
-        raw[8..].iter().map(|&b| u32::from(b)).collect()
-    }
-
     #[test]
     fn ldam_selection_matches_numpy_on_fashion_mnist() {
-        let labels = fashion_mnist_train_labels();
+        let labels = crate::testutil::fashion_mnist_labels("train-labels-idx1-ubyte.gz");
         assert_eq!(labels.len(), 60_000);
         check_against_numpy("fashion-mnist IF 100 seed 0", &labels, 10, 100.0, 0);
         // A few of numpy's picks kept as literals, so a regression shows even in isolation.

@@ -224,3 +224,21 @@ fn beta_moments() {
         assert!((v - var).abs() < 0.01, "alpha {alpha}: var {v} vs {var}");
     }
 }
+
+#[test]
+fn test_shift_stream() {
+    // The shifted test splits' per-class stream (added with `--test-splits`, pinned from its
+    // first version): `streams::split_test_class(0, 1).next_u64()` x2, and the native choice of
+    // `test-fwd-2` over 10 images of 2 classes (labels 0,1,0,1,...), seed 7.
+    use lt_data::test_shift::{Direction, TestShift};
+    let mut r = streams::split_test_class(0, 1);
+    let got = draws(2, || r.next_u64());
+    assert_eq!(got, [15_948_058_740_130_366_897, 5_872_645_753_412_093_306]);
+    let labels: Vec<u32> = (0..10).map(|i| i % 2).collect();
+    let shift = TestShift {
+        direction: Direction::Forward,
+        imbalance: 2,
+    };
+    let kept = shift.select(&labels, 2, 7, Compat::Native).unwrap();
+    assert_eq!(kept, [0, 6, 2, 4, 8, 3, 1]);
+}

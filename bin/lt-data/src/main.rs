@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use lt_data::augment::Pipeline;
 use lt_data::builder::{self, BuildOptions, Store};
 use lt_data::split::{Compat, Profile};
+use lt_data::test_shift::{self, Direction, TestShift};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
@@ -117,6 +118,29 @@ struct BuildArgs {
     /// Replace --out even when it holds files lt-data did not write (they are deleted).
     #[arg(long)]
     force: bool,
+    /// Also write long-tailed test splits carved from the balanced test split, for SADE's
+    /// test-agnostic evaluation: `test-fwd-IF` (class 0 most frequent, like training) and
+    /// `test-bwd-IF` (reversed) for each imbalance factor (whole numbers >= 1; without values
+    /// 2,5,10,25,50). Each class's images are a choice seeded by --seed; with --compat ldam,
+    /// numpy's, as SADE's code makes them.
+    #[arg(
+        long,
+        value_name = "IF",
+        num_args = 0..=1,
+        value_delimiter = ',',
+        default_missing_values = ["2", "5", "10", "25", "50"],
+        value_parser = imbalance_factor
+    )]
+    test_splits: Option<Vec<u32>>,
+    /// With --test-splits: which directions to write.
+    #[arg(
+        long,
+        value_name = "DIR",
+        value_delimiter = ',',
+        requires = "test_splits",
+        value_parser = cli::one_of::<Direction>(Direction::NAMES)
+    )]
+    test_directions: Option<Vec<Direction>>,
     /// No progress bar and no summary.
     #[arg(long, short)]
     quiet: bool,
@@ -238,9 +262,30 @@ impl BuildArgs {
             skip_bad: self.skip_bad,
             max_pixels: self.max_pixels,
             force: self.force,
+            test_shifts: test_shifts(self.test_splits, self.test_directions),
             ..BuildOptions::new(&self.dataset, &self.out)
         }
     }
+}
+
+/// `--test-splits IF,...` value by value.
+fn imbalance_factor(s: &str) -> Result<u32, lt_data::Error> {
+    test_shift::parse_imbalance(s)
+}
+
+/// Every (direction, imbalance) asked for, forward first; none without --test-splits.
+fn test_shifts(imbalances: Option<Vec<u32>>, directions: Option<Vec<Direction>>) -> Vec<TestShift> {
+    let directions = directions.unwrap_or_else(|| vec![Direction::Forward, Direction::Backward]);
+    let imbalances = imbalances.unwrap_or_default();
+    directions
+        .iter()
+        .flat_map(|&direction| {
+            imbalances.iter().map(move |&imbalance| TestShift {
+                direction,
+                imbalance,
+            })
+        })
+        .collect()
 }
 
 /// `lt-data bench`: times the loader; the report's last line is `images/s N`.
@@ -286,8 +331,9 @@ fn inspect_dataset(dir: &Path, json: bool, plot: Option<&Path>) -> Result<()> {
         println!("{}", serde_json::to_string(&r)?);
     } else {
         println!("{} ({})\n{}", r.dataset, dir.display(), r.train);
+        let width = r.splits.keys().map(String::len).max().unwrap_or(0).max(10);
         for (name, s) in r.splits.iter().filter(|(n, _)| *n != "train") {
-            println!("{name:<10} {} images ({})", s.total, s.storage);
+            println!("{name:<width$} {} images ({})", s.total, s.storage);
         }
     }
     Ok(())

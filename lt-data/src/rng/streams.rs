@@ -10,6 +10,8 @@ use super::{Rng, Xoshiro256};
 const SAMPLER: u64 = 0x5a4d_504c;
 /// Stream id of the loader's per-sample augmentation draws.
 const AUGMENT: u64 = 0x4155_4721;
+/// Stream id of the shifted test splits' selections (`test_shift`).
+const TEST_SHIFT: u64 = 0x5453_4654;
 
 /// `split::select` with `Compat::Native`: the images kept of class `class`. One stream per
 /// (seed, class), so changing one class's count never changes another class's selection.
@@ -17,6 +19,14 @@ pub fn split_class(seed: u64, class: u64) -> Rng {
     Rng::from_state(mix64(
         mix64(seed) ^ class.wrapping_add(1).wrapping_mul(GOLDEN),
     ))
+}
+
+/// `test_shift::select` with `Compat::Native`: the test images of class `class` a shifted test
+/// split keeps. Apart from the training split's stream, and one permutation per (seed, class)
+/// for every shift, so each split keeps a prefix of it: a class's images in a split are among
+/// its images in any split that keeps more of that class.
+pub fn split_test_class(seed: u64, class: u64) -> Rng {
+    Rng::keyed(&[seed, class, TEST_SHIFT])
 }
 
 /// `split::select` with `Compat::Ldam`: numpy's `np.random.seed(seed)`, shuffled class after
