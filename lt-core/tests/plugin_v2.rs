@@ -46,35 +46,59 @@ fn versions_are_negotiated_per_plugin() {
         ["bad-caps", "needs-experts"]
     );
     let line = v2.info().to_string();
-    assert!(line.contains("feature-loss:bad-caps") && line.contains("model:zero-branches"), "{line}");
+    assert!(
+        line.contains("feature-loss:bad-caps") && line.contains("model:zero-branches"),
+        "{line}"
+    );
 }
 
 #[test]
 fn a_model_with_no_branches_is_refused() {
-    let e = bad().model("zero-branches", &Value::Null, &info()).err().unwrap();
+    let e = bad()
+        .model("zero-branches", &Value::Null, &info())
+        .err()
+        .unwrap();
     assert_contract(e, "zero-branches", "declares 0 branches (experts)");
 }
 
 #[test]
 fn undefined_capability_bits_are_refused() {
-    let e = bad().feature_loss("bad-caps", &Value::Null, &info()).err().unwrap();
-    assert_contract(e, "bad-caps", "declares capability bits 0x5f, but ABI version 2 defines only 0x1f");
+    let e = bad()
+        .feature_loss("bad-caps", &Value::Null, &info())
+        .err()
+        .unwrap();
+    assert_contract(
+        e,
+        "bad-caps",
+        "declares capability bits 0x5f, but ABI version 2 defines only 0x1f",
+    );
     // The same type with defined bits loads.
-    let ok = bad().feature_loss("needs-experts", &Value::Null, &info()).unwrap();
+    let ok = bad()
+        .feature_loss("needs-experts", &Value::Null, &info())
+        .unwrap();
     assert!(ok.needs().experts && !ok.needs().features);
 }
 
 #[test]
 fn model_outputs_of_the_wrong_shape_or_count_are_refused() {
-    let feats: Vec<Tensor> = (0..2).map(|_| Tensor::zeros([4, 4], (Kind::Float, Device::Cpu))).collect();
+    let feats: Vec<Tensor> = (0..2)
+        .map(|_| Tensor::zeros([4, 4], (Kind::Float, Device::Cpu)))
+        .collect();
     let mut m = bad().model("wide-logits", &Value::Null, &info()).unwrap();
     assert_eq!(m.branches(), 2);
     let e = m.forward(&feats, true, &StepCtx::default()).err().unwrap();
-    assert_contract(e, "wide-logits", "returned logits of shape [4, 4], expected [4, 3]");
+    assert_contract(
+        e,
+        "wide-logits",
+        "returned logits of shape [4, 4], expected [4, 3]",
+    );
     let mut m = bad().model("few-experts", &Value::Null, &info()).unwrap();
     let e = m.forward(&feats, false, &StepCtx::default()).err().unwrap();
     assert_contract(e, "few-experts", "returned 1 branch logits for 2 branches");
-    let e = m.forward(&feats[..1], false, &StepCtx::default()).err().unwrap();
+    let e = m
+        .forward(&feats[..1], false, &StepCtx::default())
+        .err()
+        .unwrap();
     assert_contract(e, "few-experts", "1 feature tensors for 2 branches");
 }
 
@@ -82,15 +106,23 @@ fn model_outputs_of_the_wrong_shape_or_count_are_refused() {
 fn a_loss_asking_for_experts_needs_a_model_plugin() {
     let mut b = Builder::default();
     b.set("dataset=\"unused\"").unwrap();
-    b.set(&format!("plugins=[\"{}\"]", bad_v2_plugin().display())).unwrap();
+    b.set(&format!("plugins=[\"{}\"]", bad_v2_plugin().display()))
+        .unwrap();
     b.set("stage1.loss=\"needs-experts\"").unwrap();
-    let e = lt_core::train::check(&b.build().unwrap()).unwrap_err().to_string();
+    let e = lt_core::train::check(&b.build().unwrap())
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         "stage 1: loss 'needs-experts' needs each expert's logits: set model_plugin"
     );
     // A model with 0 branches fails the check as it would fail a run.
     b.set("model_plugin=\"zero-branches\"").unwrap();
-    let e = lt_core::train::check(&b.build().unwrap()).unwrap_err().to_string();
-    assert!(e.starts_with("model_plugin 'zero-branches': ") && e.contains("declares 0 branches"), "{e}");
+    let e = lt_core::train::check(&b.build().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("model_plugin 'zero-branches': ") && e.contains("declares 0 branches"),
+        "{e}"
+    );
 }

@@ -41,9 +41,14 @@ impl ModelArgs {
 pub struct EvalArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// The split to evaluate; the run's `eval_split` by default.
-    #[arg(long, value_parser = ["test", "val"])]
+    /// The split to evaluate: test, val, or a shifted test split written by `lt-data build
+    /// --test-splits` (test-fwd-50, test-bwd-10, ...); the run's `eval_split` by default.
+    #[arg(long)]
     split: Option<String>,
+    /// With a model plugin that adapts at test time (SADE): evaluate its default aggregation,
+    /// without adapting to the split.
+    #[arg(long)]
+    no_adapt: bool,
     /// Also write the metrics (every field of metrics.json) as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -55,7 +60,7 @@ pub struct EvalArgs {
 /// Prints the summary line a run ends with; writes the JSON when asked.
 pub fn run(a: EvalArgs) -> Result<()> {
     let mut t = a.model.load(a.split)?;
-    let metrics = t.evaluate()?;
+    let metrics = t.evaluate_adapted(!a.no_adapt)?;
     println!("{}", metrics.summary_line());
     if let Some(path) = &a.json {
         lt_core::infer::eval::write_json(path, &metrics, &t, &a.model.checkpoint)?;

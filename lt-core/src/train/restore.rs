@@ -38,7 +38,8 @@ pub struct Restore {
     pub checkpoint: PathBuf,
     /// The dataset to read (manifest, splits); the run's own when `None`.
     pub dataset: Option<PathBuf>,
-    /// The split evaluated: `test` or `val`; the run's `eval_split` when `None`.
+    /// The split evaluated (`test`, `val`, a shifted test split); the run's `eval_split` when
+    /// `None`.
     pub split: Option<String>,
     /// `auto`, `cpu`, `cuda`, `cuda:N`; the run's device when `None`.
     pub device: Option<String>,
@@ -215,13 +216,19 @@ impl Trained {
     /// The metrics of the evaluation split, as the run's final evaluation computed them (after
     /// a model plugin's test-time adaptation).
     pub fn evaluate(&mut self) -> Result<Metrics> {
+        self.evaluate_adapted(true)
+    }
+
+    /// As [`Trained::evaluate`]; `adapt: false` evaluates a test-time-adapting model plugin
+    /// with its default aggregation.
+    pub fn evaluate_adapted(&mut self, adapt: bool) -> Result<Metrics> {
         evaluate_split(
             &mut self.model,
             &mut self.loss,
             (&self.data, &self.data.test),
             &self.eval,
             None,
-            true,
+            adapt,
         )
     }
 

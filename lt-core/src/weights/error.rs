@@ -53,6 +53,10 @@ pub enum WeightsError {
         deviation: f64,
     },
     /// The output exists and `--force` was not given.
+    /// A model plugin's branches (several experts on a shared trunk) have no single backbone and
+    /// linear fc that torchvision's layout could hold.
+    #[error("{}: model plugin '{model}' has several branches, which the torchvision format (one backbone, one fc) cannot hold: use --format torchscript or lt", checkpoint.display())]
+    Branches { checkpoint: PathBuf, model: String },
     #[error("{}: exists; give --force to replace it", path.display())]
     Exists { path: PathBuf },
     /// The checkpoint `export` reads by default is not there.

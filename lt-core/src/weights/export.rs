@@ -64,6 +64,10 @@ pub fn export(o: &ExportOptions) -> Result<Exported> {
         let why = "stage 2 has no final checkpoint (an unfinished run?)";
         return Err(no_checkpoint(&checkpoint_path(&o.run, 2, "final"), why).into());
     }
+    if let (Format::Torchvision, Some(model)) = (o.format, t.model_plugin()) {
+        let model = model.to_string();
+        return Err(WeightsError::Branches { checkpoint, model }.into());
+    }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| crate::Error::io_while(format!("creating {}", dir.display()), e))?;

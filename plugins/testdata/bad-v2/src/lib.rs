@@ -84,7 +84,9 @@ impl FeatureLoss for Asks {
 
 /// Asks for everything; the table's `caps` adds an undefined bit to exactly this set.
 fn bad_caps(_: &Config, _: &DatasetInfo) -> Result<Box<dyn FeatureLoss>> {
-    Ok(Box::new(Asks(Needs::from_bits(CAP_LOSS_ALL).expect("defined bits"))))
+    Ok(Box::new(Asks(
+        Needs::from_bits(CAP_LOSS_ALL).expect("defined bits"),
+    )))
 }
 fn needs_experts(_: &Config, _: &DatasetInfo) -> Result<Box<dyn FeatureLoss>> {
     Ok(Box::new(Asks(Needs {
@@ -94,7 +96,11 @@ fn needs_experts(_: &Config, _: &DatasetInfo) -> Result<Box<dyn FeatureLoss>> {
 }
 
 fn registry() -> Registry {
-    let entry = |name, make| Entry { name, doc: "breaks a rule", make };
+    let entry = |name, make| Entry {
+        name,
+        doc: "breaks a rule",
+        make,
+    };
     Registry {
         name: "bad-v2",
         version: "0.0.1",
@@ -108,9 +114,21 @@ fn registry() -> Registry {
             entry("needs-experts", needs_experts),
         ],
         models: vec![
-            Entry { name: "zero-branches", doc: "0 branches", make: zero_branches as MakeFn<dyn Model> },
-            Entry { name: "wide-logits", doc: "logits one class too wide", make: wide_logits },
-            Entry { name: "few-experts", doc: "one expert's logits for two branches", make: few_experts },
+            Entry {
+                name: "zero-branches",
+                doc: "0 branches",
+                make: zero_branches as MakeFn<dyn Model>,
+            },
+            Entry {
+                name: "wide-logits",
+                doc: "logits one class too wide",
+                make: wide_logits,
+            },
+            Entry {
+                name: "few-experts",
+                doc: "one expert's logits for two branches",
+                make: few_experts,
+            },
         ],
     }
 }
