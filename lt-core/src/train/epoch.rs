@@ -8,6 +8,7 @@ use super::components::LossFn;
 use super::forward::{Outputs, Second};
 use super::net::Model;
 use super::progress;
+use super::second;
 use super::stage::{Env, Learner, Stage};
 use super::stats::{DeviceStats, ReadEvery, Snapshot};
 use crate::amp::Precision;
@@ -51,29 +52,12 @@ pub(super) fn run_epoch(
     if let Some(mp) = &mut m.model_plugin {
         mp.on_epoch(&ctx((num, sc), epoch, 0))?;
     }
-    let it = st
-        .loader
-        .epoch(epoch as u64)
-        .map_err(|e| Error::Training(format!("the {} sampler gave no samples: {e}", sc.sampler)))?;
-    let second = match &mut st.second {
-        Some(s) => Some((
-            s.kind,
-            s.loader.epoch(epoch as u64).map_err(|e| {
-                Error::Training(format!("the {} sampler gave no samples: {e}", sc.sampler2))
-            })?,
-        )),
-        None => None,
-    };
-    let n_batches = match &second {
-        Some((_, it2)) => it.num_batches().min(it2.num_batches()),
-        None => it.num_batches(),
-    };
-    if n_batches == 0 {
-        return Err(Error::Training(format!(
-            "the {} sampler gave no samples",
-            sc.sampler
-        )));
-    }
+    let (mut batches, n_batches) = second::epoch_batches(
+        (&mut st.loader, &st.transfer),
+        st.second.as_mut(),
+        sc,
+        epoch,
+    )?;
     let show = !env.quiet && env.pg.is_none_or(|p| p.is_main());
     let prefix = format!("stage {num} epoch {}/{}", epoch + 1, sc.epochs);
     let bar = progress::bar(n_batches as u64, show, prefix);
@@ -82,22 +66,9 @@ pub(super) fn run_epoch(
     let mut every = ReadEvery::new(env.cfg.sync_every);
     let debug = &env.sync_debug;
     let mut steps = 0;
-    let mut batches = st.transfer.epoch(it, epoch as u64);
-    let mut seconds = match (&st.second, second) {
-        (Some(s), Some((kind, it2))) => Some((kind, s.transfer.epoch(it2, epoch as u64))),
-        _ => None,
-    };
     debug.on()?;
-    for i in 0..n_batches {
-        let Some(b) = batches.next() else { break };
-        let b = b?;
-        let b2 = match &mut seconds {
-            Some((kind, it2)) => match it2.next() {
-                Some(b2) => Some((b2?, *kind)),
-                None => break,
-            },
-            None => None,
-        };
+    for (i, pair) in batches.by_ref().take(n_batches).enumerate() {
+        let (b, b2) = pair?;
         if b.n < 2 || b2.as_ref().is_some_and(|(b2, _)| b2.n != b.n) {
             continue; // batch norm cannot train on a single image; halves must pair up
         }

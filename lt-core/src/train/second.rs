@@ -4,7 +4,7 @@
 //! again, it gives the same indices) with another augmentation seed. Also the checks that a
 //! stage's loss, model and samplers fit together, so a mismatch is a one-line config error.
 
-use super::batches::Transfer;
+use super::batches::{DeviceBatch, Prefetch, Transfer};
 use super::components::LossFn;
 use super::data::{self, Which};
 use super::device_aug::Finish;
@@ -126,4 +126,68 @@ pub(super) fn build(
         loader,
         transfer,
     })
+}
+
+/// An epoch's batches, each with its second batch or view when the stage draws them.
+pub(super) struct Paired<'a> {
+    first: Prefetch<'a>,
+    second: Option<(Second, Prefetch<'a>)>,
+}
+
+impl Paired<'_> {
+    /// How long the step loop waited for the loaders.
+    pub fn waited(&self) -> std::time::Duration {
+        self.first.waited()
+            + self
+                .second
+                .as_ref()
+                .map_or(Default::default(), |s| s.1.waited())
+    }
+}
+
+impl Iterator for Paired<'_> {
+    type Item = Result<(DeviceBatch, Option<(DeviceBatch, Second)>)>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.first.next()?;
+        let b2 = match &mut self.second {
+            Some((kind, it)) => Some((it.next()?, *kind)),
+            None => None,
+        };
+        Some(b.and_then(|b| match b2 {
+            Some((b2, kind)) => Ok((b, Some((b2?, kind)))),
+            None => Ok((b, None)),
+        }))
+    }
+}
+
+/// Starts epoch `epoch` of the stage's loader (and its second loader): the paired batches and
+/// how many pairs there are (the shorter loader's batches).
+pub(super) fn epoch_batches<'a>(
+    (loader, transfer): (&mut Loader, &'a Transfer),
+    second: Option<&'a mut SecondInput>,
+    sc: &StageConfig,
+    epoch: usize,
+) -> Result<(Paired<'a>, usize)> {
+    let none = |name: &str| {
+        let name = name.to_string();
+        move |e| Error::Training(format!("the {name} sampler gave no samples: {e}"))
+    };
+    let it = loader.epoch(epoch as u64).map_err(none(&sc.sampler))?;
+    let mut n = it.num_batches();
+    let first = transfer.epoch(it, epoch as u64);
+    let second = match second {
+        Some(s) => {
+            let it2 = s.loader.epoch(epoch as u64).map_err(none(&sc.sampler2))?;
+            n = n.min(it2.num_batches());
+            Some((s.kind, s.transfer.epoch(it2, epoch as u64)))
+        }
+        None => None,
+    };
+    if n == 0 {
+        return Err(Error::Training(format!(
+            "the {} sampler gave no samples",
+            sc.sampler
+        )));
+    }
+    Ok((Paired { first, second }, n))
 }

@@ -78,16 +78,7 @@ pub(super) fn build<'a>(
     let mut groups = m.stage_groups(sc)?;
     groups.extend(net::plugin_groups("loss_plugin", loss.tensors()?, sc)?);
     check_trains_something(num, sc, &groups)?;
-    let grad_sync = match env.pg {
-        Some(pg) => {
-            let params: Vec<Tensor> = groups
-                .iter()
-                .flat_map(|g| g.params.iter().map(|(_, t)| t.shallow_clone()))
-                .collect();
-            Some(GradSync::new(pg, &params)?)
-        }
-        None => None,
-    };
+    let grad_sync = grad_sync(env.pg, &groups)?;
     let opt = Sgd::new(
         groups,
         sc.lr,
@@ -139,6 +130,18 @@ pub(super) fn build<'a>(
         transfer,
         second,
     })
+}
+
+/// The gradient all-reduce of a data-parallel run over every parameter the optimiser updates.
+fn grad_sync(pg: Option<&ProcessGroup>, groups: &[ParamGroup]) -> Result<Option<GradSync>> {
+    let Some(pg) = pg else {
+        return Ok(None);
+    };
+    let params: Vec<Tensor> = groups
+        .iter()
+        .flat_map(|g| g.params.iter().map(|(_, t)| t.shallow_clone()))
+        .collect();
+    Ok(Some(GradSync::new(pg, &params)?))
 }
 
 /// Refuses a stage with epochs but no trainable tensor (a frozen backbone under a head with no
