@@ -16,7 +16,8 @@
 # sync-debug mode set to error inside the steps; PyTorch eager on the same GPU, model, batch and
 # a torch DataLoader (benches/train_torch.py) and the ratio; fp32, bf16 and fp16 runs reaching
 # the same training loss; a checkpoint evaluated, exported and imported on the device; an NCCL
-# all-reduce across 2 ranks when 2+ GPUs are present.
+# BBN, RIDE, SADE and KCL (plugin ABI v2) training without host syncs; an NCCL all-reduce across 2
+# ranks when 2+ GPUs are present.
 # Environment: EPOCHS (default 3 on a GPU, 1 with --cpu), PYTHON (default python3, or .venv's).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -219,7 +220,19 @@ else
     fail "eval on $device: no fp32 checkpoint ($ck)"
 fi
 
-# 8. NCCL across two ranks.
+# 8. The multi-branch and feature-loss methods (plugin ABI v2) on the device, without a host
+# synchronisation inside their steps: BBN (two samplers), RIDE, SADE (test-time adaptation at
+# the end), KCL (two views, the loss's own projection head).
+for m in bbn ride sade kcl; do
+    if r=$(LT_CUDA_SYNC_DEBUG=error train "$m" --plugin "$m" --config "configs/$m.toml" --set stage1.warmup_epochs=1); then
+        read -r ips loss _ <<<"$r"
+        line "train $m: $ips images/s, loss $loss, $sync ok"
+    else
+        fail "train $m: $r"
+    fi
+done
+
+# 9. NCCL across two ranks.
 if [ "$mode" = gpu ] && [ "$gpus" -ge 2 ]; then
     if timeout 300 "$PYTHON" -m torch.distributed.run --nproc-per-node 2 --no-python "$bin/lt-train" \
         --dataset "$work/data" --out "$work/run-ddp" --epochs 1 --stage2-epochs 0 --quiet \
