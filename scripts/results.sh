@@ -26,10 +26,16 @@ run() { # name, then lt-train arguments
     local name=$1; shift
     selected "$name" || return 0
     if [ ! -f "$R/$name/metrics.json" ]; then
-        rm -rf "$R/$name"
+        # An interrupted row continues from its last epoch; its wall time is the run's own
+        # elapsed time, which a resumed run carries on (this call's time when it trained none).
         local t0=$SECONDS
-        $bin/lt-train "${common[@]}" --out "$R/$name" "$@" >/dev/null
-        echo $((SECONDS - t0)) > "$R/$name/wall_s"
+        $bin/lt-train "${common[@]}" --out "$R/$name" --resume "$@" >/dev/null
+        python3 - "$R/$name/metrics.jsonl" $((SECONDS - t0)) > "$R/$name/wall_s" <<'PY'
+import json, os, sys
+path, fallback = sys.argv[1], sys.argv[2]
+lines = [json.loads(l) for l in open(path) if l.strip()] if os.path.exists(path) else []
+print(round(lines[-1]["elapsed_s"]) if lines else fallback)
+PY
     fi
     echo "$name done"
 }
