@@ -4,23 +4,10 @@
 
 use super::call::{arg, CallCtx};
 use super::components::Handle;
-use super::{NamedTensor, Needs, PluginError, Result, StepCtx};
+use super::{LossInput, NamedTensor, Needs, PluginError, Result, StepCtx};
 use lt_plugin::abi::{LtLossArgs, PluginV2};
 use std::ffi::c_void;
 use tch::Tensor;
-
-/// A step's inputs of a feature loss (see `lt_plugin::LossInput`); the trainer fills what the
-/// loss's [`Needs`] ask for.
-pub struct LossArgs<'a> {
-    pub logits: &'a Tensor,
-    pub targets: &'a Tensor,
-    pub features: Option<&'a Tensor>,
-    pub head_weight: Option<&'a Tensor>,
-    pub experts: &'a [Tensor],
-    pub targets2: Option<&'a Tensor>,
-    pub features2: Option<&'a Tensor>,
-    pub logits2: Option<&'a Tensor>,
-}
 
 fn opt(t: Option<&Tensor>) -> *mut c_void {
     t.map_or(std::ptr::null_mut(), arg)
@@ -49,7 +36,7 @@ impl PluginFeatureLoss {
     }
 
     /// The scalar loss, with its autograd graph back to the inputs.
-    pub fn forward(&mut self, a: &LossArgs, ctx: &StepCtx) -> Result<Tensor> {
+    pub fn forward(&mut self, a: &LossInput, ctx: &StepCtx) -> Result<Tensor> {
         let experts: Vec<*mut c_void> = a.experts.iter().map(arg).collect();
         let args = LtLossArgs {
             logits: arg(a.logits),

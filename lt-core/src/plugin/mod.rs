@@ -36,9 +36,9 @@ mod library;
 mod search;
 
 pub use components::{PluginHead, PluginLoss, PluginSampler};
-pub use components_v2::{LossArgs, ModelOut, PluginFeatureLoss, PluginModel};
+pub use components_v2::{ModelOut, PluginFeatureLoss, PluginModel};
 pub use error::{PluginError, Result};
 pub use info::{ComponentInfo, ComponentKind, PluginInfo};
 pub use library::Plugin;
-pub use lt_plugin::{DatasetInfo, NamedTensor, Needs, StepCtx};
+pub use lt_plugin::{DatasetInfo, LossInput, NamedTensor, Needs, StepCtx};
 pub use search::{discover, load, Discovery, PluginSearch, PLUGIN_PATH_ENV};

@@ -4,7 +4,7 @@
 
 use super::net::Model;
 use crate::config::StageConfig;
-use crate::plugin::{LossArgs, StepCtx};
+use crate::plugin::{LossInput, StepCtx};
 use crate::Result;
 use tch::{Kind, Tensor};
 
@@ -33,8 +33,8 @@ impl Outputs {
         targets: &'a Tensor,
         targets2: Option<&'a Tensor>,
         head_weight: Option<&'a Tensor>,
-    ) -> LossArgs<'a> {
-        LossArgs {
+    ) -> LossInput<'a> {
+        LossInput {
             logits: &self.logits,
             targets,
             features: self.features.as_ref(),
