@@ -17,7 +17,7 @@ fn plugin_of(rel: &str) -> &'static str {
         | "focal.toml"
         | "cb-focal.toml" => "rebalance",
         "bbn.toml" => "bbn",
-        "ride.toml" => "ride",
+        "ride.toml" | "ride-router.toml" => "ride",
         "sade.toml" => "sade",
         "lade.toml" => "lade",
         "kcl.toml" => "kcl",

@@ -70,13 +70,18 @@ fn checkpoint_names(run: &Path) -> (Vec<String>, Vec<String>) {
     (names(&ck.model), names(&ck.extra))
 }
 
-/// `lt-train eval` of the final checkpoint on `split` gives exactly `want` (a metrics block).
+/// `lt-train eval` of the final stage-1 checkpoint on `split` gives exactly `want` (a metrics
+/// block).
 fn eval_matches(run: &Path, split: &str, want: &Value) {
+    eval_stage_matches(run, 1, split, want)
+}
+
+fn eval_stage_matches(run: &Path, stage: u32, split: &str, want: &Value) {
     let json = scratch(NAME).join(format!(
         "{}-{split}.json",
         run.file_name().unwrap().to_str().unwrap()
     ));
-    let ck = run.join("checkpoints/stage1-final.safetensors");
+    let ck = run.join(format!("checkpoints/stage{stage}-final.safetensors"));
     assert_ok(&lt_train(&[
         "eval",
         "--checkpoint",
@@ -134,6 +139,83 @@ fn ride_trains_three_experts_and_evaluates_their_mean() {
         "{err}"
     );
     assert!(!run.join("export").exists());
+}
+
+/// RIDE's router, as the official second run: a plain RIDE stage 1, then stage 2 from its
+/// checkpoint with the router added (its tensors start fresh, with a notice), the experts and
+/// the backbone frozen, only the router's own loss trained (`loss = "none"`), and evaluation
+/// routed; `lt-train eval` reproduces it.
+#[test]
+fn ride_router_trains_on_frozen_experts_and_routes() {
+    let s1 = scratch(NAME).join("ride-router-s1");
+    assert_ok(&lt_train(&tiny_with(
+        data(),
+        &s1,
+        1,
+        &[
+            "--plugin",
+            "ride",
+            "--config",
+            s(&root().join("configs/ride.toml")),
+            "--set=stage1.warmup_epochs=0",
+        ],
+    )));
+    let ck1 = s1.join("checkpoints/stage1-final.safetensors");
+    let run = scratch(NAME).join("ride-router");
+    let init = format!("--set=init_checkpoint=\"{}\"", ck1.display());
+    let cfg = root().join("configs/ride-router.toml");
+    let args = [
+        "--dataset",
+        s(data()),
+        "--out",
+        s(&run),
+        "--threads=1",
+        "--device=cpu",
+        "--set=loader_threads=1",
+        "--set=model=resnet10",
+        "--plugin",
+        "ride",
+        "--config",
+        s(&cfg),
+        "--set=model_plugin_config.top_choices=3",
+        "--set=stage2.epochs=1",
+        "--set=stage2.steps_per_epoch=2",
+        "--set=stage2.batch_size=8",
+        &init,
+    ];
+    let err = assert_ok(&lt_train(&args));
+    assert!(
+        err.contains("init_checkpoint: 7 tensor(s) of model 'ride' not in the checkpoint, initialised fresh: model_plugin.router.hidden0.weight,"),
+        "{err}"
+    );
+    let load = |p: &Path| lt_core::checkpoint::load(p).unwrap();
+    let (a, b) = (
+        load(&ck1),
+        load(&run.join("checkpoints/stage2-final.safetensors")),
+    );
+    let get = |v: &[(String, tch::Tensor)], name: &str| {
+        v.iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name}"))
+            .1
+            .shallow_clone()
+    };
+    // Frozen: the experts' classifiers and the backbone (BN statistics too) did not move.
+    for name in ["model_plugin.expert0.weight", "model_plugin.expert2.weight"] {
+        assert!(get(&a.extra, name).equal(&get(&b.extra, name)), "{name}");
+    }
+    for name in [
+        "backbone.branches.1.layer4.0.bn1.running_mean",
+        "backbone.conv1.weight",
+    ] {
+        assert!(get(&a.model, name).equal(&get(&b.model, name)), "{name}");
+    }
+    assert_eq!(
+        get(&b.extra, "model_plugin.router.routing").double_value(&[0]),
+        1.0
+    );
+    let m = read_json(&run.join("metrics.json"));
+    eval_stage_matches(&run, 2, "test", &m);
 }
 
 #[test]

@@ -213,6 +213,22 @@ impl Checkpoint {
         }
         Ok(())
     }
+
+    /// As [`Checkpoint::restore_extra`] for the tensors the checkpoint has; returns the names
+    /// of those it lacks (left as they are).
+    pub fn restore_extra_present(&self, into: &[(String, Tensor)]) -> Result<Vec<String>> {
+        let saved: HashMap<&str, &Tensor> =
+            self.extra.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let mut missing = Vec::new();
+        for (name, t) in into {
+            if saved.contains_key(name.as_str()) {
+                copy_saved(&saved, name, t, Wording::Extra)?;
+            } else {
+                missing.push(name.clone());
+            }
+        }
+        Ok(missing)
+    }
 }
 
 /// Which section of a checkpoint a restored tensor comes from, as its errors word it.

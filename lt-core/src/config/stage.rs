@@ -35,7 +35,8 @@ pub struct StageConfig {
     pub sampler2_config: toml::Table,
     /// Steps per epoch; 0: ceil(training images / batch size).
     pub steps_per_epoch: usize,
-    /// Loss: "ce" (built in) or a plugin loss component.
+    /// Loss: "ce" (built in), a plugin loss component, or "none": only the model plugin's own
+    /// loss term trains (RIDE's router stage).
     pub loss: String,
     /// Configuration handed to the loss component.
     pub loss_config: toml::Table,

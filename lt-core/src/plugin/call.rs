@@ -137,6 +137,14 @@ impl CallCtx {
         Ok(unsafe { Tensor::from_ptr(p as *mut _) })
     }
 
+    /// As [`CallCtx::take`], for a result the component may leave null.
+    pub(super) fn take_opt(&self, op: &'static str, p: *mut c_void) -> Result<Option<Tensor>> {
+        if p.is_null() {
+            return Ok(None);
+        }
+        self.take(op, p).map(Some)
+    }
+
     /// The component broke a rule of the ABI (see [`PluginError::Contract`]).
     pub(super) fn contract(&self, reason: String) -> PluginError {
         PluginError::Contract {

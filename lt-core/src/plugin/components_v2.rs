@@ -94,10 +94,12 @@ impl PluginFeatureLoss {
     }
 }
 
-/// What a model returns for a batch: the logits the loss and evaluation see, and each branch's.
+/// What a model returns for a batch: the logits the loss and evaluation see, each branch's,
+/// and (in training, from a model that trains on labels) a term added to the stage's loss.
 pub struct ModelOut {
     pub logits: Tensor,
     pub experts: Vec<Tensor>,
+    pub loss: Option<Tensor>,
 }
 
 /// A model (branches on a shared trunk) created by a plugin.
@@ -106,6 +108,8 @@ pub struct PluginModel {
     pub(super) branches: usize,
     pub(super) num_classes: i64,
     pub(super) adapt_epochs: usize,
+    /// Training calls `forward_train` with the labels (`CAP_MODEL_TRAIN_LABELS`).
+    pub(super) labels: bool,
 }
 
 impl PluginModel {
@@ -123,8 +127,31 @@ impl PluginModel {
         self.adapt_epochs
     }
 
+    /// Whether training forwards carry the labels and may return a loss term.
+    pub fn trains_on_labels(&self) -> bool {
+        self.labels
+    }
+
+    /// Tells the model that stage `stage` starts (a no-op for a table without the call).
+    pub fn begin_stage(&mut self, stage: u32) -> Result<()> {
+        let t = table(&self.c.cx);
+        if !t.has_model_train() {
+            return Ok(());
+        }
+        self.c.cx.call("begin_stage", |err| unsafe {
+            (t.model_train.begin_stage)(self.c.h, stage, err)
+        })
+    }
+
     /// `features[i]` [B,D] of branch i -> logits and each branch's logits, all [B,K] (checked).
-    pub fn forward(&mut self, features: &[Tensor], train: bool, ctx: &StepCtx) -> Result<ModelOut> {
+    /// `targets` are the batch's labels in training; a model that trains on labels gets them
+    /// (through `forward_train`) and may return a scalar loss term.
+    pub fn forward(
+        &mut self,
+        features: &[Tensor],
+        targets: Option<&Tensor>,
+        ctx: &StepCtx,
+    ) -> Result<ModelOut> {
         if features.len() != self.branches {
             return Err(self.c.cx.contract(format!(
                 "the host has {} feature tensors for {} branches",
@@ -133,33 +160,46 @@ impl PluginModel {
             )));
         }
         let ptrs: Vec<*mut c_void> = features.iter().map(arg).collect();
-        let mut out: *mut c_void = std::ptr::null_mut();
+        let (mut out, mut loss) = (std::ptr::null_mut(), std::ptr::null_mut());
         let t = table(&self.c.cx);
+        let (h, n, p) = (self.c.h, ptrs.len(), ptrs.as_ptr());
         let experts = self.c.cx.tensors("forward", |sink, err| unsafe {
-            let f = t.model.forward;
-            f(
-                self.c.h,
-                ptrs.as_ptr(),
-                ptrs.len(),
-                train as u8,
-                ctx,
-                &mut out,
-                sink,
-                err,
-            )
+            match targets.filter(|_| self.labels) {
+                Some(y) => (t.model_train.forward_train)(
+                    h,
+                    p,
+                    n,
+                    arg(y),
+                    ctx,
+                    &mut out,
+                    sink,
+                    &mut loss,
+                    err,
+                ),
+                None => {
+                    (t.model.forward)(h, p, n, targets.is_some() as u8, ctx, &mut out, sink, err)
+                }
+            }
         });
-        // Own the aggregated logits before looking at the experts' result, so nothing leaks.
-        let logits = if out.is_null() {
-            None
-        } else {
-            Some(self.c.cx.take("forward", out)?)
-        };
+        // Own every returned tensor before looking at the experts' result, so nothing leaks.
+        let logits = self.c.cx.take_opt("forward", out)?;
+        let loss = self.c.cx.take_opt("forward", loss)?;
         let experts: Vec<Tensor> = experts?.into_iter().map(|n| n.tensor).collect();
         let logits =
             logits.ok_or_else(|| self.c.cx.contract("forward returned no logits".into()))?;
         let b = features.first().map_or(0, |f| f.size()[0]);
         self.check_outputs(b, &logits, &experts)?;
-        Ok(ModelOut { logits, experts })
+        if let Some(l) = loss.as_ref().filter(|l| l.numel() != 1) {
+            return Err(self.c.cx.contract(format!(
+                "forward_train returned a loss of shape {:?}, expected a scalar",
+                l.size()
+            )));
+        }
+        Ok(ModelOut {
+            logits,
+            experts,
+            loss,
+        })
     }
 
     fn check_outputs(&self, b: i64, logits: &Tensor, experts: &[Tensor]) -> Result<()> {

@@ -278,11 +278,12 @@ unsafe fn tables(
     }
     check_size(path, "table", t.size, std::mem::size_of::<PluginV1>())?;
     if let Some(t2) = v2 {
+        // Fields added to version 2 later are optional (`PluginV2::has_model_train`).
         check_size(
             path,
             "version-2 table",
             (*t2).size,
-            std::mem::size_of::<PluginV2>(),
+            abi::PLUGIN_V2_BASE_SIZE,
         )?;
     }
     Ok((table, v2))
@@ -351,9 +352,17 @@ impl Plugin {
                 .cx
                 .contract("declares 0 branches (experts); a model needs at least 1".to_string()));
         }
+        let labels = caps & abi::CAP_MODEL_TRAIN_LABELS != 0;
+        if labels && !self.v2().has_model_train() {
+            return Err(c.cx.contract(
+                "asks for labels in training, but its table (an older SDK's) has no forward_train"
+                    .to_string(),
+            ));
+        }
         let adapt_epochs = unsafe { (m.adapt_epochs)(c.h) };
         Ok(PluginModel {
             c,
+            labels,
             branches: branches as usize,
             num_classes: data.num_classes as i64,
             adapt_epochs: if caps & abi::CAP_MODEL_TEST_ADAPT != 0 {

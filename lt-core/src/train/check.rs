@@ -9,13 +9,15 @@ use lt_data::sampler;
 use tch::Device;
 
 /// Checks that `cfg` can run without training anything: its plugins load, and every stage's
-/// loss, head, samplers and the model plugin exist, accept their configs and fit together (each is built once for a stand-in
-/// 10-class long-tailed dataset with 64-wide features). `lt-train --check` runs it, so shipped
+/// loss, head, samplers and the model plugin exist, accept their configs and fit together
+/// (each is built once for a stand-in 100-class long-tailed dataset, imbalance 100, with
+/// 64-wide features: as many classes as CIFAR-100, so configs with per-class settings such as
+/// RIDE's router's `top_choices = 30` pass). `lt-train --check` runs it, so shipped
 /// configs are tested without data.
 pub fn check(cfg: &Config) -> Result<()> {
     let plugins = Plugins::load(&cfg.plugins)?;
-    let counts: Vec<u64> = (0..10)
-        .map(|c| (1000.0 * 0.01f64.powf(c as f64 / 9.0)) as u64)
+    let counts: Vec<u64> = (0..100)
+        .map(|c| (500.0 * 0.01f64.powf(c as f64 / 99.0)) as u64)
         .collect();
     let labels: Vec<u32> = counts
         .iter()
@@ -29,12 +31,15 @@ pub fn check(cfg: &Config) -> Result<()> {
         seed: cfg.seed,
         device: Device::Cpu,
     };
-    let branches = plugins.model(cfg, &info)?.map(|m| m.branches());
+    let mut model = plugins.model(cfg, &info)?;
     let stages = std::iter::once((1, &cfg.stage1)).chain(cfg.stage2.iter().map(|s| (2, s)));
     for (stage, sc) in stages {
         let loss = plugins.loss(stage, sc, &info)?;
         plugins.head(stage, sc, &info)?;
-        second::plan(stage, sc, &loss, branches)?;
+        if let Some(m) = &mut model {
+            m.begin_stage(stage)?;
+        }
+        second::plan(stage, sc, &loss, model.as_ref())?;
         let samplers = [
             (&sc.sampler, &sc.sampler_config),
             (&sc.sampler2, &sc.sampler2_config),

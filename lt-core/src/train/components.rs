@@ -12,6 +12,8 @@ use tch::Tensor;
 
 pub(super) enum LossFn {
     CrossEntropy,
+    /// `loss = "none"`: the stage trains on the model plugin's loss term alone.
+    None,
     Plugin(PluginLoss),
     /// A version-2 loss that sees features, experts, a second batch or view.
     Feature(PluginFeatureLoss),
@@ -22,7 +24,7 @@ impl LossFn {
         match self {
             LossFn::Plugin(p) => Ok(p.adjust_logits(&logits)?.unwrap_or(logits)),
             LossFn::Feature(p) => Ok(p.adjust_logits(&logits)?.unwrap_or(logits)),
-            LossFn::CrossEntropy => Ok(logits),
+            LossFn::CrossEntropy | LossFn::None => Ok(logits),
         }
     }
 
@@ -31,7 +33,7 @@ impl LossFn {
         match self {
             LossFn::Plugin(p) => Ok(p.on_epoch(ctx)?),
             LossFn::Feature(p) => Ok(p.on_epoch(ctx)?),
-            LossFn::CrossEntropy => Ok(()),
+            LossFn::CrossEntropy | LossFn::None => Ok(()),
         }
     }
 
@@ -100,8 +102,10 @@ impl Plugins {
 impl Plugins {
     /// The stage's loss: built-in cross-entropy, or a plugin's built with the stage's config.
     pub fn loss(&self, stage: u32, sc: &StageConfig, info: &DatasetInfo) -> Result<LossFn> {
-        if sc.loss == "ce" {
-            return Ok(LossFn::CrossEntropy);
+        match sc.loss.as_str() {
+            "ce" => return Ok(LossFn::CrossEntropy),
+            "none" => return Ok(LossFn::None),
+            _ => {}
         }
         let kinds = [ComponentKind::Loss, ComponentKind::FeatureLoss];
         let (p, name, kind) = self.find(&kinds, &sc.loss)?;

@@ -133,12 +133,15 @@ fn step(
     let second = b2.map(|(b2, k)| (&b2.x, k));
     let out = env
         .precision
-        .autocast(env.device, || m.train_forward(&x, second, sc, &c))??;
+        .autocast(env.device, || m.train_forward((&x, &ya), second, sc, &c))??;
     let y2 = b2.map(|(b2, _)| &b2.y);
     let mut l = loss_of(&mut st.loss, &out, (&ya, y2), m, &c)?;
-    if lam < 1.0 {
-        l = l * lam + loss_of(&mut st.loss, &out, (&yb, y2), m, &c)? * (1.0 - lam);
+    if let (Some(a), true) = (&l, lam < 1.0) {
+        let b = loss_of(&mut st.loss, &out, (&yb, y2), m, &c)?;
+        let mixed = b.map(|b| a * lam + b * (1.0 - lam));
+        l = mixed;
     }
+    let l = with_model_loss(l, &out, num, m)?;
     let logits = out.logits;
     st.opt.zero_grad()?;
     match &st.scaler {
@@ -155,21 +158,36 @@ fn step(
     Ok((l, logits, ya))
 }
 
-/// The stage's loss of a forward's outputs against `y` (and the second batch's labels).
+/// The stage's loss of a forward's outputs against `y` (and the second batch's labels);
+/// `None` for `loss = "none"`.
 fn loss_of(
     loss: &mut LossFn,
     out: &Outputs,
     (y, y2): (&Tensor, Option<&Tensor>),
     m: &Model,
     c: &StepCtx,
-) -> Result<Tensor> {
-    match loss {
-        LossFn::CrossEntropy => Ok(out.logits.log_softmax(-1, Kind::Float).nll_loss(y)),
-        LossFn::Plugin(p) => Ok(p.forward(&out.logits, y, c)?),
+) -> Result<Option<Tensor>> {
+    Ok(Some(match loss {
+        LossFn::None => return Ok(None),
+        LossFn::CrossEntropy => out.logits.log_softmax(-1, Kind::Float).nll_loss(y),
+        LossFn::Plugin(p) => p.forward(&out.logits, y, c)?,
         LossFn::Feature(p) => {
             let w = p.needs().head_weight.then_some(&m.head.weight);
-            Ok(p.forward(&out.args(y, y2, w), c)?)
+            p.forward(&out.args(y, y2, w), c)?
         }
+    }))
+}
+
+/// The stage's loss plus the model plugin's own term; an error when neither exists.
+fn with_model_loss(l: Option<Tensor>, out: &Outputs, num: u32, m: &Model) -> Result<Tensor> {
+    match (l, &out.model_loss) {
+        (Some(l), Some(ml)) => Ok(l + ml),
+        (Some(l), None) => Ok(l),
+        (None, Some(ml)) => Ok(ml.shallow_clone()),
+        (None, None) => Err(Error::Training(format!(
+            "stage {num}: loss = \"none\", and model '{}' returned no loss term in this stage",
+            m.model_plugin.as_ref().map_or("", |p| p.name())
+        ))),
     }
 }
 

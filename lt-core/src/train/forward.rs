@@ -24,6 +24,8 @@ pub(super) struct Outputs {
     pub experts: Vec<Tensor>,
     pub features2: Option<Tensor>,
     pub logits2: Option<Tensor>,
+    /// The model plugin's own loss term (a model that trains on labels).
+    pub model_loss: Option<Tensor>,
 }
 
 impl Outputs {
@@ -52,16 +54,17 @@ fn float(t: Tensor) -> Result<Tensor> {
 }
 
 impl Model {
-    /// The training forward of a batch `x` and, when the stage has one, its second input.
+    /// The training forward of a batch `x` with labels `y` and, when the stage has one, its
+    /// second input.
     pub fn train_forward(
         &mut self,
-        x: &Tensor,
+        (x, y): (&Tensor, &Tensor),
         second: Option<(&Tensor, Second)>,
         sc: &StageConfig,
         ctx: &StepCtx,
     ) -> Result<Outputs> {
         if self.model_plugin.is_some() {
-            return self.branches_forward(x, second.map(|s| s.0), sc, ctx);
+            return self.branches_forward((x, y), second.map(|s| s.0), sc, ctx);
         }
         match second {
             Some((x2, _)) => self.two_views_forward(x, x2, sc),
@@ -73,6 +76,7 @@ impl Model {
                     experts: Vec::new(),
                     features2: None,
                     logits2: None,
+                    model_loss: None,
                 })
             }
         }
@@ -91,14 +95,15 @@ impl Model {
             experts: Vec::new(),
             features2: Some(f.f_narrow(0, n, n)?),
             logits2: Some(l.f_narrow(0, n, n)?),
+            model_loss: None,
         })
     }
 
     /// Every branch's features (branch 1 on the second batch when there is one) through the
-    /// model plugin.
+    /// model plugin, which gets the first batch's labels.
     fn branches_forward(
         &mut self,
-        x: &Tensor,
+        (x, y): (&Tensor, &Tensor),
         x2: Option<&Tensor>,
         sc: &StageConfig,
         ctx: &StepCtx,
@@ -111,13 +116,14 @@ impl Model {
             None => b.forward_branches(x, t),
         });
         let mp = self.model_plugin.as_mut().expect("checked by the caller");
-        let out = mp.forward(&feats, true, ctx)?;
+        let out = mp.forward(&feats, Some(y), ctx)?;
         Ok(Outputs {
             logits: float(out.logits)?,
             features: None,
             experts: out.experts.into_iter().map(float).collect::<Result<_>>()?,
             features2: None,
             logits2: None,
+            model_loss: out.loss.map(float).transpose()?,
         })
     }
 }

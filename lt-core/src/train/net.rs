@@ -50,7 +50,7 @@ impl Model {
             return tch::no_grad(|| self.logits(&f, false));
         };
         let feats = tch::no_grad(|| self.backbone.forward_branches(x, false));
-        let out = tch::no_grad(|| mp.forward(&feats, false, &StepCtx::default()))?;
+        let out = tch::no_grad(|| mp.forward(&feats, None, &StepCtx::default()))?;
         Ok(out.logits)
     }
 
@@ -60,7 +60,7 @@ impl Model {
             return Ok(vec![self.eval_logits(x)?]);
         };
         let feats = tch::no_grad(|| self.backbone.forward_branches(x, false));
-        let out = tch::no_grad(|| mp.forward(&feats, false, &StepCtx::default()))?;
+        let out = tch::no_grad(|| mp.forward(&feats, None, &StepCtx::default()))?;
         Ok(out.experts)
     }
 

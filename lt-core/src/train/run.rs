@@ -80,6 +80,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
     if let (Some(init), (1, 0)) = (&cfg.init_checkpoint, start) {
         let ck = checkpoint::load(init).map_err(|e| Error::InitCheckpoint(Box::new(e)))?;
         ck.restore_varstore(&m.vs, "")?;
+        restore_model_plugin(&ck, &mut m, main)?;
         start = (2, 0);
     }
     let before = if main { dir.prepare(cfg, start)? } else { 0.0 };
@@ -104,6 +105,27 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
         loss = run_stage(num, sc, first, &env, &mut m, &mut book, opts)?;
     }
     finish(&env, &mut m, book, loss)
+}
+
+/// The model plugin's tensors from a stage-1 checkpoint (its experts' classifiers); those the
+/// checkpoint lacks (a router added after stage 1) keep their initial values, with a notice.
+fn restore_model_plugin(ck: &checkpoint::Checkpoint, m: &mut Model, main: bool) -> Result<()> {
+    let Some(mp) = &mut m.model_plugin else {
+        return Ok(());
+    };
+    let tensors = super::net::prefixed("model_plugin", mp.named_tensors()?);
+    let missing = ck
+        .restore_extra_present(&tensors)
+        .map_err(|e| Error::InitCheckpoint(Box::new(e)))?;
+    if main && !missing.is_empty() {
+        eprintln!(
+            "init_checkpoint: {} tensor(s) of model '{}' not in the checkpoint, initialised fresh: {}",
+            missing.len(),
+            mp.name(),
+            missing.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The network of the run, with `init`'s weights when given, every rank starting from rank 0's

@@ -11,7 +11,7 @@ use super::device_aug::Finish;
 use super::forward::Second;
 use super::stage::Env;
 use crate::config::StageConfig;
-use crate::plugin::DatasetInfo;
+use crate::plugin::{DatasetInfo, PluginModel};
 use crate::{Error, Result};
 use lt_data::loader::Loader;
 
@@ -24,15 +24,29 @@ pub(super) struct SecondInput {
 
 /// What the stage's second input is for, if it has one; an error when the loss, the model and
 /// the samplers do not fit together.
-/// `branches`: the model plugin's, if the run has one.
+/// `model`: the run's model plugin, if it has one.
 pub(super) fn plan(
     num: u32,
     sc: &StageConfig,
     loss: &LossFn,
-    branches: Option<usize>,
+    model: Option<&PluginModel>,
 ) -> Result<Option<Second>> {
     let needs = loss.needs();
+    let branches = model.map(|m| m.branches());
+    let labels = model.is_some_and(|m| m.trains_on_labels());
     let bad = |msg: String| Err(Error::Config(format!("stage {num}: {msg}")));
+    if matches!(loss, LossFn::None) && !labels {
+        return bad(
+            "loss = \"none\" trains only a model plugin's own loss term; this run's model has none"
+                .into(),
+        );
+    }
+    if labels && sc.mixup_alpha > 0.0 {
+        return bad(format!(
+            "model '{}' trains on each image's label, which mixup blends: set mixup_alpha = 0",
+            model.map_or("", |m| m.name())
+        ));
+    }
     if needs.experts && branches.is_none() {
         return bad(format!(
             "loss '{}' needs each expert's logits: set model_plugin",

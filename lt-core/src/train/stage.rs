@@ -72,8 +72,10 @@ pub(super) fn build<'a>(
     };
     let mut loss = env.plugins.loss(num, sc, &info)?;
     m.plugin_head = env.plugins.head(num, sc, &info)?;
-    let branches = m.model_plugin.as_ref().map(|p| p.branches());
-    let second = second::plan(num, sc, &loss, branches)?;
+    if let Some(mp) = &mut m.model_plugin {
+        mp.begin_stage(num)?;
+    }
+    let second = second::plan(num, sc, &loss, m.model_plugin.as_ref())?;
     init_plugin_head(m, data, env.eval)?;
     let mut groups = m.stage_groups(sc)?;
     groups.extend(net::plugin_groups("loss_plugin", loss.tensors()?, sc)?);

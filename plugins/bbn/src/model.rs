@@ -96,7 +96,7 @@ impl Model for BbnModel {
         let mixed = Tensor::f_cat(&[fc.f_mul_scalar(sc)?, fr.f_mul_scalar(sr)?], 1)?;
         let logits = mixed.f_linear(&w, Some(&self.bias.f_to_kind(fc.kind())?))?;
         let experts = vec![self.expert(fc, 0, 2.0, &w)?, self.expert(fr, 1, 2.0, &w)?];
-        Ok(ModelOutput { logits, experts })
+        Ok(ModelOutput::new(logits, experts))
     }
 
     fn named_tensors(&self) -> Vec<NamedTensor> {

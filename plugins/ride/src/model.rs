@@ -1,8 +1,12 @@
 //! The `ride` model: one cosine classifier per expert on that expert's branch features, and the
 //! mean of the experts' logits as both the training output and the evaluation prediction (the
-//! official `ResNet_s.forward` averages the stacked expert outputs in both modes).
+//! official `ResNet_s.forward` averages the stacked expert outputs in both modes). With
+//! `router = true` it also carries the expert assignment module (`router.rs`): in stage 2
+//! (the official second run, `ResNet32EAModel`), the experts are frozen, the router trains on its own loss, and the
+//! evaluation averages only the experts the router sends each image to.
 
 use crate::cosine::{cosine_logits, init_weight};
+use crate::router::Router;
 use lt_plugin::tch::{Kind, Tensor};
 use lt_plugin::StepCtx;
 use lt_plugin::{check, Config, DatasetInfo, Error, Model, ModelOutput, NamedTensor, Result};
@@ -15,8 +19,12 @@ struct ModelConfig {
     experts: i64,
     /// Cosine logit scale (`s` of the official `ResNet_s`, 30).
     s: f64,
-    /// The expert assignment module (router); not available, see the README.
+    /// The expert assignment module (router).
     router: bool,
+    /// How many of the largest mean logits the router sees (official `top_choices_num`).
+    top_choices: i64,
+    /// Weight of the positive targets in the router's BCE (official `pos_weight`).
+    pos_weight: f64,
 }
 
 impl Default for ModelConfig {
@@ -25,16 +33,28 @@ impl Default for ModelConfig {
             experts: 3,
             s: 30.0,
             router: false,
+            top_choices: 5,
+            pos_weight: 20.0,
         }
     }
 }
 
-/// RIDE's experts: weights [K,D] per expert, logits `s cos(x_e, w_c)`, aggregation by mean.
+/// The stage that trains the router (the experts trained in stage 1).
+pub const ROUTER_STAGE: u32 = 2;
+
+/// RIDE's experts: weights [K,D] per expert, logits `s cos(x_e, w_c)`, aggregation by mean
+/// (or by the router).
 pub struct RideModel {
     weights: Vec<Tensor>,
     s: f64,
     k: usize,
     d: i64,
+    router: Option<Router>,
+    /// [1] float, 1 once the router's stage has begun: evaluation routes. A checkpoint tensor,
+    /// so a restored model routes as the trained one did.
+    routing: Tensor,
+    /// Whether the stage running now trains the router.
+    router_training: bool,
 }
 
 impl RideModel {
@@ -48,21 +68,26 @@ impl RideModel {
             )));
         }
         check::positive("s", c.s)?;
-        if c.router {
-            return Err(Error::Config(
-                "router: the expert assignment module is not implemented (see plugins/ride/README.md)"
-                    .into(),
-            ));
-        }
+        check::positive("pos_weight", c.pos_weight)?;
         let (k, d) = check::head_dims(data, "the ride model")?;
         let weights = (0..c.experts)
             .map(|_| init_weight(k, d, data.device))
             .collect::<Result<Vec<_>>>()?;
+        let router = c
+            .router
+            .then(|| {
+                let e = weights.len();
+                Router::new(e, (k, d), c.top_choices, c.pos_weight, data.device)
+            })
+            .transpose()?;
         Ok(RideModel {
             weights,
             s: c.s,
             k: data.num_classes,
             d,
+            router,
+            routing: Tensor::f_zeros([1], (Kind::Float, data.device))?,
+            router_training: false,
         })
     }
 
@@ -105,28 +130,72 @@ impl Model for RideModel {
         self.weights.len()
     }
 
-    fn forward(
+    fn forward(&mut self, features: &[Tensor], train: bool, _ctx: &StepCtx) -> Result<ModelOutput> {
+        let experts = self.expert_logits(features)?;
+        let logits = match &self.router {
+            // Reads one flag per evaluation batch; training never routes.
+            Some(r) if !train && self.routing.f_double_value(&[0])? > 0.0 => {
+                r.route(&experts, features)?.0
+            }
+            _ => mean_logits(&experts)?,
+        };
+        debug_assert_eq!(logits.size()[1], self.k as i64);
+        Ok(ModelOutput::new(logits, experts))
+    }
+
+    fn trains_on_labels(&self) -> bool {
+        self.router.is_some()
+    }
+
+    fn forward_train(
         &mut self,
         features: &[Tensor],
-        _train: bool,
-        _ctx: &StepCtx,
+        targets: &Tensor,
+        ctx: &StepCtx,
     ) -> Result<ModelOutput> {
-        let experts = self.expert_logits(features)?;
-        let logits = mean_logits(&experts)?;
-        debug_assert_eq!(logits.size()[1], self.k as i64);
-        Ok(ModelOutput { logits, experts })
+        let mut out = self.forward(features, true, ctx)?;
+        if let (Some(r), true) = (&self.router, self.router_training) {
+            out.loss = Some(r.loss(&out.experts, features, targets)?);
+        }
+        Ok(out)
+    }
+
+    /// Stage 2 (the router's): experts frozen, router trained, evaluation routed.
+    fn begin_stage(&mut self, stage: u32) -> Result<()> {
+        let Some(r) = &self.router else {
+            return Ok(());
+        };
+        self.router_training = stage == ROUTER_STAGE;
+        r.set_trainable(self.router_training);
+        for w in &self.weights {
+            let _ = w.set_requires_grad(!self.router_training);
+        }
+        if self.router_training {
+            let _ = lt_plugin::tch::no_grad(|| self.routing.f_fill_(1.0))?;
+        }
+        Ok(())
     }
 
     fn named_tensors(&self) -> Vec<NamedTensor> {
-        self.weights
+        let mut v: Vec<NamedTensor> = self
+            .weights
             .iter()
             .enumerate()
             .map(|(i, w)| NamedTensor {
                 name: format!("expert{i}.weight"),
                 tensor: w.shallow_clone(),
-                trainable: true,
+                trainable: w.requires_grad(),
             })
-            .collect()
+            .collect();
+        if let Some(r) = &self.router {
+            v.extend(r.named_tensors());
+            v.push(NamedTensor {
+                name: "router.routing".into(),
+                tensor: self.routing.shallow_clone(),
+                trainable: false,
+            });
+        }
+        v
     }
 }
 
@@ -222,9 +291,14 @@ mod tests {
             (r#"{"experts": -2}"#, "experts must be >= 1, got -2"),
             (r#"{"s": 0}"#, "s must be > 0, got 0"),
             (
-                r#"{"router": true}"#,
-                "router: the expert assignment module is not implemented",
+                r#"{"router": true, "experts": 1}"#,
+                "needs at least 2 experts",
             ),
+            (
+                r#"{"router": true, "top_choices": 4}"#,
+                "top_choices must be in 1..=3",
+            ),
+            (r#"{"pos_weight": 0}"#, "pos_weight must be > 0"),
             (r#"{"expert": 3}"#, "unknown field `expert`"),
         ] {
             let e = model(json, 3, 4).err().expect(json).to_string();

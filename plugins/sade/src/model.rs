@@ -123,7 +123,7 @@ impl Model for SadeModel {
         } else {
             aggregate(&self.weight, &experts)?
         };
-        Ok(ModelOutput { logits, experts })
+        Ok(ModelOutput::new(logits, experts))
     }
 
     fn named_tensors(&self) -> Vec<NamedTensor> {

@@ -16,6 +16,19 @@ pub struct ModelOutput {
     pub logits: Tensor,
     /// One [B,K] per branch, in branch order.
     pub experts: Vec<Tensor>,
+    /// A scalar the host adds to the stage's loss; only [`Model::forward_train`]'s is used.
+    pub loss: Option<Tensor>,
+}
+
+impl ModelOutput {
+    /// Logits and branch logits, without a loss term.
+    pub fn new(logits: Tensor, experts: Vec<Tensor>) -> Self {
+        ModelOutput {
+            logits,
+            experts,
+            loss: None,
+        }
+    }
 }
 
 /// Branches on a shared trunk with their classifiers and aggregation.
@@ -27,7 +40,29 @@ pub trait Model: Send {
     /// batches (a second sampler), branch 0 sees the first batch and branch 1 the second.
     fn forward(&mut self, features: &[Tensor], train: bool, ctx: &StepCtx) -> Result<ModelOutput>;
 
-    /// Every state tensor, shallow-cloned (see [`NamedTensor::list`]).
+    /// Whether training calls [`Model::forward_train`] (with labels) instead of `forward`.
+    fn trains_on_labels(&self) -> bool {
+        false
+    }
+
+    /// The training forward with the batch's labels `targets` [B]; its `loss`, when set, is
+    /// added to the stage's loss. Called only when [`Model::trains_on_labels`] is true.
+    fn forward_train(
+        &mut self,
+        features: &[Tensor],
+        _targets: &Tensor,
+        ctx: &StepCtx,
+    ) -> Result<ModelOutput> {
+        self.forward(features, true, ctx)
+    }
+
+    /// Called when stage `stage` (1 or 2) starts, before the host reads which tensors train.
+    fn begin_stage(&mut self, _stage: u32) -> Result<()> {
+        Ok(())
+    }
+
+    /// Every state tensor, shallow-cloned (see [`NamedTensor::list`]); the `trainable` flags
+    /// are read at the start of each stage, after [`Model::begin_stage`].
     fn named_tensors(&self) -> Vec<NamedTensor>;
 
     /// Called at the start of every epoch.

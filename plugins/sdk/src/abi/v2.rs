@@ -40,8 +40,12 @@ pub const CAP_LOSS_ALL: u32 = 31;
 
 /// [`ModelV2::caps`] bit: the model adapts on unlabelled test images before evaluation.
 pub const CAP_MODEL_TEST_ADAPT: u32 = 1;
+/// Bit: in training the host calls [`ModelTrainV2::forward_train`] with the batch's labels,
+/// and adds the loss term it returns to the stage's loss (RIDE's router). Needs a table with
+/// [`PluginV2::model_train`].
+pub const CAP_MODEL_TRAIN_LABELS: u32 = 2;
 /// Every model capability bit this version defines.
-pub const CAP_MODEL_ALL: u32 = 1;
+pub const CAP_MODEL_ALL: u32 = 3;
 
 /// The arguments of a feature loss; tensors the loss did not ask for are null.
 #[repr(C)]
@@ -126,15 +130,54 @@ pub struct ModelV2 {
     pub destroy: unsafe extern "C" fn(h: Handle),
 }
 
+/// Model functions added to version 2 after its first release (SDK 0.1 with RIDE's router):
+/// stage-aware training and a training forward that sees the labels. A table whose `size`
+/// stops before them (an older SDK's) still loads; its models get neither call.
+#[repr(C)]
+pub struct ModelTrainV2 {
+    /// Called when a stage starts, before the host asks which tensors train
+    /// (`named_tensors`): the model may change that per stage (train the experts in stage 1,
+    /// only the router in stage 2).
+    pub begin_stage: unsafe extern "C" fn(h: Handle, stage: u32, err: *mut LtErr) -> i32,
+    /// The training forward of a model with [`CAP_MODEL_TRAIN_LABELS`]: as
+    /// [`ModelV2::forward`] with `train` = 1, plus the batch's labels `targets` [B] int64
+    /// (borrowed). `*loss` gets an owned scalar the host adds to the stage's loss, or stays null.
+    pub forward_train: unsafe extern "C" fn(
+        h: Handle,
+        features: *const *mut c_void,
+        n: usize,
+        targets: *mut c_void,
+        ctx: *const StepCtx,
+        out: *mut *mut c_void,
+        experts: *mut LtTensorSink,
+        loss: *mut *mut c_void,
+        err: *mut LtErr,
+    ) -> i32,
+}
+
 /// The version-2 plugin table returned by `lt_plugin_v2`.
 #[repr(C)]
 pub struct PluginV2 {
     /// Everything version 1 has, with `v1.abi_version == 2`.
     pub v1: PluginV1,
-    /// `size_of::<PluginV2>()` in the plugin; must be at least the host's.
+    /// `size_of::<PluginV2>()` in the plugin: at least [`PLUGIN_V2_BASE_SIZE`]; fields past
+    /// what it covers are absent.
     pub size: usize,
     pub create_feature_loss: CreateFn,
     pub create_model: CreateFn,
     pub feature_loss: FeatureLossV2,
     pub model: ModelV2,
+    /// Present when `size` is at least `size_of::<PluginV2>()`.
+    pub model_train: ModelTrainV2,
+}
+
+/// The size of the version-2 table as first released (everything before `model_train`): the
+/// least a version-2 plugin may declare.
+pub const PLUGIN_V2_BASE_SIZE: usize = std::mem::offset_of!(PluginV2, model_train);
+
+impl PluginV2 {
+    /// Whether the table carries [`PluginV2::model_train`] (its `size` covers it).
+    pub fn has_model_train(&self) -> bool {
+        self.size >= std::mem::size_of::<PluginV2>()
+    }
 }

@@ -4,9 +4,10 @@ use super::calls::{on, push_named, Registered};
 use super::marshal::{borrow, borrow_list, component, destroy, give};
 use super::registry::{registry, Entry};
 use crate::abi::*;
-use crate::{Error, FeatureLoss, LossInput, MakeFn, Model};
+use crate::{Error, FeatureLoss, LossInput, MakeFn, Model, ModelOutput};
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use tch::Tensor;
 
 /// The feature-loss functions of the table.
 pub(super) const FEATURE_LOSS: FeatureLossV2 = FeatureLossV2 {
@@ -29,6 +30,12 @@ pub(super) const MODEL: ModelV2 = ModelV2 {
     adapt_begin: model_adapt_begin,
     adapt: model_adapt,
     destroy: destroy::<dyn Model>,
+};
+
+/// The model functions added after version 2's first release.
+pub(super) const MODEL_TRAIN: ModelTrainV2 = ModelTrainV2 {
+    begin_stage: model_begin_stage,
+    forward_train: model_forward_train,
 };
 
 impl Registered for dyn FeatureLoss {
@@ -132,11 +139,17 @@ unsafe extern "C" fn feature_loss_named_tensors(
 
 unsafe extern "C" fn model_caps(h: Handle) -> u32 {
     query::<dyn Model>(h, "model handle", |m| {
-        if m.adapt_epochs() > 0 {
+        let adapt = if m.adapt_epochs() > 0 {
             CAP_MODEL_TEST_ADAPT
         } else {
             0
-        }
+        };
+        let labels = if m.trains_on_labels() {
+            CAP_MODEL_TRAIN_LABELS
+        } else {
+            0
+        };
+        adapt | labels
     })
 }
 
@@ -168,11 +181,47 @@ unsafe extern "C" fn model_forward(
         let features = borrow_list(features, n, "features")?;
         let ctx = ctx.as_ref().copied().unwrap_or_default();
         let o = m.forward(&features, train != 0, &ctx)?;
-        for t in o.experts {
-            (sink.push)(sink.ctx, LtStr::NONE, give(t), 0);
-        }
-        *out = give(o.logits);
+        hand_over(o, out, sink);
         Ok(())
+    })
+}
+
+/// Gives the host a forward's logits and branch logits; returns its loss term.
+unsafe fn hand_over(o: ModelOutput, out: *mut *mut c_void, sink: &LtTensorSink) -> Option<Tensor> {
+    for t in o.experts {
+        (sink.push)(sink.ctx, LtStr::NONE, give(t), 0);
+    }
+    *out = give(o.logits);
+    o.loss
+}
+
+#[allow(clippy::too_many_arguments)] // the C signature of `ModelTrainV2::forward_train`
+unsafe extern "C" fn model_forward_train(
+    h: Handle,
+    features: *const *mut c_void,
+    n: usize,
+    targets: *mut c_void,
+    ctx: *const StepCtx,
+    out: *mut *mut c_void,
+    experts: *mut LtTensorSink,
+    loss: *mut *mut c_void,
+    err: *mut LtErr,
+) -> i32 {
+    on(h, "model handle", err, |m: &mut Box<dyn Model>| {
+        let sink = experts.as_ref().ok_or(Error::Null("expert sink"))?;
+        let loss = loss.as_mut().ok_or(Error::Null("loss"))?;
+        let features = borrow_list(features, n, "features")?;
+        let targets = borrow(targets, "targets")?;
+        let ctx = ctx.as_ref().copied().unwrap_or_default();
+        let o = m.forward_train(&features, &targets, &ctx)?;
+        *loss = hand_over(o, out, sink).map_or(std::ptr::null_mut(), give);
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn model_begin_stage(h: Handle, stage: u32, err: *mut LtErr) -> i32 {
+    on(h, "model handle", err, |m: &mut Box<dyn Model>| {
+        m.begin_stage(stage)
     })
 }
 

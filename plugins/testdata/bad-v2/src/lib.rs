@@ -1,6 +1,6 @@
 //! Test fixture: version-2 components that break the ABI's rules, each in one way, for
 //! lt-core/tests/plugin_v2.rs: a model with 0 branches, models whose outputs have the wrong
-//! shape or count, a feature loss declaring capability bits the ABI does not define, and a
+//! shape or count, a model whose training loss term is not a scalar, a feature loss declaring capability bits the ABI does not define, and a
 //! feature loss that asks for experts (refused without a model plugin).
 //!
 //! The table is the SDK's, copied once with the feature loss's `caps` replaced for
@@ -21,6 +21,7 @@ enum Fault {
     ZeroBranches,
     WideLogits,
     FewExperts,
+    VectorLoss,
 }
 
 struct Bad {
@@ -47,7 +48,17 @@ impl Model for Bad {
         Ok(ModelOutput {
             logits: logits(if wide { self.k + 1 } else { self.k }),
             experts,
+            loss: None,
         })
+    }
+    fn trains_on_labels(&self) -> bool {
+        self.fault == Fault::VectorLoss
+    }
+    /// A loss per image instead of a scalar.
+    fn forward_train(&mut self, f: &[Tensor], y: &Tensor, c: &StepCtx) -> Result<ModelOutput> {
+        let mut out = self.forward(f, true, c)?;
+        out.loss = Some(y.to_kind(Kind::Float));
+        Ok(out)
     }
     fn named_tensors(&self) -> Vec<NamedTensor> {
         Vec::new()
@@ -68,6 +79,9 @@ fn wide_logits(_: &Config, d: &DatasetInfo) -> Result<Box<dyn Model>> {
 }
 fn few_experts(_: &Config, d: &DatasetInfo) -> Result<Box<dyn Model>> {
     bad(Fault::FewExperts, d)
+}
+fn vector_loss(_: &Config, d: &DatasetInfo) -> Result<Box<dyn Model>> {
+    bad(Fault::VectorLoss, d)
 }
 
 /// A feature loss asking for `needs`.
@@ -128,6 +142,11 @@ fn registry() -> Registry {
                 name: "few-experts",
                 doc: "one expert's logits for two branches",
                 make: few_experts,
+            },
+            Entry {
+                name: "vector-loss",
+                doc: "a training loss term per image, not a scalar",
+                make: vector_loss,
             },
         ],
     }
