@@ -92,7 +92,16 @@ fn eval_stage_matches(run: &Path, stage: u32, split: &str, want: &Value) {
         s(&json),
     ]));
     let got = read_json(&json);
-    for key in ["top1", "top5", "ece", "nll", "many", "medium", "few"] {
+    for key in [
+        "top1",
+        "top5",
+        "ece",
+        "nll",
+        "many",
+        "medium",
+        "few",
+        "branches_per_image",
+    ] {
         assert_eq!(got[key].as_f64(), want[key].as_f64(), "{split}: {key}");
     }
     assert_eq!(got["per_class"], want["per_class"], "{split}");
@@ -215,6 +224,11 @@ fn ride_router_trains_on_frozen_experts_and_routes() {
         1.0
     );
     let m = read_json(&run.join("metrics.json"));
+    let used = m["branches_per_image"]
+        .as_f64()
+        .expect("a routed evaluation");
+    assert!((1.0..=3.0).contains(&used), "{used}");
+    assert!(err.contains("branches/image"), "{err}");
     eval_stage_matches(&run, 2, "test", &m);
 }
 

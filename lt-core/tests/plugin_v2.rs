@@ -39,7 +39,13 @@ fn versions_are_negotiated_per_plugin() {
     assert_eq!((v1.info().abi_version, v2.info().abi_version), (1, 2));
     assert_eq!(
         v2.info().names(ComponentKind::Model),
-        ["zero-branches", "wide-logits", "few-experts", "vector-loss"]
+        [
+            "zero-branches",
+            "wide-logits",
+            "few-experts",
+            "vector-loss",
+            "zero-used"
+        ]
     );
     assert_eq!(
         v2.info().names(ComponentKind::FeatureLoss),
@@ -163,7 +169,28 @@ fn a_training_loss_term_must_be_a_scalar() {
     );
 }
 
-/// A version-2 table as first released (before `model_train`): it loads and its models train
+#[test]
+fn branch_counts_must_lie_between_one_and_the_branches() {
+    let feats: Vec<Tensor> = (0..2)
+        .map(|_| Tensor::zeros([4, 4], (Kind::Float, Device::Cpu)))
+        .collect();
+    let mut m = bad().model("zero-used", &Value::Null, &info()).unwrap();
+    let e = m.forward(&feats, None, &StepCtx::default()).err().unwrap();
+    assert_contract(
+        e,
+        "zero-used",
+        "forward_eval returned branch counts of shape [4] (Int64), expected [4] int64 in 1..=2",
+    );
+    // A model that routes nothing reports no counts.
+    let mut m = bad().model("vector-loss", &Value::Null, &info()).unwrap();
+    assert!(m
+        .forward(&feats, None, &StepCtx::default())
+        .unwrap()
+        .used
+        .is_none());
+}
+
+/// A version-2 table as first released (before `model_ext`): it loads and its models train
 /// and evaluate without the new calls; a model asking for labels is refused, since the table
 /// cannot carry them.
 #[test]

@@ -32,6 +32,10 @@ pub struct Metrics {
     pub count: usize,
     /// The 15 bins behind ECE/MCE, for the reliability diagram.
     pub bins: Vec<Bin>,
+    /// Mean number of branches (experts) an image used, for a model plugin that routes each
+    /// image to some of its branches (RIDE's router); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branches_per_image: Option<f64>,
 }
 
 impl Metrics {
@@ -54,6 +58,7 @@ impl Metrics {
             per_class,
             count: s.len(),
             bins,
+            branches_per_image: None,
         })
     }
 
@@ -61,7 +66,7 @@ impl Metrics {
     /// groups (`-` without one), ECE and MCE in percent, NLL in nats.
     pub fn summary_line(&self) -> String {
         let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
-        format!(
+        let line = format!(
             "top1 {:.2}  top5 {:.2}  many {}  medium {}  few {}  ECE {:.2}  MCE {:.2}  NLL {:.4}",
             self.top1,
             self.top5,
@@ -71,7 +76,11 @@ impl Metrics {
             self.ece,
             self.mce,
             self.nll
-        )
+        );
+        match self.branches_per_image {
+            Some(b) => format!("{line}  branches/image {b:.3}"),
+            None => line,
+        }
     }
 
     /// Writes pretty JSON to `path` atomically (temp file in the same directory, then rename).

@@ -95,11 +95,14 @@ impl PluginFeatureLoss {
 }
 
 /// What a model returns for a batch: the logits the loss and evaluation see, each branch's,
-/// and (in training, from a model that trains on labels) a term added to the stage's loss.
+/// in training (from a model that trains on labels) a term added to the stage's loss, and in
+/// evaluation how many branches each image used (a router's count).
 pub struct ModelOut {
     pub logits: Tensor,
     pub experts: Vec<Tensor>,
     pub loss: Option<Tensor>,
+    /// [B] int64, checked to lie in 1..=branches; `None`: every image used every branch.
+    pub used: Option<Tensor>,
 }
 
 /// A model (branches on a shared trunk) created by a plugin.
@@ -135,17 +138,18 @@ impl PluginModel {
     /// Tells the model that stage `stage` starts (a no-op for a table without the call).
     pub fn begin_stage(&mut self, stage: u32) -> Result<()> {
         let t = table(&self.c.cx);
-        if !t.has_model_train() {
+        if !t.has_model_ext() {
             return Ok(());
         }
         self.c.cx.call("begin_stage", |err| unsafe {
-            (t.model_train.begin_stage)(self.c.h, stage, err)
+            (t.model_ext.begin_stage)(self.c.h, stage, err)
         })
     }
 
     /// `features[i]` [B,D] of branch i -> logits and each branch's logits, all [B,K] (checked).
-    /// `targets` are the batch's labels in training; a model that trains on labels gets them
-    /// (through `forward_train`) and may return a scalar loss term.
+    /// `targets` are the batch's labels in training, `None` in evaluation. A model that trains
+    /// on labels gets them (`forward_train`) and may return a scalar loss term; in evaluation a
+    /// table with the later calls says how many branches each image used (`forward_eval`).
     pub fn forward(
         &mut self,
         features: &[Tensor],
@@ -160,46 +164,66 @@ impl PluginModel {
             )));
         }
         let ptrs: Vec<*mut c_void> = features.iter().map(arg).collect();
-        let (mut out, mut loss) = (std::ptr::null_mut(), std::ptr::null_mut());
+        // `extra`: the loss term in training, the branch counts in evaluation.
+        let (mut out, mut extra) = (std::ptr::null_mut(), std::ptr::null_mut());
         let t = table(&self.c.cx);
-        let (h, n, p) = (self.c.h, ptrs.len(), ptrs.as_ptr());
+        let (h, n, p, ext) = (self.c.h, ptrs.len(), ptrs.as_ptr(), t.has_model_ext());
         let experts = self.c.cx.tensors("forward", |sink, err| unsafe {
-            match targets.filter(|_| self.labels) {
-                Some(y) => (t.model_train.forward_train)(
-                    h,
-                    p,
-                    n,
-                    arg(y),
-                    ctx,
-                    &mut out,
-                    sink,
-                    &mut loss,
-                    err,
-                ),
-                None => {
-                    (t.model.forward)(h, p, n, targets.is_some() as u8, ctx, &mut out, sink, err)
+            let (o, x) = (&mut out, &mut extra);
+            match targets {
+                Some(y) if self.labels => {
+                    (t.model_ext.forward_train)(h, p, n, arg(y), ctx, o, sink, x, err)
                 }
+                None if ext => (t.model_ext.forward_eval)(h, p, n, ctx, o, sink, x, err),
+                _ => (t.model.forward)(h, p, n, targets.is_some() as u8, ctx, o, sink, err),
             }
         });
         // Own every returned tensor before looking at the experts' result, so nothing leaks.
         let logits = self.c.cx.take_opt("forward", out)?;
-        let loss = self.c.cx.take_opt("forward", loss)?;
+        let extra = self.c.cx.take_opt("forward", extra)?;
         let experts: Vec<Tensor> = experts?.into_iter().map(|n| n.tensor).collect();
         let logits =
             logits.ok_or_else(|| self.c.cx.contract("forward returned no logits".into()))?;
         let b = features.first().map_or(0, |f| f.size()[0]);
         self.check_outputs(b, &logits, &experts)?;
-        if let Some(l) = loss.as_ref().filter(|l| l.numel() != 1) {
+        let (loss, used) = match targets {
+            Some(_) => (extra, None),
+            None => (None, extra),
+        };
+        self.check_extra(b, loss.as_ref(), used.as_ref())?;
+        Ok(ModelOut {
+            logits,
+            experts,
+            loss,
+            used,
+        })
+    }
+
+    /// A loss term must be a scalar; branch counts [B] int64 within 1..=branches.
+    fn check_extra(&self, b: i64, loss: Option<&Tensor>, used: Option<&Tensor>) -> Result<()> {
+        if let Some(l) = loss.filter(|l| l.numel() != 1) {
             return Err(self.c.cx.contract(format!(
                 "forward_train returned a loss of shape {:?}, expected a scalar",
                 l.size()
             )));
         }
-        Ok(ModelOut {
-            logits,
-            experts,
-            loss,
-        })
+        let Some(u) = used else {
+            return Ok(());
+        };
+        let ok = u.size() == [b]
+            && u.kind() == tch::Kind::Int64
+            && (b == 0
+                || (u.min().int64_value(&[]) >= 1
+                    && u.max().int64_value(&[]) <= self.branches as i64));
+        if ok {
+            return Ok(());
+        }
+        Err(self.c.cx.contract(format!(
+            "forward_eval returned branch counts of shape {:?} ({:?}), expected [{b}] int64 in 1..={}",
+            u.size(),
+            u.kind(),
+            self.branches
+        )))
     }
 
     fn check_outputs(&self, b: i64, logits: &Tensor, experts: &[Tensor]) -> Result<()> {

@@ -278,7 +278,7 @@ unsafe fn tables(
     }
     check_size(path, "table", t.size, std::mem::size_of::<PluginV1>())?;
     if let Some(t2) = v2 {
-        // Fields added to version 2 later are optional (`PluginV2::has_model_train`).
+        // Fields added to version 2 later are optional (`PluginV2::has_model_ext`).
         check_size(
             path,
             "version-2 table",
@@ -353,7 +353,7 @@ impl Plugin {
                 .contract("declares 0 branches (experts); a model needs at least 1".to_string()));
         }
         let labels = caps & abi::CAP_MODEL_TRAIN_LABELS != 0;
-        if labels && !self.v2().has_model_train() {
+        if labels && !self.v2().has_model_ext() {
             return Err(c.cx.contract(
                 "asks for labels in training, but its table (an older SDK's) has no forward_train"
                     .to_string(),

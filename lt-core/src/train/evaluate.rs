@@ -99,17 +99,58 @@ pub(super) fn evaluate_split(
     let mut ev = Evaluator::new(data.manifest.num_classes);
     let batches = shard.len().div_ceil(EVAL_BATCH) as u64;
     let bar = progress::bar(batches, input.bar, "eval".into());
+    let mut used = UsedBranches::default();
     for b in input.transfer.epoch(loader.epoch(0)?, 0) {
         let b = b?;
-        let logits = loss.adjust(m.eval_logits(&b.x)?)?;
-        ev.add_logits(&logits, &b.y)?;
+        let (logits, u) = m.eval_logits_used(&b.x)?;
+        used.add(u.as_ref())?;
+        ev.add_logits(&loss.adjust(logits)?, &b.y)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let Some(pg) = pg else {
-        return ev.finish(Some(&data.groups));
+    let mut metrics = match pg {
+        None => ev.finish(Some(&data.groups))?,
+        Some(pg) => gather_outcomes(&ev, &shard, n, data, pg)?,
     };
-    gather_outcomes(&ev, &shard, n, data, pg)
+    metrics.branches_per_image = used.mean(pg)?;
+    Ok(metrics)
+}
+
+/// The branch counts a routing model plugin reported over a split, summed on the device.
+#[derive(Default)]
+struct UsedBranches(Option<Tensor>);
+
+impl UsedBranches {
+    fn add(&mut self, used: Option<&Tensor>) -> Result<()> {
+        if let Some(u) = used {
+            let sum_count = Tensor::f_stack(
+                &[
+                    u.f_sum(tch::Kind::Double)?,
+                    Tensor::from(u.size()[0] as f64).to_device(u.device()),
+                ],
+                0,
+            )?;
+            self.0 = Some(match self.0.take() {
+                Some(acc) => acc.f_add(&sum_count)?,
+                None => sum_count,
+            });
+        }
+        Ok(())
+    }
+
+    /// The mean over the whole split (all ranks); `None` when the model reported no counts.
+    /// Every rank runs the same model, so all report or none do.
+    fn mean(self, pg: Option<&ProcessGroup>) -> Result<Option<f64>> {
+        let Some(acc) = self.0 else {
+            return Ok(None);
+        };
+        let mut t = [acc];
+        if let Some(pg) = pg {
+            pg.all_reduce_sum(&mut t)?;
+        }
+        let v = Vec::<f64>::try_from(t[0].to_device(Device::Cpu))?;
+        Ok(Some(v[0] / v[1].max(1.0)))
+    }
 }
 
 /// The outcomes of all ranks, each at its image's position, summed into one table.

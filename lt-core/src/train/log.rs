@@ -34,6 +34,9 @@ pub(super) fn epoch_line(
             num(&t["ece"]),
             num(&t["nll"])
         ));
+        if let Some(b) = t["branches_per_image"].as_f64() {
+            s.push_str(&format!("  branches/image {b:.3}"));
+        }
     }
     s.push_str(&format!(
         "  {:.0} img/s  elapsed {}  eta {}",
@@ -46,7 +49,7 @@ pub(super) fn epoch_line(
 
 /// The line the final evaluation of one of `eval_splits` prints.
 pub(super) fn split_line(name: &str, m: &crate::metrics::Metrics) -> String {
-    format!(
+    let line = format!(
         "eval {name}: top1 {:.2}  many {}  medium {}  few {}  ECE {:.2}  NLL {:.3}",
         m.top1,
         fmt_opt(m.many),
@@ -54,7 +57,11 @@ pub(super) fn split_line(name: &str, m: &crate::metrics::Metrics) -> String {
         fmt_opt(m.few),
         m.ece,
         m.nll
-    )
+    );
+    match m.branches_per_image {
+        Some(b) => format!("{line}  branches/image {b:.3}"),
+        None => line,
+    }
 }
 
 /// What only the main rank writes: the metrics log and table, appended to as the run goes.

@@ -45,13 +45,19 @@ impl Model {
     /// Eval-mode logits of a batch, without gradients: the head's, or the model plugin's
     /// aggregation of its branches.
     pub fn eval_logits(&mut self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.eval_logits_used(x)?.0)
+    }
+
+    /// As [`Model::eval_logits`], with how many branches each image used [B] int64 when the
+    /// model plugin routes images to some of its branches.
+    pub fn eval_logits_used(&mut self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
         let Some(mp) = &mut self.model_plugin else {
             let f = self.eval_features(x)?;
-            return tch::no_grad(|| self.logits(&f, false));
+            return Ok((tch::no_grad(|| self.logits(&f, false))?, None));
         };
         let feats = tch::no_grad(|| self.backbone.forward_branches(x, false));
         let out = tch::no_grad(|| mp.forward(&feats, None, &StepCtx::default()))?;
-        Ok(out.logits)
+        Ok((out.logits, out.used))
     }
 
     /// Each branch's eval-mode logits of a batch, without gradients (test-time adaptation).

@@ -263,6 +263,9 @@ fn record_epoch(
         line["test"] = serde_json::json!({
             "top1": met.top1, "top5": met.top5, "many": met.many, "medium": met.medium, "few": met.few,
             "ece": met.ece, "mce": met.mce, "nll": met.nll });
+        if let Some(b) = met.branches_per_image {
+            line["test"]["branches_per_image"] = serde_json::json!(b);
+        }
         if met.top1 > book.best {
             book.best = met.top1;
             book.save(st, m, "best", epoch + 1)?;

@@ -58,7 +58,7 @@ pub fn bad_v2_plugin() -> PathBuf {
     library("lt_testdata_bad_v2")
 }
 
-/// A version-2 table as first released, without `model_train` (plugins/testdata/v2-base).
+/// A version-2 table as first released, without `model_ext` (plugins/testdata/v2-base).
 pub fn v2_base_plugin() -> PathBuf {
     library("lt_testdata_v2_base")
 }

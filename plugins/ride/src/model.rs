@@ -47,7 +47,6 @@ pub const ROUTER_STAGE: u32 = 2;
 pub struct RideModel {
     weights: Vec<Tensor>,
     s: f64,
-    k: usize,
     d: i64,
     router: Option<Router>,
     /// [1] float, 1 once the router's stage has begun: evaluation routes. A checkpoint tensor,
@@ -83,7 +82,6 @@ impl RideModel {
         Ok(RideModel {
             weights,
             s: c.s,
-            k: data.num_classes,
             d,
             router,
             routing: Tensor::f_zeros([1], (Kind::Float, data.device))?,
@@ -132,15 +130,16 @@ impl Model for RideModel {
 
     fn forward(&mut self, features: &[Tensor], train: bool, _ctx: &StepCtx) -> Result<ModelOutput> {
         let experts = self.expert_logits(features)?;
-        let logits = match &self.router {
+        match &self.router {
             // Reads one flag per evaluation batch; training never routes.
             Some(r) if !train && self.routing.f_double_value(&[0])? > 0.0 => {
-                r.route(&experts, features)?.0
+                let (logits, used) = r.route(&experts, features)?;
+                let mut out = ModelOutput::new(logits, experts);
+                out.used = Some(used);
+                Ok(out)
             }
-            _ => mean_logits(&experts)?,
-        };
-        debug_assert_eq!(logits.size()[1], self.k as i64);
-        Ok(ModelOutput::new(logits, experts))
+            _ => Ok(ModelOutput::new(mean_logits(&experts)?, experts)),
+        }
     }
 
     fn trains_on_labels(&self) -> bool {

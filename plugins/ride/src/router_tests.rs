@@ -161,6 +161,7 @@ fn stage_two_freezes_the_experts_trains_the_router_and_routes() {
     let before = m.forward(&x, false, &ctx).unwrap();
     let mean = crate::model::mean_logits(&before.experts).unwrap();
     close(&values(&before.logits), &values(&mean), 1e-6);
+    assert!(before.used.is_none());
     m.begin_stage(2).unwrap();
     assert_eq!(trainable(&m, "expert"), [false; 3]);
     let names: Vec<String> = m.named_tensors().into_iter().map(|n| n.name).collect();
@@ -175,6 +176,12 @@ fn stage_two_freezes_the_experts_trains_the_router_and_routes() {
         let g = n.tensor.grad();
         assert_eq!(g.defined(), n.trainable, "{}", n.name);
     }
+    // Evaluation now routes and says how many experts each image used.
+    let used = m.forward(&x, false, &ctx).unwrap().used.expect("routed");
+    assert!(
+        values(&used).iter().all(|&u| (1.0..=3.0).contains(&u)),
+        "{used:?}"
+    );
 }
 
 #[test]

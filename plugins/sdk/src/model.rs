@@ -18,6 +18,9 @@ pub struct ModelOutput {
     pub experts: Vec<Tensor>,
     /// A scalar the host adds to the stage's loss; only [`Model::forward_train`]'s is used.
     pub loss: Option<Tensor>,
+    /// In evaluation, [B] int64: how many branches each image used (a router's count; the
+    /// host reports the mean as `branches_per_image`); `None`: all of them.
+    pub used: Option<Tensor>,
 }
 
 impl ModelOutput {
@@ -27,6 +30,7 @@ impl ModelOutput {
             logits,
             experts,
             loss: None,
+            used: None,
         }
     }
 }

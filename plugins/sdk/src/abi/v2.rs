@@ -40,9 +40,9 @@ pub const CAP_LOSS_ALL: u32 = 31;
 
 /// [`ModelV2::caps`] bit: the model adapts on unlabelled test images before evaluation.
 pub const CAP_MODEL_TEST_ADAPT: u32 = 1;
-/// Bit: in training the host calls [`ModelTrainV2::forward_train`] with the batch's labels,
+/// Bit: in training the host calls [`ModelExtV2::forward_train`] with the batch's labels,
 /// and adds the loss term it returns to the stage's loss (RIDE's router). Needs a table with
-/// [`PluginV2::model_train`].
+/// [`PluginV2::model_ext`].
 pub const CAP_MODEL_TRAIN_LABELS: u32 = 2;
 /// Every model capability bit this version defines.
 pub const CAP_MODEL_ALL: u32 = 3;
@@ -130,11 +130,12 @@ pub struct ModelV2 {
     pub destroy: unsafe extern "C" fn(h: Handle),
 }
 
-/// Model functions added to version 2 after its first release (SDK 0.1 with RIDE's router):
-/// stage-aware training and a training forward that sees the labels. A table whose `size`
-/// stops before them (an older SDK's) still loads; its models get neither call.
+/// Model functions added to version 2 after its first release (with RIDE's router):
+/// stage-aware training, a training forward that sees the labels, an evaluation forward that
+/// says how many branches each image used. A table whose `size` stops before them (an older
+/// SDK's) still loads; its models get none of these calls.
 #[repr(C)]
-pub struct ModelTrainV2 {
+pub struct ModelExtV2 {
     /// Called when a stage starts, before the host asks which tensors train
     /// (`named_tensors`): the model may change that per stage (train the experts in stage 1,
     /// only the router in stage 2).
@@ -153,6 +154,19 @@ pub struct ModelTrainV2 {
         loss: *mut *mut c_void,
         err: *mut LtErr,
     ) -> i32,
+    /// The evaluation forward: as [`ModelV2::forward`] with `train` = 0, plus `*used` an owned
+    /// int64 [B] tensor, how many branches each image used (a router's count), or null when
+    /// every image used all of them.
+    pub forward_eval: unsafe extern "C" fn(
+        h: Handle,
+        features: *const *mut c_void,
+        n: usize,
+        ctx: *const StepCtx,
+        out: *mut *mut c_void,
+        experts: *mut LtTensorSink,
+        used: *mut *mut c_void,
+        err: *mut LtErr,
+    ) -> i32,
 }
 
 /// The version-2 plugin table returned by `lt_plugin_v2`.
@@ -168,16 +182,16 @@ pub struct PluginV2 {
     pub feature_loss: FeatureLossV2,
     pub model: ModelV2,
     /// Present when `size` is at least `size_of::<PluginV2>()`.
-    pub model_train: ModelTrainV2,
+    pub model_ext: ModelExtV2,
 }
 
-/// The size of the version-2 table as first released (everything before `model_train`): the
+/// The size of the version-2 table as first released (everything before `model_ext`): the
 /// least a version-2 plugin may declare.
-pub const PLUGIN_V2_BASE_SIZE: usize = std::mem::offset_of!(PluginV2, model_train);
+pub const PLUGIN_V2_BASE_SIZE: usize = std::mem::offset_of!(PluginV2, model_ext);
 
 impl PluginV2 {
-    /// Whether the table carries [`PluginV2::model_train`] (its `size` covers it).
-    pub fn has_model_train(&self) -> bool {
+    /// Whether the table carries [`PluginV2::model_ext`] (its `size` covers it).
+    pub fn has_model_ext(&self) -> bool {
         self.size >= std::mem::size_of::<PluginV2>()
     }
 }

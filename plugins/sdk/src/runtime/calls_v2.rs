@@ -33,9 +33,10 @@ pub(super) const MODEL: ModelV2 = ModelV2 {
 };
 
 /// The model functions added after version 2's first release.
-pub(super) const MODEL_TRAIN: ModelTrainV2 = ModelTrainV2 {
+pub(super) const MODEL_EXT: ModelExtV2 = ModelExtV2 {
     begin_stage: model_begin_stage,
     forward_train: model_forward_train,
+    forward_eval: model_forward_eval,
 };
 
 impl Registered for dyn FeatureLoss {
@@ -181,18 +182,48 @@ unsafe extern "C" fn model_forward(
         let features = borrow_list(features, n, "features")?;
         let ctx = ctx.as_ref().copied().unwrap_or_default();
         let o = m.forward(&features, train != 0, &ctx)?;
-        hand_over(o, out, sink);
+        let _ = hand_over(o, out, sink);
         Ok(())
     })
 }
 
-/// Gives the host a forward's logits and branch logits; returns its loss term.
-unsafe fn hand_over(o: ModelOutput, out: *mut *mut c_void, sink: &LtTensorSink) -> Option<Tensor> {
+/// Gives the host a forward's logits and branch logits; returns its loss term and branch counts.
+unsafe fn hand_over(
+    o: ModelOutput,
+    out: *mut *mut c_void,
+    sink: &LtTensorSink,
+) -> (Option<Tensor>, Option<Tensor>) {
     for t in o.experts {
         (sink.push)(sink.ctx, LtStr::NONE, give(t), 0);
     }
     *out = give(o.logits);
-    o.loss
+    (o.loss, o.used)
+}
+
+fn give_opt(t: Option<Tensor>) -> *mut c_void {
+    t.map_or(std::ptr::null_mut(), give)
+}
+
+#[allow(clippy::too_many_arguments)] // the C signature of `ModelExtV2::forward_eval`
+unsafe extern "C" fn model_forward_eval(
+    h: Handle,
+    features: *const *mut c_void,
+    n: usize,
+    ctx: *const StepCtx,
+    out: *mut *mut c_void,
+    experts: *mut LtTensorSink,
+    used: *mut *mut c_void,
+    err: *mut LtErr,
+) -> i32 {
+    on(h, "model handle", err, |m: &mut Box<dyn Model>| {
+        let sink = experts.as_ref().ok_or(Error::Null("expert sink"))?;
+        let used = used.as_mut().ok_or(Error::Null("used"))?;
+        let features = borrow_list(features, n, "features")?;
+        let ctx = ctx.as_ref().copied().unwrap_or_default();
+        let o = m.forward(&features, false, &ctx)?;
+        *used = give_opt(hand_over(o, out, sink).1);
+        Ok(())
+    })
 }
 
 #[allow(clippy::too_many_arguments)] // the C signature of `ModelTrainV2::forward_train`
@@ -214,7 +245,7 @@ unsafe extern "C" fn model_forward_train(
         let targets = borrow(targets, "targets")?;
         let ctx = ctx.as_ref().copied().unwrap_or_default();
         let o = m.forward_train(&features, &targets, &ctx)?;
-        *loss = hand_over(o, out, sink).map_or(std::ptr::null_mut(), give);
+        *loss = give_opt(hand_over(o, out, sink).0);
         Ok(())
     })
 }

@@ -114,7 +114,7 @@ fn make_holder(registry: Registry) -> Holder {
         create_model: calls::create::<dyn Model>,
         feature_loss: calls_v2::FEATURE_LOSS,
         model: calls_v2::MODEL,
-        model_train: calls_v2::MODEL_TRAIN,
+        model_ext: calls_v2::MODEL_EXT,
     };
     Holder {
         registry,

@@ -1,6 +1,7 @@
 //! Test fixture: version-2 components that break the ABI's rules, each in one way, for
 //! lt-core/tests/plugin_v2.rs: a model with 0 branches, models whose outputs have the wrong
-//! shape or count, a model whose training loss term is not a scalar, a feature loss declaring capability bits the ABI does not define, and a
+//! shape or count, a model whose training loss term is not a scalar, one whose evaluation says
+//! an image used 0 branches, a feature loss declaring capability bits the ABI does not define, and a
 //! feature loss that asks for experts (refused without a model plugin).
 //!
 //! The table is the SDK's, copied once with the feature loss's `caps` replaced for
@@ -22,6 +23,7 @@ enum Fault {
     WideLogits,
     FewExperts,
     VectorLoss,
+    ZeroUsed,
 }
 
 struct Bad {
@@ -49,6 +51,9 @@ impl Model for Bad {
             logits: logits(if wide { self.k + 1 } else { self.k }),
             experts,
             loss: None,
+            // Images that used no branch at all: outside 1..=branches.
+            used: (self.fault == Fault::ZeroUsed)
+                .then(|| Tensor::zeros([b], (Kind::Int64, f[0].device()))),
         })
     }
     fn trains_on_labels(&self) -> bool {
@@ -82,6 +87,9 @@ fn few_experts(_: &Config, d: &DatasetInfo) -> Result<Box<dyn Model>> {
 }
 fn vector_loss(_: &Config, d: &DatasetInfo) -> Result<Box<dyn Model>> {
     bad(Fault::VectorLoss, d)
+}
+fn zero_used(_: &Config, d: &DatasetInfo) -> Result<Box<dyn Model>> {
+    bad(Fault::ZeroUsed, d)
 }
 
 /// A feature loss asking for `needs`.
@@ -147,6 +155,11 @@ fn registry() -> Registry {
                 name: "vector-loss",
                 doc: "a training loss term per image, not a scalar",
                 make: vector_loss,
+            },
+            Entry {
+                name: "zero-used",
+                doc: "says each image used 0 branches",
+                make: zero_used,
             },
         ],
     }

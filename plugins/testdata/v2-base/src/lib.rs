@@ -1,4 +1,4 @@
-//! Test fixture: a version-2 plugin built before `PluginV2::model_train` existed, for
+//! Test fixture: a version-2 plugin built before `PluginV2::model_ext` existed, for
 //! lt-core/tests/plugin_v2.rs. Its table is the SDK's, copied once with `size` set to
 //! `PLUGIN_V2_BASE_SIZE`, which is what an older SDK's table declares. The host must load it,
 //! train its model `plain` without the new calls, and refuse its model `labels`, which asks
