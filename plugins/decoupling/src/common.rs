@@ -1,4 +1,5 @@
-//! What the heads share: feature checks, row normalisation and the empty config.
+//! What the heads share: feature checks and the empty config (row normalisation is the SDK's
+//! `lt_plugin::cosine::rows_normalized`).
 
 use lt_plugin::tch::{Kind, Tensor};
 use lt_plugin::{check, Result};
@@ -8,14 +9,6 @@ use serde::Deserialize;
 pub fn float_features(features: &Tensor, d: i64) -> Result<Tensor> {
     check::features(features, d)?;
     Ok(features.f_to_kind(Kind::Float)?)
-}
-
-/// Rows divided by their L2 norm (a zero row stays zero).
-pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
-    let n = x
-        .f_norm_scalaropt_dim(2.0, [1i64].as_slice(), true)?
-        .f_clamp_min(1e-12)?;
-    Ok(x.f_div(&n)?)
 }
 
 /// The config of the heads without options: an empty object (or none).

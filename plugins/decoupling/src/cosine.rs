@@ -1,6 +1,7 @@
 //! The cosine classifier (the reference `CosNorm_Classifier`, from OLTR).
 
-use crate::common::{float_features, l2_normalize};
+use crate::common::float_features;
+use lt_plugin::cosine::rows_normalized;
 use lt_plugin::tch::{Kind, Tensor};
 use lt_plugin::{check, init, Config, DatasetInfo, Head, NamedTensor, Result};
 use serde::Deserialize;
@@ -52,12 +53,12 @@ impl Cosine {
 impl Head for Cosine {
     fn forward(&mut self, features: &Tensor, _train: bool) -> Result<Tensor> {
         let f = float_features(features, self.weight.size()[1])?;
-        let mut x = l2_normalize(&f)?;
+        let mut x = rows_normalized(&f)?;
         if self.squash {
             let n = f.f_norm_scalaropt_dim(2.0, [1i64].as_slice(), true)?;
             x = x.f_mul(&n.f_div(&n.f_add_scalar(1.0)?)?)?;
         }
-        let w = l2_normalize(&self.weight)?;
+        let w = rows_normalized(&self.weight)?;
         Ok(x.f_matmul(&w.f_tr()?)?.f_mul(&self.scale)?)
     }
     fn named_tensors(&self) -> Vec<NamedTensor> {

@@ -1,6 +1,7 @@
 //! The nearest-class-mean classifier (Kang et al., ICLR 2020), fitted on the training features.
 
-use crate::common::{float_features, l2_normalize};
+use crate::common::float_features;
+use lt_plugin::cosine::rows_normalized;
 use lt_plugin::tch::{self, Kind, Tensor};
 use lt_plugin::{check, Config, DatasetInfo, Error, Head, NamedTensor, Result};
 use serde::Deserialize;
@@ -78,8 +79,8 @@ impl Ncm {
     fn transform(&self, f: &Tensor) -> Result<Tensor> {
         match self.feat_type {
             FeatType::Un => Ok(f.shallow_clone()),
-            FeatType::L2n => l2_normalize(f),
-            FeatType::Cl2n => l2_normalize(&f.f_sub(&self.feat_mean)?),
+            FeatType::L2n => rows_normalized(f),
+            FeatType::Cl2n => rows_normalized(&f.f_sub(&self.feat_mean)?),
         }
     }
 }
@@ -93,7 +94,7 @@ impl Head for Ncm {
         }
         let x = self.transform(&float_features(features, self.centroids.size()[1])?)?;
         if self.cosine {
-            return Ok(l2_normalize(&x)?.f_matmul(&l2_normalize(&self.centroids)?.f_tr()?)?);
+            return Ok(rows_normalized(&x)?.f_matmul(&rows_normalized(&self.centroids)?.f_tr()?)?);
         }
         let xx =
             x.f_pow_tensor_scalar(2.0)?

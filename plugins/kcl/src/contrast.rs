@@ -11,14 +11,6 @@
 use lt_plugin::tch::{Kind, Tensor};
 use lt_plugin::Result;
 
-/// Rows divided by their L2 norm, floored at 1e-12 (as `F.normalize`).
-pub fn normalize_rows(x: &Tensor) -> Result<Tensor> {
-    let n = x
-        .f_norm_scalaropt_dim(2, [1i64].as_slice(), true)?
-        .f_clamp_min(1e-12)?;
-    Ok(x.f_div(&n)?)
-}
-
 /// The loss of normalised embeddings `v` [N,P] with positive weights `pos` [N,N] (1 for a
 /// positive, 0 otherwise, zero diagonal, at least one positive per row).
 pub fn k_positive_loss(v: &Tensor, pos: &Tensor, temperature: f64) -> Result<Tensor> {
@@ -35,16 +27,4 @@ pub fn k_positive_loss(v: &Tensor, pos: &Tensor, temperature: f64) -> Result<Ten
         .f_sum_dim_intlist([1i64].as_slice(), false, kind)?
         .f_div(&pos.f_sum_dim_intlist([1i64].as_slice(), false, kind)?)?;
     Ok(per_anchor.f_mean(kind)?.f_neg()?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normalisation_by_hand() {
-        let x = Tensor::from_slice(&[3.0f64, 4.0, 0.0, 0.0]).reshape([2, 2]);
-        let got: Vec<f64> = Vec::try_from(normalize_rows(&x).unwrap().reshape([-1])).unwrap();
-        assert_eq!(got, vec![0.6, 0.8, 0.0, 0.0]);
-    }
 }

@@ -1,9 +1,10 @@
 //! The `kcl` feature loss: projection head, normalisation, positive draw, k-positive loss.
 
 use crate::config::KclConfig;
-use crate::contrast::{k_positive_loss, normalize_rows};
+use crate::contrast::k_positive_loss;
 use crate::positives::{positive_mask, SplitMix64};
 use crate::projection::Projection;
+use lt_plugin::cosine::rows_normalized;
 use lt_plugin::tch::{Device, Kind, Tensor};
 use lt_plugin::{
     check, Config, DatasetInfo, Error, FeatureLoss, LossInput, NamedTensor, Needs, Result, StepCtx,
@@ -88,7 +89,7 @@ impl FeatureLoss for KclLoss {
         let mut rng = SplitMix64::for_step(self.seed, ctx.step);
         let mask = positive_mask(&labels, self.k, &mut rng);
         let feats = Tensor::f_cat(&[f1, f2], 0)?;
-        let v = normalize_rows(&self.proj.forward(&feats)?)?;
+        let v = rows_normalized(&self.proj.forward(&feats)?)?;
         let n = labels.len() as i64;
         let pos = Tensor::from_slice(&mask)
             .f_reshape([n, n])?

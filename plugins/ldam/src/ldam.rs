@@ -19,9 +19,12 @@
 //! loss trains, so calibration metrics (ECE, NLL) are measured on the model's own scale. The
 //! argmax, hence accuracy, is unchanged.
 
+use lt_plugin::prior::{drw_epoch, ldam_margins};
 use lt_plugin::tch::Tensor;
 use lt_plugin::{check, Config, DatasetInfo, Error, Loss, Result, StepCtx};
 use serde::Deserialize;
+
+pub use lt_plugin::prior::effective_number_weights;
 
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -70,22 +73,6 @@ impl Default for DrwConfig {
             beta: 0.9999,
         }
     }
-}
-
-/// LDAM margins `m_c = C / n_c^(1/4)`, scaled so that `max_c m_c = max_m`.
-pub fn ldam_margins(counts: &[u64], max_m: f64) -> Result<Vec<f64>> {
-    check_counts(counts, "LDAM margins")?;
-    let raw: Vec<f64> = counts.iter().map(|&n| (n as f64).powf(-0.25)).collect();
-    let top = raw.iter().cloned().fold(f64::MIN, f64::max);
-    Ok(raw.iter().map(|r| r * max_m / top).collect())
-}
-
-use lt_plugin::prior::check_counts;
-pub use lt_plugin::prior::effective_number_weights;
-
-/// The epoch (zero-based) from which DRW weights apply in a stage of `total` epochs.
-pub fn drw_epoch(drw_at: f64, total: u32) -> u32 {
-    (drw_at * total as f64).round() as u32
 }
 
 pub struct LdamLoss {
@@ -233,25 +220,6 @@ mod tests {
             den += wt;
         }
         num / den
-    }
-
-    #[test]
-    fn margins_follow_n_to_the_minus_quarter_with_max_half() {
-        let counts = [5000u64, 500, 50];
-        let m = ldam_margins(&counts, 0.5).unwrap();
-        assert!((m[2] - 0.5).abs() < 1e-12, "rarest class gets max_m: {m:?}");
-        for (a, b) in [(0, 1), (1, 2), (0, 2)] {
-            let want = (counts[a] as f64 / counts[b] as f64).powf(-0.25);
-            assert!((m[a] / m[b] - want).abs() < 1e-12, "{m:?}");
-        }
-        // By hand: 50^-0.25 = 0.37606, so C = 0.5 / 0.37606 and m_0 = C * 5000^-0.25.
-        assert!((m[0] - 0.5 * (50f64 / 5000.0).powf(0.25)).abs() < 1e-12);
-        assert!((m[0] - 0.158_113_883).abs() < 1e-8, "{m:?}");
-        let e = ldam_margins(&[3, 0], 0.5).unwrap_err();
-        assert!(
-            e.to_string().contains("class 1 has no training images"),
-            "{e}"
-        );
     }
 
     #[test]

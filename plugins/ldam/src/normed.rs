@@ -1,9 +1,11 @@
 //! The cosine classifier LDAM-DRW uses on CIFAR (`NormedLinear` in the authors' code, switched on
 //! with the LDAM loss): `z_c = scale * <x/|x|, w_c/|w_c|>`, no bias. Bounding the logits to
 //! [-scale, scale] is what makes the fixed margins (up to 0.5) and the loss scale s = 30
-//! meaningful. With the `ldam` loss keep `scale = 1` (the loss applies s).
+//! meaningful. With the `ldam` loss keep `scale = 1` (the loss applies s). The math is the SDK's
+//! [`lt_plugin::cosine`].
 
-use lt_plugin::tch::{Kind, Tensor};
+use lt_plugin::cosine::{cosine_logits, init_cosine_weight};
+use lt_plugin::tch::Tensor;
 use lt_plugin::{check, Config, DatasetInfo, Error, Head, NamedTensor, Result};
 use serde::Deserialize;
 
@@ -25,14 +27,6 @@ pub struct NormedLinear {
     scale: f64,
 }
 
-/// Rows divided by their L2 norm (floored at 1e-12, as F.normalize does).
-fn rows_normalized(x: &Tensor) -> Result<Tensor> {
-    let n = x
-        .f_norm_scalaropt_dim(2, [1i64].as_slice(), true)?
-        .f_clamp_min(1e-12)?;
-    Ok(x.f_div(&n)?)
-}
-
 impl NormedLinear {
     /// The `normed-linear` component: weights drawn uniformly in [-1, 1] and scaled to unit rows,
     /// as the authors initialise them (tch's generator, seeded by the trainer).
@@ -45,9 +39,8 @@ impl NormedLinear {
                 data.feature_dim, data.num_classes
             )));
         }
-        let shape = [data.num_classes as i64, data.feature_dim as i64];
-        let w = Tensor::f_empty(shape, (Kind::Float, data.device))?.f_uniform_(-1.0, 1.0)?;
-        let weight = rows_normalized(&w)?.f_detach()?.set_requires_grad(true);
+        let (k, d) = (data.num_classes as i64, data.feature_dim as i64);
+        let weight = init_cosine_weight(k, d, data.device)?;
         Ok(NormedLinear {
             weight,
             scale: c.scale,
@@ -64,13 +57,8 @@ impl Head for NormedLinear {
                 "features have width {d}, the head expects {wd}"
             )));
         }
-        let w = self.weight.f_to_kind(features.kind())?;
-        let cos = rows_normalized(features)?.f_mm(&rows_normalized(&w)?.f_tr()?)?;
-        if self.scale == 1.0 {
-            Ok(cos)
-        } else {
-            Ok(cos.f_mul_scalar(self.scale)?)
-        }
+        // With scale 1 the product by 1.0 leaves every value (and gradient) as it was.
+        cosine_logits(features, &self.weight, self.scale)
     }
 
     fn named_tensors(&self) -> Vec<NamedTensor> {
@@ -81,7 +69,7 @@ impl Head for NormedLinear {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lt_plugin::tch::Device;
+    use lt_plugin::tch::{Device, Kind};
 
     fn data(k: usize, d: usize) -> DatasetInfo {
         DatasetInfo::for_test(vec![1; k]).with_feature_dim(d)

@@ -10,7 +10,6 @@
 //! With `router = true` the model also carries the expert assignment module (router), trained
 //! in stage 2 with the experts frozen; see README.md.
 
-pub mod cosine;
 pub mod diversity;
 pub mod ldam;
 pub mod loss;

@@ -9,7 +9,8 @@
 
 use crate::diversity::{diversity_kl, Temperature};
 use crate::ldam::{cross_entropy, margined};
-use crate::stats::{diversity_factors, drw_epoch, effective_number_weights, ldam_margins};
+use crate::stats::{diversity_factors, effective_number_weights};
+use lt_plugin::prior::{drw_epoch, ldam_margins};
 use lt_plugin::tch::Tensor;
 use lt_plugin::{
     check, Config, DatasetInfo, Error, FeatureLoss, LossInput, Needs, Result, StepCtx,

@@ -5,8 +5,8 @@
 //! (the official second run, `ResNet32EAModel`), the experts are frozen, the router trains on its own loss, and the
 //! evaluation averages only the experts the router sends each image to.
 
-use crate::cosine::{cosine_logits, init_weight};
 use crate::router::Router;
+use lt_plugin::cosine::{cosine_logits, init_cosine_weight};
 use lt_plugin::tch::{Kind, Tensor};
 use lt_plugin::StepCtx;
 use lt_plugin::{check, Config, DatasetInfo, Error, Model, ModelOutput, NamedTensor, Result};
@@ -70,7 +70,7 @@ impl RideModel {
         check::positive("pos_weight", c.pos_weight)?;
         let (k, d) = check::head_dims(data, "the ride model")?;
         let weights = (0..c.experts)
-            .map(|_| init_weight(k, d, data.device))
+            .map(|_| init_cosine_weight(k, d, data.device))
             .collect::<Result<Vec<_>>>()?;
         let router = c
             .router

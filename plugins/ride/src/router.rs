@@ -18,7 +18,7 @@
 //! i-1 says so (r_{i-1} > 0, i.e. sigmoid > 0.5) and it went on so far; the prediction is the mean
 //! logits of the experts it used.
 
-use crate::cosine::rows_normalized;
+use lt_plugin::cosine::rows_normalized;
 use lt_plugin::tch::{Device, Kind, Tensor};
 use lt_plugin::{Error, NamedTensor, Result};
 

@@ -4,8 +4,10 @@
 //! `z_c = s <x/|x|, w_c/|w_c|>` with s = 30, no bias, class vectors drawn uniformly in [-1, 1]
 //! and scaled to unit length. Without `use_norm` it is a plain linear layer (weight drawn
 //! Kaiming-normal, N(0, 2/D), as the official network initialises every linear layer; bias
-//! PyTorch's default U(-1/sqrt D, 1/sqrt D)) and no scale.
+//! PyTorch's default U(-1/sqrt D, 1/sqrt D)) and no scale. The cosine math is the SDK's
+//! [`lt_plugin::cosine`].
 
+use lt_plugin::cosine::{cosine_logits, init_cosine_weight};
 use lt_plugin::tch::{Kind, Tensor};
 use lt_plugin::{check, init, DatasetInfo, NamedTensor, Result};
 
@@ -18,22 +20,12 @@ pub struct ExpertClassifier {
     scale: f64,
 }
 
-/// Rows divided by their L2 norm, the norm floored at 1e-12 (as `F.normalize`).
-pub fn rows_normalized(x: &Tensor) -> Result<Tensor> {
-    let n = x
-        .f_norm_scalaropt_dim(2, [1i64].as_slice(), true)?
-        .f_clamp_min(1e-12)?;
-    Ok(x.f_div(&n)?)
-}
-
 impl ExpertClassifier {
     /// A cosine classifier with logit scale `scale`, unit-length random class vectors.
     pub fn cosine(data: &DatasetInfo, scale: f64) -> Result<ExpertClassifier> {
         let (k, d) = check::head_dims(data, "the sade model")?;
-        let w = Tensor::f_empty([k, d], (Kind::Float, data.device))?.f_uniform_(-1.0, 1.0)?;
-        let weight = rows_normalized(&w)?.f_detach()?.set_requires_grad(true);
         Ok(ExpertClassifier {
-            weight,
+            weight: init_cosine_weight(k, d, data.device)?,
             bias: None,
             scale,
         })
@@ -57,12 +49,13 @@ impl ExpertClassifier {
     /// Logits [B, K] of features [B, D] (computed in the features' kind).
     pub fn forward(&self, features: &Tensor) -> Result<Tensor> {
         check::features(features, self.weight.size()[1])?;
-        let w = self.weight.f_to_kind(features.kind())?;
         match &self.bias {
-            Some(b) => Ok(features.f_linear(&w, Some(&b.f_to_kind(features.kind())?))?),
-            None => Ok(rows_normalized(features)?
-                .f_mm(&rows_normalized(&w)?.f_tr()?)?
-                .f_mul_scalar(self.scale)?),
+            Some(b) => {
+                let kind = features.kind();
+                let w = self.weight.f_to_kind(kind)?;
+                Ok(features.f_linear(&w, Some(&b.f_to_kind(kind)?))?)
+            }
+            None => cosine_logits(features, &self.weight, self.scale),
         }
     }
 

@@ -8,14 +8,16 @@
 //!
 //! Helpers every component needs live here too, so no plugin re-writes them: shape checks
 //! ([`check`]), copying the stage-1 classifier ([`copy_checked`], [`copy_linear`]), linear
-//! initialisation ([`init::linear`]), class statistics ([`prior`]), the learnable-weight-scaling
-//! head ([`ScaledLinear`]) and a dataset fixture for unit tests ([`DatasetInfo::for_test`]).
+//! initialisation ([`init::linear`]), the cosine classifier and row normalisation ([`cosine`]),
+//! class statistics and the LDAM margins ([`prior`]), the learnable-weight-scaling head
+//! ([`ScaledLinear`]) and a dataset fixture for unit tests ([`DatasetInfo::for_test`]).
 
 pub mod abi;
 pub mod check;
 mod component;
 mod config;
 mod copy;
+pub mod cosine;
 mod error;
 mod export;
 mod feature_loss;
