@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
 const NAME: &str = "methods";
@@ -17,28 +17,7 @@ const NAME: &str = "methods";
 /// Fashion-MNIST-LT with its forward and backward test splits at imbalance 2 and 50.
 fn data() -> &'static Path {
     static DATA: OnceLock<PathBuf> = OnceLock::new();
-    DATA.get_or_init(|| {
-        let out = scratch(NAME).join("fmnist-lt");
-        let res = Command::new(env!("CARGO_BIN_EXE_lt-data"))
-            .args([
-                "build",
-                "--dataset",
-                "fashion-mnist",
-                "--imbalance",
-                "100",
-                "-q",
-            ])
-            .args(["--test-splits", "2,50", "--src", FASHION_MNIST, "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            res.status.success(),
-            "{}",
-            String::from_utf8_lossy(&res.stderr)
-        );
-        out
-    })
+    DATA.get_or_init(|| build_dataset(NAME, &["--test-splits", "2,50"]))
 }
 
 /// A one-epoch run of `method` with its shipped config; returns its directory and output.

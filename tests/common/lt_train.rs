@@ -11,28 +11,33 @@ use std::sync::OnceLock;
 /// Fashion-MNIST-LT (imbalance 100: 14886 training images), built once per test binary.
 pub fn dataset(name: &str) -> &'static Path {
     static DATA: OnceLock<PathBuf> = OnceLock::new();
-    DATA.get_or_init(|| {
-        let out = scratch(name).join("fmnist-lt");
-        let res = Command::new(env!("CARGO_BIN_EXE_lt-data"))
-            .args([
-                "build",
-                "--dataset",
-                "fashion-mnist",
-                "--imbalance",
-                "100",
-                "-q",
-            ])
-            .args(["--src", FASHION_MNIST, "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            res.status.success(),
-            "lt-data build: {}",
-            String::from_utf8_lossy(&res.stderr)
-        );
-        out
-    })
+    DATA.get_or_init(|| build_dataset(name, &[]))
+}
+
+/// Fashion-MNIST-LT built under the test's scratch directory with `extra` `lt-data build`
+/// arguments (`--test-splits 2,50`); callers keep it in their own `OnceLock`.
+pub fn build_dataset(name: &str, extra: &[&str]) -> PathBuf {
+    let out = scratch(name).join("fmnist-lt");
+    let res = Command::new(env!("CARGO_BIN_EXE_lt-data"))
+        .args([
+            "build",
+            "--dataset",
+            "fashion-mnist",
+            "--imbalance",
+            "100",
+            "-q",
+        ])
+        .args(extra)
+        .args(["--src", FASHION_MNIST, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "lt-data build: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    out
 }
 
 /// `lt-train`, whose plugin search path (`LT_PLUGIN_PATH`) is the plugins cargo built for this
