@@ -32,13 +32,16 @@ ev balanced-softmax balanced-softmax 1
 ev lade lade 1
 ev bbn bbn 1
 ev ride ride 1
+ev ride-router ride-router 2
+ev kcl-crt kcl-crt 2
 ev sade-no-adapt sade 1 --no-adapt
 ev sade sade 1
 python3 - "$R" "$splits" <<'PY'
 import json, os, re, sys
 R, splits = sys.argv[1], sys.argv[2].split()
 rows = [("CE", "ce"), ("Balanced softmax", "balanced-softmax"), ("LADE", "lade"), ("BBN", "bbn"),
-        ("RIDE (3 experts)", "ride"), ("SADE, default expert weights", "sade-no-adapt"),
+        ("RIDE (3 experts)", "ride"), ("RIDE + router", "ride-router"), ("KCL + cRT", "kcl-crt"),
+        ("SADE, default expert weights", "sade-no-adapt"),
         ("SADE, test-time aggregation", "sade")]
 head = ["fwd 50", "25", "10", "5", "2", "uniform", "bwd 2", "5", "10", "25", "50"]
 lines = ["Top-1 (percent) on each test distribution; command: `EPOCHS=30 bash scripts/test-agnostic.sh`.", "",
