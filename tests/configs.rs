@@ -10,6 +10,14 @@ fn plugin_of(rel: &str) -> &'static str {
     match rel {
         r if r.starts_with("mislas/") => "mislas",
         r if r.starts_with("decoupling/") => "decoupling",
+        r if r.ends_with("/mislas.toml") => "mislas",
+        r if r.ends_with("/ldam-drw.toml") => "ldam",
+        r if ["imagenet-lt/", "inat2018/", "places-lt/"]
+            .iter()
+            .any(|d| r.starts_with(d)) =>
+        {
+            "decoupling"
+        }
         "ldam-drw.toml" => "ldam",
         "balanced-softmax.toml"
         | "logit-adjustment.toml"

@@ -99,11 +99,12 @@ fn one_error_line(o: &Output, needles: &[&str]) -> String {
     lines[0].to_string()
 }
 
-/// torchvision ResNet-18 and ResNet-50 in, out as torchvision safetensors and TorchScript:
+/// torchvision ResNet-18, ResNet-50 and ResNeXt-50 32x4d in, out as torchvision safetensors and
+/// TorchScript:
 /// the same weights bit for bit, the original model's logits.
 #[test]
 fn torchvision_resnets_in_and_out() {
-    for (arch, seed) in [("resnet18", 1), ("resnet50", 2)] {
+    for (arch, seed) in [("resnet18", 1), ("resnet50", 2), ("resnext50_32x4d", 3)] {
         let dir = scratch_dir(NAME, arch);
         let m = torchvision_model(&dir, arch, 3, seed);
         let run = dir.join("run");

@@ -7,12 +7,14 @@ use tch::nn::init::{FanInOut, NonLinearity, NormalOrUniform};
 use tch::nn::{self, Init};
 use tch::Tensor;
 
-/// Bias-free 2-D convolution (every ResNet conv is followed by BN).
+/// Bias-free 2-D convolution (every ResNet conv is followed by BN); `groups` > 1 for
+/// ResNeXt's grouped 3x3.
 #[derive(Debug)]
 pub(super) struct Conv {
     pub(super) weight: Tensor,
     pub(super) stride: i64,
     pub(super) padding: i64,
+    pub(super) groups: i64,
 }
 
 impl Conv {
@@ -23,7 +25,7 @@ impl Conv {
             [self.stride],
             [self.padding],
             [1],
-            1,
+            self.groups,
         )
     }
 }
@@ -216,12 +218,25 @@ impl Collector {
         k: i64,
         stride: i64,
     ) -> Result<Conv> {
-        let weight = p.f_var("weight", &[cout, cin, k, k], self.conv_init)?;
+        self.grouped_conv(p, (cin, cout, 1), k, stride)
+    }
+
+    /// A convolution whose `cin` input channels split into `groups` (weight [cout, cin/groups,
+    /// k, k], as PyTorch's `nn.Conv2d(groups=...)`).
+    pub(super) fn grouped_conv(
+        &mut self,
+        p: &nn::Path,
+        (cin, cout, groups): (i64, i64, i64),
+        k: i64,
+        stride: i64,
+    ) -> Result<Conv> {
+        let weight = p.f_var("weight", &[cout, cin / groups, k, k], self.conv_init)?;
         self.params.push((p.path("weight"), weight.shallow_clone()));
         Ok(Conv {
             weight,
             stride,
             padding: k / 2,
+            groups,
         })
     }
 

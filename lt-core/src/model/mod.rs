@@ -49,4 +49,4 @@ pub use backbone::Backbone;
 pub use batch_norm::BatchNorm;
 pub use head::Head;
 pub use resnet_cifar::{resnet32, resnet_cifar, CifarShortcut};
-pub use resnet_imagenet::{resnet10, resnet152, resnet50, resnet_imagenet};
+pub use resnet_imagenet::{resnet10, resnet152, resnet50, resnet_imagenet, resnext50_32x4d};

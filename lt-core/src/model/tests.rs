@@ -10,7 +10,7 @@ fn arch(name: &str) -> Arch {
 #[test]
 fn the_registry_knows_sizes_and_head_init() {
     let names: Vec<&str> = Arch::all().map(Arch::name).collect();
-    assert_eq!(names.len(), 16);
+    assert_eq!(names.len(), 17);
     assert_eq!(arch("ResNet32B").name(), "resnet32b");
     for (name, size, kaiming) in [
         ("resnet20", 32, true),
@@ -73,6 +73,14 @@ fn imagenet_resnets_parameter_counts() {
             .sum::<usize>(),
         2_049_000
     );
+    // torchvision resnext50_32x4d without fc: 22,979,904
+    // (sum(p.numel() for n, p in m.named_parameters() if not n.startswith('fc'))).
+    let vsx = VarStore::new(Device::Cpu);
+    let (bbx, _) = build(arch("resnext50_32x4d"), &vsx.root(), 3, 1000).unwrap();
+    assert_eq!(bbx.num_parameters(), 22_979_904);
+    assert_eq!(bbx.feature_dim(), 2048);
+    let x = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
+    assert_eq!(bbx.forward_features(&x, false).size(), [2, 2048]);
     let vs10 = VarStore::new(Device::Cpu);
     let (bb10, _) = build(arch("resnet10"), &vs10.root(), 3, 1000).unwrap();
     assert_eq!(bb10.feature_dim(), 512);
