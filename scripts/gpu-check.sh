@@ -222,7 +222,7 @@ fi
 
 # 8. The multi-branch and feature-loss methods (plugin ABI v2) on the device, without a host
 # synchronisation inside their steps: BBN (two samplers), RIDE, SADE (test-time adaptation at
-# the end), KCL (two views, the loss's own projection head).
+# the end), KCL (two views, the loss's own projection head), then RIDE's router.
 for m in bbn ride sade kcl; do
     if r=$(LT_CUDA_SYNC_DEBUG=error train "$m" --plugin "$m" --config "configs/$m.toml" --set stage1.warmup_epochs=1); then
         read -r ips loss _ <<<"$r"
@@ -231,6 +231,20 @@ for m in bbn ride sade kcl; do
         fail "train $m: $r"
     fi
 done
+# RIDE's router: a stage 2 on the frozen experts of the RIDE run above (labels into the model,
+# the model's own loss, routed evaluation reporting experts per image).
+ride_ck="$work/run-ride/checkpoints/stage1-final.safetensors"
+if [ -f "$ride_ck" ] && LT_CUDA_SYNC_DEBUG=error timeout 600 "$bin/lt-train" --dataset "$work/data" \
+    --out "$work/run-ride-router" --device "$device" --quiet --set model=\"resnet32\" \
+    --set threads="$threads" --plugin ride --config configs/ride-router.toml \
+    --set model_plugin_config.top_choices=3 --set stage2.epochs=1 --set stage2.batch_size="$batch" \
+    --set "init_checkpoint=\"$ride_ck\"" >"$work/ride-router.log" 2>&1; then
+    used=$("$PYTHON" -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["branches_per_image"], 3))' \
+        "$work/run-ride-router/metrics.json")
+    line "train ride-router: stage 2 on the frozen experts, $used experts per image, $sync ok"
+else
+    fail "train ride-router: $(tail -n 2 "$work/ride-router.log" | tr '\n' ' ')"
+fi
 
 # 9. NCCL across two ranks.
 if [ "$mode" = gpu ] && [ "$gpus" -ge 2 ]; then
