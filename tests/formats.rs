@@ -647,7 +647,11 @@ fn imagenet_lt_style_lists_and_a_missing_image() {
     let a = args(&out2);
     fails(
         &strs(&a),
-        &["ImageNet_LT_train.txt", "missing image", "gone.JPEG"],
+        &[
+            "1 of 21 listed images are not under",
+            "first: ImageNet_LT_train.txt line 15: train/n01440764/gone.JPEG",
+            "inlt2.missing.txt",
+        ],
     );
     nothing_left(t.path(), &out2);
     // A malformed line.

@@ -82,6 +82,7 @@ fn tiny_dataset(dir: &Path) {
         coarse_names: None,
         source_checksums: BTreeMap::new(),
         skipped: vec![],
+        missing_skipped: BTreeMap::new(),
         max_side: None,
     }
     .save(dir)

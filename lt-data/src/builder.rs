@@ -1,13 +1,16 @@
 //! `lt-data build`: raw source -> long-tailed split -> split files + manifest, in a temporary
-//! directory renamed into place only when everything is written.
+//! directory renamed into place only when everything is written. A build is planned first
+//! (source read, every listed image looked up: [`plan`]) and decodes only once nothing is
+//! missing or `--skip-missing` allows it ([`Plan::build`]).
 
 use crate::error::{Error, Result};
 use crate::format::{Encoding, Layout, Writer};
 use crate::image::{decode_rgb, shrink};
 use crate::manifest::{Manifest, Skipped, SplitInfo};
+use crate::missing;
 use crate::output::Output;
 use crate::recipe::{self, Recipe};
-use crate::source::{self, Pixels, Sample, SourceData};
+use crate::source::{self, Pixels, Resolution, Sample, SourceData};
 use crate::split::{self, Compat, Profile};
 use crate::test_shift::{self, TestShift};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -65,6 +68,9 @@ pub struct BuildOptions {
     pub store: Option<Store>,
     pub quality: u8,
     pub skip_bad: bool,
+    /// Build from the listed images found when some are missing (counted in the manifest,
+    /// listed in `OUT/missing.txt`) instead of stopping before decoding (`crate::missing`).
+    pub skip_missing: bool,
     /// Largest image, in pixels, a source image may declare before it is decoded (a
     /// decompression-bomb guard, as PIL's `MAX_IMAGE_PIXELS`).
     pub max_pixels: u64,
@@ -97,6 +103,7 @@ impl BuildOptions {
             store: None,
             quality: 90,
             skip_bad: false,
+            skip_missing: false,
             max_pixels: DEFAULT_MAX_PIXELS,
             force: false,
             progress: false,
@@ -109,74 +116,177 @@ impl BuildOptions {
 #[derive(Debug)]
 pub struct Built {
     pub manifest: Manifest,
-    /// One sentence per leftover recovered or removed (see `output`).
+    /// One sentence per leftover recovered or removed (see `output`), and per listed image
+    /// skipped as missing.
     pub notes: Vec<String>,
 }
 
 /// Builds the dataset described by `opts` and returns its manifest.
 pub fn build(opts: &BuildOptions) -> Result<Built> {
+    plan(opts)?.build()
+}
+
+/// A build whose source is read and whose listed images are looked up, before anything is
+/// decoded: [`Plan::resolution`] says what was found, [`Plan::build`] goes on. The output path
+/// is locked from here on; dropping the plan leaves nothing behind.
+pub struct Plan {
+    opts: BuildOptions,
+    recipe: Recipe,
+    src: PathBuf,
+    output: Output,
+    data: SourceData,
+}
+
+/// Reads the recipe and the source of the build `opts` asks for, and locks its output path.
+pub fn plan(opts: &BuildOptions) -> Result<Plan> {
     let recipe = recipe::by_name(&opts.dataset)?;
     // The recipe's longer-side limit (ImageNet-LT, Places-LT, iNaturalist: 256) unless given.
-    let opts = &BuildOptions {
+    let opts = BuildOptions {
         max_side: opts.max_side.or(recipe.max_side),
         ..opts.clone()
     };
-    check_options(opts)?;
+    check_options(&opts)?;
     test_shift::check_requested(&opts.test_shifts)?;
-    let src = source_dir(&recipe, opts)?;
+    let src = source_dir(&recipe, &opts)?;
     std::fs::read_dir(&src).map_err(|e| Error::io(&src, e))?;
     let output = Output::prepare(&opts.out, opts.force)?;
-
-    let mut data = read_source(&recipe, &src, opts)?;
+    let mut data = read_source(&recipe, &src, &opts)?;
     if let Some(names) = &recipe.class_names {
         if names.len() == data.class_names.len() {
             data.class_names = names.clone();
         }
     }
-    let k = data.class_names.len();
-    if k == 0 || data.train.is_empty() {
-        return Err(Error::format(&src, "source holds no training images"));
+    Ok(Plan {
+        opts,
+        recipe,
+        src,
+        output,
+        data,
+    })
+}
+
+impl Plan {
+    /// For list sources, what looking up every listed image found (missing images included).
+    pub fn resolution(&self) -> Option<&Resolution> {
+        self.data.resolution.as_ref()
     }
 
-    let imbalance = opts.imbalance.or(recipe.imbalance);
-    let profile = opts.profile.or(recipe.profile);
-    let (train_idx, profile_used) = select_train(&data, k, imbalance, profile, opts)?;
-    let shifted = select_test_shifts(&data, k, opts)?;
-    let (splits, skipped) = write_splits(output.staging(), &data, &train_idx, &shifted, k, opts)?;
-    shifts_kept_whole(&splits, &shifted, data.test.len())?;
+    /// Stops on missing images (unless `--skip-missing`), then selects, decodes and writes the
+    /// splits and commits the dataset.
+    pub fn build(mut self) -> Result<Built> {
+        let (opts, data, src) = (&self.opts, &self.data, &self.src);
+        let missing = missing::settle(
+            data.resolution.as_ref(),
+            &self.recipe.name,
+            &opts.out,
+            self.output.staging(),
+            opts.skip_missing,
+        )?;
+        let k = data.class_names.len();
+        if k == 0 || data.train.is_empty() {
+            return Err(Error::format(src, "source holds no training images"));
+        }
+        let imbalance = opts.imbalance.or(self.recipe.imbalance);
+        let profile = opts.profile.or(self.recipe.profile);
+        let (train_idx, profile_used) = select_train(data, k, imbalance, profile, opts)?;
+        let test_missing = missing.get("test").copied().unwrap_or(0);
+        let shifts = !opts.test_shifts.is_empty();
+        shifts_need_every_test_image(shifts, test_missing, "were not found (--skip-missing)")?;
+        let shifted = select_test_shifts(data, k, opts)?;
+        let staging = self.output.staging();
+        let (splits, skipped) = write_splits(staging, data, &train_idx, &shifted, k, opts)?;
+        shifts_need_every_test_image(
+            shifts,
+            lost_test_images(&splits, &shifted, data.test.len()),
+            "failed to decode (--skip-bad)",
+        )?;
+        let manifest = Manifest {
+            profile: profile_used.map(|p| format!("{p:?}").to_lowercase()),
+            imbalance: profile_used.and(imbalance),
+            ..self.manifest(k, splits, skipped, missing)
+        };
+        manifest.save(staging)?;
+        let mut notes = std::mem::take(&mut self.output.notes);
+        notes.extend(skip_note(&manifest, &opts.out));
+        let out = opts.out.clone();
+        self.output.commit()?;
+        notes.extend(missing::remove_stale(&out)?);
+        Ok(Built { manifest, notes })
+    }
 
-    let train_counts = &splits["train"].counts;
-    let manifest = Manifest {
-        format_version: crate::format::VERSION,
-        created_by: format!("lt-data {}", env!("CARGO_PKG_VERSION")),
-        dataset: recipe.name.clone(),
-        source_dir: src.display().to_string(),
-        num_classes: k,
-        class_names: data.class_names.clone(),
-        profile: profile_used.map(|p| format!("{p:?}").to_lowercase()),
-        imbalance: profile_used.and(imbalance),
-        seed: opts.seed,
-        compat: match opts.compat {
-            Compat::Native => "native".into(),
-            Compat::Ldam => "ldam".into(),
-        },
-        mean: recipe.mean.clone(),
-        std: recipe.std.clone(),
-        augment: recipe.augment,
-        model: recipe.model.clone(),
-        groups: recipe.groups.assign(train_counts),
-        group_rule: recipe.groups.clone(),
-        splits,
-        coarse_of_class: data.coarse_of_class.clone(),
-        coarse_names: data.coarse_names.clone(),
-        source_checksums: data.checksums.iter().cloned().collect(),
-        skipped,
-        max_side: opts.max_side,
-    };
-    manifest.save(output.staging())?;
-    let notes = output.notes.clone();
-    output.commit()?;
-    Ok(Built { manifest, notes })
+    /// The manifest of the dataset built from this plan, without a profile (the official list
+    /// or the source's own distribution); `build` fills in the profile it used.
+    fn manifest(
+        &self,
+        k: usize,
+        splits: BTreeMap<String, SplitInfo>,
+        skipped: Vec<Skipped>,
+        missing_skipped: BTreeMap<String, usize>,
+    ) -> Manifest {
+        let (recipe, data) = (&self.recipe, &self.data);
+        Manifest {
+            format_version: crate::format::VERSION,
+            created_by: format!("lt-data {}", env!("CARGO_PKG_VERSION")),
+            dataset: recipe.name.clone(),
+            source_dir: self.src.display().to_string(),
+            num_classes: k,
+            class_names: data.class_names.clone(),
+            profile: None,
+            imbalance: None,
+            seed: self.opts.seed,
+            compat: match self.opts.compat {
+                Compat::Native => "native".into(),
+                Compat::Ldam => "ldam".into(),
+            },
+            mean: recipe.mean.clone(),
+            std: recipe.std.clone(),
+            augment: recipe.augment,
+            model: recipe.model.clone(),
+            groups: recipe.groups.assign(&splits["train"].counts),
+            group_rule: recipe.groups.clone(),
+            splits,
+            coarse_of_class: data.coarse_of_class.clone(),
+            coarse_names: data.coarse_names.clone(),
+            source_checksums: data.checksums.iter().cloned().collect(),
+            skipped,
+            missing_skipped,
+            max_side: self.opts.max_side,
+        }
+    }
+}
+
+/// How many test images decoding lost (`--skip-bad`): those of the test split, else (which
+/// cannot happen, the shifted splits being its images) those of the shifted test splits.
+fn lost_test_images(
+    splits: &BTreeMap<String, SplitInfo>,
+    shifted: &[(String, Vec<usize>)],
+    test_len: usize,
+) -> usize {
+    let lost = |name: &str, want: usize| splits.get(name).map_or(want, |s| want - s.total);
+    match lost("test", test_len) {
+        0 => shifted.iter().map(|(n, idx)| lost(n, idx.len())).sum(),
+        n => n,
+    }
+}
+
+/// The note of a build that left out missing images (`--skip-missing`): how many per split,
+/// and where they are listed.
+fn skip_note(m: &Manifest, out: &Path) -> Option<String> {
+    if m.missing_skipped.is_empty() {
+        return None;
+    }
+    let per: Vec<String> = m
+        .missing_skipped
+        .iter()
+        .map(|(split, n)| format!("{split} {n}"))
+        .collect();
+    Some(format!(
+        "--skip-missing: left out {} listed images not found under {} ({}); {} lists them",
+        m.missing_skipped.values().sum::<usize>(),
+        m.source_dir,
+        per.join(", "),
+        out.join(missing::FILE).display()
+    ))
 }
 
 /// Refuses option values no recipe can use.
@@ -256,25 +366,16 @@ fn select_test_shifts(
         .collect()
 }
 
-/// A shifted test split is only what its name says if the test split and it lost no image
-/// (`--skip-bad` may have dropped some).
-fn shifts_kept_whole(
-    splits: &BTreeMap<String, SplitInfo>,
-    shifted: &[(String, Vec<usize>)],
-    test_len: usize,
-) -> Result<()> {
-    if shifted.is_empty() {
+/// A shifted test split (when `shifts` are asked for) is only what its name says if the test
+/// split and it lost no image: `lost` test images that `why` (`--skip-missing` or `--skip-bad`
+/// may have dropped some).
+fn shifts_need_every_test_image(shifts: bool, lost: usize, why: &str) -> Result<()> {
+    if !shifts || lost == 0 {
         return Ok(());
     }
-    let lost = |name: &str, want: usize| splits.get(name).map_or(want, |s| want - s.total);
-    let test_lost = lost("test", test_len);
-    let shift_lost: usize = shifted.iter().map(|(n, idx)| lost(n, idx.len())).sum();
-    if test_lost + shift_lost > 0 {
-        return Err(Error::invalid(format!(
-            "--test-splits: {test_lost} test images failed to decode (--skip-bad), so the test split is no longer balanced; the shifted test splits need every test image"
-        )));
-    }
-    Ok(())
+    Err(Error::invalid(format!(
+        "--test-splits: {lost} test images {why}, so the test split is no longer balanced; the shifted test splits need every test image"
+    )))
 }
 
 /// Writes the train (the `train_idx` samples), test, shifted test (`shifted`: name and indices
@@ -330,6 +431,7 @@ fn read_source(recipe: &Recipe, src: &Path, opts: &BuildOptions) -> Result<Sourc
         src,
         recipe: &recipe.name,
         classes: recipe.classes(),
+        layout: recipe.layout,
         split_file: opts.split_file.clone(),
         train_list: named(&opts.split_file, &recipe.train_list),
         test_list: named(&opts.test_file, &recipe.test_list),

@@ -23,6 +23,11 @@ pub enum Error {
     /// A chart that could not be drawn or encoded (`lt-data inspect --plot`, a run's plots).
     #[error("{}: cannot draw the chart: {msg}", path.display())]
     Plot { path: PathBuf, msg: String },
+    /// Images a source's lists name that lie under the source directory in none of the places
+    /// its layout allows: the build stops before decoding anything (without `--skip-missing`),
+    /// and the report file beside the output lists every one of them.
+    #[error("{0}")]
+    MissingImages(Box<crate::missing::MissingImages>),
     /// A sampler defined outside this crate (a plugin's) could not give an epoch's indices; the
     /// message is its own.
     #[error("{0}")]

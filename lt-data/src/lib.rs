@@ -14,6 +14,7 @@ pub mod image;
 pub mod inspect;
 pub mod loader;
 pub mod manifest;
+pub mod missing;
 mod names;
 pub mod output;
 pub mod pickle;

@@ -66,6 +66,10 @@ pub struct Manifest {
     pub source_checksums: BTreeMap<String, String>,
     #[serde(default)]
     pub skipped: Vec<Skipped>,
+    /// Listed images not found under the source directory and left out with `--skip-missing`,
+    /// per split (splits that missed none are absent); `missing.txt` in the dataset lists them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub missing_skipped: BTreeMap<String, usize>,
     /// The longer side image sources were shrunk to at build time (`--max-side`, or the recipe's);
     /// absent when they were not. `lt-train predict` repeats it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

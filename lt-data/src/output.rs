@@ -320,7 +320,10 @@ fn holds(out: &Path) -> Result<Holds> {
             manifest::FILE
         )]));
     }
-    let ours: Vec<&str> = m.splits.values().map(|s| s.file.as_str()).collect();
+    let mut ours: Vec<&str> = m.splits.values().map(|s| s.file.as_str()).collect();
+    if !m.missing_skipped.is_empty() {
+        ours.push(crate::missing::FILE);
+    }
     let foreign: Vec<String> = entries
         .into_iter()
         .filter(|n| n != manifest::FILE && !ours.contains(&n.as_str()))
@@ -357,7 +360,7 @@ fn entry_names(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// Whether a staging or old directory holds only what a build writes there: the manifest,
-/// split files and their temporary files.
+/// split files, the missing-image report and their temporary files.
 fn holds_only_ours(dir: &Path) -> Result<bool> {
     Ok(entry_names(dir)?.iter().all(|n| {
         let base = n.split_once(".ltd").map_or(n.as_str(), |(b, _)| b);
@@ -365,9 +368,11 @@ fn holds_only_ours(dir: &Path) -> Result<bool> {
             && base
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let ours_tmp = |file: &str| n.starts_with(&format!("{file}.")) && n.ends_with(".tmp");
         (plain && (n.ends_with(".ltd") || n.ends_with(".tmp")))
-            || n == manifest::FILE
-            || (n.starts_with("manifest.json.") && n.ends_with(".tmp"))
+            || [manifest::FILE, crate::missing::FILE]
+                .iter()
+                .any(|f| n == f || ours_tmp(f))
     }))
 }
 
@@ -486,6 +491,8 @@ mod tests {
                 "test.ltd.77.tmp",
                 "manifest.json",
                 "manifest.json.77.tmp",
+                "missing.txt",
+                "missing.txt.77.tmp",
             ],
             b"",
         );

@@ -3,7 +3,7 @@
 
 use crate::augment::Pipeline;
 use crate::error::{Error, Result};
-use crate::source::SourceKind;
+use crate::source::{RawLayout, SourceKind};
 use crate::split::Profile;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -116,6 +116,10 @@ pub struct Recipe {
     pub train_json: Option<PathBuf>,
     #[serde(default)]
     pub test_json: Option<PathBuf>,
+    /// Where the images the lists name lie in the raw dataset as distributed (`ilsvrc2012`,
+    /// `places365`, `inat2018`); the paths as written when absent.
+    #[serde(default)]
+    pub layout: RawLayout,
     #[serde(default)]
     pub groups: GroupRule,
 }
@@ -193,6 +197,13 @@ impl Recipe {
                 }
             }
         }
+        let listed = matches!(self.source, SourceKind::List | SourceKind::Inat);
+        if self.layout != RawLayout::AsListed && !listed {
+            return bad(format!(
+                "layout '{}' applies to list and inat sources only",
+                self.layout.name()
+            ));
+        }
         Ok(())
     }
 
@@ -254,6 +265,14 @@ mod tests {
         assert!(load("num_classes = 0", "list").is_err());
         assert!(load("", "folder").is_ok());
         assert!(load("num_classes = 4", "folder").is_err());
+        assert!(load("num_classes = 4\nlayout = \"ilsvrc2012\"", "list").is_ok());
+        let e = load("num_classes = 4\nlayout = \"ilsvrc2012\"", "idx").unwrap_err();
+        assert!(
+            e.contains("layout 'ilsvrc2012' applies to list and inat sources only"),
+            "{e}"
+        );
+        let e = load("num_classes = 4\nlayout = \"imagenet\"", "list").unwrap_err();
+        assert!(e.contains("line 8") && e.contains("imagenet"), "{e}");
         // An unknown source is one line naming the file, the line and the known sources.
         let e = load("num_classes = 4", "cifar").unwrap_err();
         assert_eq!(

@@ -13,6 +13,14 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// An official split list in `../shared/splits` (ImageNet-LT, Places-LT, iNaturalist): read
+/// from there, never copied into the repository.
+pub fn shared_split(name: &str) -> PathBuf {
+    let p = root().join("../shared/splits").join(name);
+    assert!(p.is_file(), "{} missing", p.display());
+    p
+}
+
 /// The project venv's Python (numpy, PIL); scripts/setup.sh creates it. Never skipped.
 pub fn python() -> PathBuf {
     let p = root().join(".venv/bin/python");

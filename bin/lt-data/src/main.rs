@@ -112,6 +112,11 @@ struct BuildArgs {
     /// Skip images that fail to decode (listed in the manifest) instead of stopping.
     #[arg(long)]
     skip_bad: bool,
+    /// Build from the listed images found when some are missing under --src (counted per split
+    /// in the manifest, listed in OUT/missing.txt) instead of stopping before decoding (the
+    /// stopped build lists them in OUT.missing.txt).
+    #[arg(long)]
+    skip_missing: bool,
     /// Refuse (or with --skip-bad, skip) source images declaring more pixels than this.
     #[arg(long, default_value_t = builder::DEFAULT_MAX_PIXELS)]
     max_pixels: u64,
@@ -208,11 +213,16 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// `lt-data build`: builds, then prints the notes and (unless quiet) a summary.
+/// `lt-data build`: plans the build and (unless quiet) prints what the lists' lookup found,
+/// builds, then prints the notes and (unless quiet) a summary.
 fn build(args: BuildArgs) -> Result<()> {
     let quiet = args.quiet;
     let out = args.out.clone();
-    let built = builder::build(&args.into_options())?;
+    let plan = builder::plan(&args.into_options())?;
+    if let (false, Some(r)) = (quiet, plan.resolution()) {
+        print!("{r}");
+    }
+    let built = plan.build()?;
     for note in &built.notes {
         eprintln!("lt-data: note: {note}");
     }
@@ -260,6 +270,7 @@ impl BuildArgs {
             store: self.store,
             quality: self.quality,
             skip_bad: self.skip_bad,
+            skip_missing: self.skip_missing,
             max_pixels: self.max_pixels,
             force: self.force,
             test_shifts: test_shifts(self.test_splits, self.test_directions),

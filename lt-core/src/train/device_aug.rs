@@ -174,6 +174,7 @@ mod tests {
             coarse_names: None,
             source_checksums: Default::default(),
             skipped: vec![],
+            missing_skipped: Default::default(),
             max_side: None,
         }
     }

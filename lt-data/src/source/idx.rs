@@ -30,10 +30,8 @@ pub fn read_within(dir: &Path, classes: &Classes) -> Result<SourceData> {
         class_names: (0..classes.count).map(|c| c.to_string()).collect(),
         train,
         test,
-        val: None,
-        coarse_of_class: None,
-        coarse_names: None,
         checksums,
+        ..Default::default()
     })
 }
 

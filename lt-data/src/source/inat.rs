@@ -3,8 +3,9 @@
 //! to `category_id`, and `categories` with `id` and `name`. The official long-tailed
 //! protocol evaluates on `val2018.json`, so it becomes the test split here.
 
-use super::listfile::check_exist;
-use super::{read_recorded, Classes, Pixels, Sample, SourceData};
+use super::layout::RawLayout;
+use super::resolve::{check_root, resolve, Entry, Place, Resolution, SplitReport};
+use super::{read_recorded, Classes, Sample, SourceData};
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -37,9 +38,11 @@ struct Category {
 }
 
 /// Reads the train and val annotation files; labels are the category ids, which must be
-/// dense (0..K-1) and among `classes`, and every listed image must exist under `root`.
+/// dense (0..K-1) and among `classes`. Every image is looked up under `root` by `layout`'s
+/// rules; one found nowhere is left out and reported in [`SourceData::resolution`].
 pub fn read(
     root: &Path,
+    layout: RawLayout,
     train_json: &Path,
     val_json: &Path,
     classes: &Classes,
@@ -83,16 +86,20 @@ pub fn read(
         .into_iter()
         .map(|n| n.unwrap_or_default())
         .collect();
-    let train_s = samples(root, train_json, &train, k)?;
-    let test_s = samples(root, val_json, &val, k)?;
+    check_root(root)?;
+    let (train_s, train_r) = samples(root, layout, "train", train_json, &train, k)?;
+    let (test_s, test_r) = samples(root, layout, "test", val_json, &val, k)?;
     Ok(SourceData {
         class_names,
         train: train_s,
         test: test_s,
-        val: None,
-        coarse_of_class: None,
-        coarse_names: None,
         checksums,
+        resolution: Some(Resolution {
+            root: root.to_path_buf(),
+            layout,
+            splits: vec![train_r, test_r],
+        }),
+        ..SourceData::default()
     })
 }
 
@@ -102,8 +109,16 @@ fn load(path: &Path, checksums: &mut Vec<(String, String)>) -> Result<Coco> {
         .map_err(|e| Error::format(path, format!("not iNaturalist JSON: {e}")))
 }
 
-/// Samples in `images` order, each labelled by its single annotation.
-fn samples(root: &Path, path: &Path, coco: &Coco, k: usize) -> Result<Vec<Sample>> {
+/// Samples in `images` order, each labelled by its single annotation, and the report of split
+/// `split` (`path`'s images looked up under `root`).
+fn samples(
+    root: &Path,
+    layout: RawLayout,
+    split: &str,
+    path: &Path,
+    coco: &Coco,
+    k: usize,
+) -> Result<(Vec<Sample>, SplitReport)> {
     let mut label_of: HashMap<u64, u32> = HashMap::with_capacity(coco.annotations.len());
     for a in &coco.annotations {
         if a.category_id as usize >= k {
@@ -123,30 +138,26 @@ fn samples(root: &Path, path: &Path, coco: &Coco, k: usize) -> Result<Vec<Sample
         }
     }
     let mut entries = Vec::with_capacity(coco.images.len());
-    for im in &coco.images {
+    for (index, im) in coco.images.iter().enumerate() {
         let label = *label_of.get(&im.id).ok_or_else(|| {
             Error::format(
                 path,
                 format!("image {} ({}) has no annotation", im.id, im.file_name),
             )
         })?;
-        entries.push((im.file_name.clone(), label));
-    }
-    check_exist(root, path, &entries, |i| {
-        format!("images[{i}] (id {})", coco.images[i].id)
-    })?;
-    Ok(entries
-        .into_iter()
-        .map(|(rel, label)| Sample {
+        entries.push(Entry {
+            place: Place::Image { index, id: im.id },
+            path: im.file_name.clone(),
             label,
-            pixels: Pixels::File(root.join(rel)),
-        })
-        .collect())
+        });
+    }
+    Ok(resolve(root, layout, split, path, &entries))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::Pixels;
     use serde_json::json;
 
     fn category(id: u64, name: &str) -> serde_json::Value {
@@ -218,7 +229,7 @@ mod tests {
     fn reads_inat2018_json() {
         let t = tempfile::tempdir().unwrap();
         let (train, val) = setup(t.path());
-        let d = read(t.path(), &train, &val, &k3()).unwrap();
+        let d = read(t.path(), RawLayout::Inat2018, &train, &val, &k3()).unwrap();
         assert_eq!(
             d.class_names,
             ["Abies concolor", "Abies magnifica", "Abies grandis"]
@@ -237,6 +248,47 @@ mod tests {
     }
 
     #[test]
+    fn the_root_may_be_train_val2018_and_missing_images_are_reported() {
+        let t = tempfile::tempdir().unwrap();
+        let (train, val) = setup(t.path());
+        std::fs::write(
+            &train,
+            coco(
+                &[
+                    (10, "train_val2018/Plantae/0/a.jpg", 0),
+                    (12, "train_val2018/Plantae/0/zz.jpg", 0),
+                    (11, "train_val2018/Plantae/2/b.jpg", 2),
+                ],
+                &CATS,
+            ),
+        )
+        .unwrap();
+        let at = t.path().join("train_val2018");
+        let d = read(&at, RawLayout::Inat2018, &train, &val, &k3()).unwrap();
+        assert_eq!(d.train.iter().map(|s| s.label).collect::<Vec<_>>(), [0, 2]);
+        assert_eq!(d.train[0].pixels, Pixels::File(at.join("Plantae/0/a.jpg")));
+        let r = d.resolution.unwrap();
+        assert_eq!(r.splits[0].found_by, [("the root is train_val2018/", 2)]);
+        assert_eq!(r.splits[0].missing.len(), 1);
+        assert_eq!(
+            r.splits[0].missing[0].place,
+            Place::Image { index: 1, id: 12 }
+        );
+        assert_eq!(
+            r.splits[0].missing[0].path,
+            "train_val2018/Plantae/0/zz.jpg"
+        );
+        assert_eq!(
+            (r.splits[1].split.as_str(), r.splits[1].found()),
+            ("test", 1)
+        );
+        // Without the layout, only the paths as written: nothing is found at train_val2018.
+        let d = read(&at, RawLayout::AsListed, &train, &val, &k3()).unwrap();
+        assert!(d.train.is_empty());
+        assert_eq!(d.resolution.unwrap().missing(), 4);
+    }
+
+    #[test]
     fn bad_annotations_are_named_errors() {
         let t = tempfile::tempdir().unwrap();
         let (train, val) = setup(t.path());
@@ -244,7 +296,7 @@ mod tests {
         // Files rewritten, declared classes, what the error names; each case keeps the files the
         // earlier ones wrote.
         type Case<'a> = (Vec<(&'a Path, String)>, Classes, &'a [&'a str]);
-        let cases: [Case; 5] = [
+        let cases: [Case; 4] = [
             // Category ids with a hole: 0, 1, 5.
             (
                 vec![(
@@ -253,15 +305,6 @@ mod tests {
                 )],
                 Classes::new(8142, "of inat2018"),
                 &["train2018.json", "not dense"],
-            ),
-            // An image that is not on disk.
-            (
-                vec![(
-                    train.as_path(),
-                    coco(&[(10, "train_val2018/Plantae/0/zz.jpg", 0)], &CATS),
-                )],
-                k3(),
-                &["train2018.json: images[0] (id 10): missing image", "zz.jpg"],
             ),
             // A category beyond the list.
             (
@@ -294,7 +337,7 @@ mod tests {
             for (path, content) in files {
                 std::fs::write(path, content).unwrap();
             }
-            let e = read(t.path(), &train, &val, &classes)
+            let e = read(t.path(), RawLayout::Inat2018, &train, &val, &classes)
                 .unwrap_err()
                 .to_string();
             assert!(want.iter().all(|w| e.contains(w)), "{e}");

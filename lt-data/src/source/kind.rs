@@ -3,7 +3,7 @@
 //! file, a variant here, and its lines in [`SourceKind::ALL`], [`SourceKind::name`] (its
 //! spelling in recipes) and [`SourceKind::read`].
 
-use super::{cifar, folder, idx, inat, listfile, Classes, SourceData};
+use super::{cifar, folder, idx, inat, listfile, Classes, RawLayout, SourceData};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -62,7 +62,7 @@ impl SourceKind {
             SourceKind::Inat => {
                 let train = req.recipe_file(&req.train_json, "train_json")?;
                 let test = req.recipe_file(&req.test_json, "test_json")?;
-                inat::read(src, train, test, &req.classes()?)
+                inat::read(src, req.layout, train, test, &req.classes()?)
             }
         }
     }
@@ -102,6 +102,8 @@ pub struct Request<'a> {
     pub recipe: &'a str,
     /// The classes every label must fall in; `None` when the recipe declares none (folder).
     pub classes: Option<Classes>,
+    /// Where the listed images may lie under `src` (the recipe's `layout`).
+    pub layout: RawLayout,
     /// `--split-file` as given: an `inat` source reads split lists instead of its JSON files.
     pub split_file: Option<PathBuf>,
     pub train_list: Option<PathBuf>,
@@ -134,6 +136,7 @@ impl Request<'_> {
         })?;
         listfile::read(
             self.src,
+            self.layout,
             train,
             test,
             self.val_list.as_deref(),

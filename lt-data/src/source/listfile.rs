@@ -1,10 +1,11 @@
 //! Split lists in the ImageNet-LT / Places-LT / iNaturalist format: one `relative/path.jpg
 //! LABEL` a line, paths relative to the image root. These lists *are* the official
-//! long-tailed splits, so the reader keeps their order and checks every image exists.
+//! long-tailed splits, so the reader keeps their order and looks every image up (`resolve`).
 
-use super::{read_recorded, Classes, Pixels, Sample, SourceData};
+use super::layout::RawLayout;
+use super::resolve::{check_root, resolve, Entry, Place, Resolution};
+use super::{read_recorded, Classes, SourceData};
 use crate::error::{Error, Result};
-use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -89,96 +90,80 @@ pub(crate) fn implied_classes(list: &Path, entries: &[(usize, String, u32)]) -> 
     Ok(Classes::new(k, "of the list"))
 }
 
-/// Reads train/test(/val) lists of images under `root`. Every label must be one of
-/// `classes` and every listed image must exist; the class count is the largest label + 1
-/// and class names come from the image folders.
+/// Reads train/test(/val) lists of images under `root`, each image looked up by `layout`'s
+/// rules. Every label must be one of `classes`; an image found nowhere is not an error here but
+/// is left out of the samples and reported in [`SourceData::resolution`]. The class count is the
+/// largest label + 1 and class names come from the image folders the lists name.
 pub fn read(
     root: &Path,
+    layout: RawLayout,
     train: &Path,
     test: &Path,
     val: Option<&Path>,
     classes: &Classes,
 ) -> Result<SourceData> {
+    check_root(root)?;
     let mut lists = Vec::new();
-    for list in [Some(train), Some(test), val].into_iter().flatten() {
+    for (split, list) in [("train", Some(train)), ("test", Some(test)), ("val", val)] {
+        let Some(list) = list else { continue };
         let numbered = parse_numbered(list)?;
         check_labels(list, &numbered, classes)?;
-        let entries: Vec<(String, u32)> = numbered
-            .iter()
-            .map(|(_, rel, l)| (rel.clone(), *l))
+        let entries: Vec<Entry> = numbered
+            .into_iter()
+            .map(|(line, path, label)| Entry {
+                place: Place::Line(line),
+                path,
+                label,
+            })
             .collect();
-        check_exist(root, list, &entries, |i| format!("line {}", numbered[i].0))?;
-        lists.push((list, entries));
+        lists.push((split, list, entries));
+    }
+    if lists[0].2.is_empty() {
+        return Err(Error::format(train, "the training list is empty"));
     }
     let k = lists
         .iter()
-        .flat_map(|(_, e)| e.iter().map(|(_, l)| *l))
+        .flat_map(|(_, _, e)| e.iter().map(|e| e.label))
         .max()
         .map_or(0, |m| m as usize + 1);
-    if lists[0].1.is_empty() {
-        return Err(Error::format(train, "the training list is empty"));
-    }
-    let class_names = class_names(k, lists.iter().flat_map(|(_, e)| e.iter()));
+    let class_names = class_names(
+        k,
+        lists
+            .iter()
+            .flat_map(|(_, _, e)| e.iter().map(|e| (e.path.as_str(), e.label))),
+    );
     let mut checksums = Vec::new();
-    for (list, _) in &lists {
+    for (_, list, _) in &lists {
         read_recorded(list, &mut checksums)?;
     }
-    let samples = |e: &[(String, u32)]| -> Vec<Sample> {
-        e.iter()
-            .map(|(rel, l)| Sample {
-                label: *l,
-                pixels: Pixels::File(root.join(rel)),
-            })
-            .collect()
+    let mut resolution = Resolution {
+        root: root.to_path_buf(),
+        layout,
+        splits: Vec::new(),
     };
+    let mut samples = Vec::new();
+    for (split, list, entries) in &lists {
+        let (found, report) = resolve(root, layout, split, list, entries);
+        samples.push(found);
+        resolution.splits.push(report);
+    }
+    let mut samples = samples.into_iter();
     Ok(SourceData {
         class_names,
-        train: samples(&lists[0].1),
-        test: samples(&lists[1].1),
-        val: lists.get(2).map(|(_, e)| samples(e)),
-        coarse_of_class: None,
-        coarse_names: None,
+        train: samples.next().unwrap_or_default(),
+        test: samples.next().unwrap_or_default(),
+        val: samples.next(),
         checksums,
+        resolution: Some(resolution),
+        ..SourceData::default()
     })
-}
-
-/// Fails on the first listed image (in list order) that is not a file under `root`.
-/// `place` says where entry `i` is in `list` (a line, an array index).
-pub(crate) fn check_exist(
-    root: &Path,
-    list: &Path,
-    entries: &[(String, u32)],
-    place: impl Fn(usize) -> String,
-) -> Result<()> {
-    if !root.is_dir() {
-        return Err(Error::io(
-            root,
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "image root is not a directory",
-            ),
-        ));
-    }
-    let missing = entries
-        .par_iter()
-        .position_first(|(rel, _)| !root.join(rel).is_file());
-    match missing {
-        None => Ok(()),
-        Some(i) => {
-            let rel = &entries[i].0;
-            Err(Error::format(
-                list,
-                format!("{}: missing image {}", place(i), root.join(rel).display()),
-            ))
-        }
-    }
 }
 
 /// Names classes by the folder holding their images when that folder is the same for every
 /// image of a class and differs between classes; otherwise by the label number.
 pub(crate) fn class_names<'a>(
     k: usize,
-    entries: impl Iterator<Item = &'a (String, u32)>,
+    entries: impl Iterator<Item = (&'a str, u32)>,
 ) -> Vec<String> {
     let numbers = || (0..k).map(|c| c.to_string()).collect();
     let mut names: Vec<Option<&str>> = vec![None; k];
@@ -190,8 +175,8 @@ pub(crate) fn class_names<'a>(
             Some(f) if !f.is_empty() => f,
             _ => return numbers(),
         };
-        match names[*label as usize] {
-            None => names[*label as usize] = Some(folder),
+        match names[label as usize] {
+            None => names[label as usize] = Some(folder),
             Some(n) if n == folder => {}
             Some(_) => return numbers(),
         }
@@ -216,6 +201,7 @@ pub(crate) fn class_names<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::Pixels;
 
     const SPLITS: &str = "../../shared/splits";
 
@@ -264,12 +250,18 @@ mod tests {
             ("val/n01440764/ILSVRC2012_val_00029930.JPEG".to_string(), 0)
         );
         // Class names from the folders: WordNet ids, Places scene names, iNat ids.
-        let names = class_names(1000, e.iter());
+        let names = class_names(1000, e.iter().map(|(r, l)| (r.as_str(), *l)));
         assert_eq!(names[0], "n01440764");
         let p = parse(&splits("Places_LT_test.txt")).unwrap();
-        assert_eq!(class_names(365, p.iter())[0], "airfield");
+        assert_eq!(
+            class_names(365, p.iter().map(|(r, l)| (r.as_str(), *l)))[0],
+            "airfield"
+        );
         let i = parse(&splits("iNaturalist18_val.txt")).unwrap();
-        assert_eq!(class_names(8142, i.iter())[7291], "7291");
+        assert_eq!(
+            class_names(8142, i.iter().map(|(r, l)| (r.as_str(), *l)))[7291],
+            "7291"
+        );
     }
 
     #[test]
@@ -323,7 +315,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let (root, tr, te) = tree(t.path());
         let va = t.path().join("val.txt");
-        let d = read(&root, &tr, &te, Some(&va), &k1000()).unwrap();
+        let d = read(&root, RawLayout::AsListed, &tr, &te, Some(&va), &k1000()).unwrap();
         assert_eq!(d.class_names, ["cat", "dog"]);
         assert_eq!(
             d.train.iter().map(|s| s.label).collect::<Vec<_>>(),
@@ -339,7 +331,9 @@ mod tests {
         // A folder shared by two labels: names fall back to numbers.
         std::fs::write(&te, "val/cat/4.jpg 0\nval/cat/4.jpg 1\n").unwrap();
         assert_eq!(
-            read(&root, &tr, &te, None, &k1000()).unwrap().class_names,
+            read(&root, RawLayout::AsListed, &tr, &te, None, &k1000())
+                .unwrap()
+                .class_names,
             ["0", "1"]
         );
     }
@@ -354,7 +348,7 @@ mod tests {
                 format!("train/cat/1.jpg 0\n\ntrain/dog/3.jpg {label}\ntrain/cat/2.jpg 0\n"),
             )
             .unwrap();
-            let e = read(&root, &tr, &te, None, &k1000())
+            let e = read(&root, RawLayout::AsListed, &tr, &te, None, &k1000())
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -367,9 +361,16 @@ mod tests {
         // The test list is held to the same classes.
         std::fs::write(&tr, "train/cat/1.jpg 0\n").unwrap();
         std::fs::write(&te, "val/cat/4.jpg 0\nval/dog/5.jpg 1\n").unwrap();
-        let e = read(&root, &tr, &te, None, &Classes::new(1, "of one"))
-            .unwrap_err()
-            .to_string();
+        let e = read(
+            &root,
+            RawLayout::AsListed,
+            &tr,
+            &te,
+            None,
+            &Classes::new(1, "of one"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("test.txt: line 2: label 1 is outside the 1 classes of one"),
             "{e}"
@@ -397,20 +398,41 @@ mod tests {
     }
 
     #[test]
-    fn missing_image_is_an_error() {
+    fn missing_images_are_left_out_and_reported() {
         let t = tempfile::tempdir().unwrap();
         let (root, tr, te) = tree(t.path());
         std::fs::write(&te, "val/cat/4.jpg 0\n\nval/dog/6.jpg 1\nval/dog/7.jpg 1\n").unwrap();
-        let e = read(&root, &tr, &te, None, &k1000())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("test.txt: line 3: missing image") && e.contains("val/dog/6.jpg"),
-            "{e}"
+        let d = read(&root, RawLayout::AsListed, &tr, &te, None, &k1000()).unwrap();
+        assert_eq!(d.test.len(), 1);
+        // Class names still come from every listed path.
+        assert_eq!(d.class_names, ["cat", "dog"]);
+        let r = d.resolution.unwrap();
+        assert_eq!((r.listed(), r.missing()), (6, 2));
+        let test = &r.splits[1];
+        assert_eq!(
+            (test.split.as_str(), test.listed, test.found()),
+            ("test", 3, 1)
         );
-        let e = read(&t.path().join("nope"), &tr, &te, None, &k1000())
-            .unwrap_err()
-            .to_string();
+        assert_eq!(
+            test.missing
+                .iter()
+                .map(|m| (m.place, m.path.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (Place::Line(3), "val/dog/6.jpg"),
+                (Place::Line(4), "val/dog/7.jpg")
+            ]
+        );
+        let e = read(
+            &t.path().join("nope"),
+            RawLayout::AsListed,
+            &tr,
+            &te,
+            None,
+            &k1000(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("nope"), "{e}");
     }
 }

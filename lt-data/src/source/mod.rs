@@ -8,6 +8,8 @@
 mod checksums;
 mod classes;
 mod kind;
+pub mod layout;
+pub mod resolve;
 mod sample;
 
 pub mod cifar;
@@ -19,4 +21,6 @@ pub mod listfile;
 pub(crate) use checksums::read_recorded;
 pub use classes::Classes;
 pub use kind::{Request, SourceKind};
+pub use layout::RawLayout;
+pub use resolve::Resolution;
 pub use sample::{Pixels, Sample, SourceData};

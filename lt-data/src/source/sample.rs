@@ -1,6 +1,7 @@
 //! What a source reader returns: labelled samples, as pixels or as files to decode, and what
 //! it knows of the classes.
 
+use super::resolve::Resolution;
 use std::path::PathBuf;
 
 /// The pixels of one sample, as the source holds them.
@@ -38,4 +39,6 @@ pub struct SourceData {
     pub coarse_names: Option<Vec<String>>,
     /// (file name, CRC-32 hex) of every source file read, for the manifest.
     pub checksums: Vec<(String, String)>,
+    /// List sources: what looking up every listed image found, missing images included.
+    pub resolution: Option<Resolution>,
 }
