@@ -83,6 +83,7 @@ fn tiny_dataset(dir: &Path) {
         source_checksums: BTreeMap::new(),
         skipped: vec![],
         max_side: None,
+        balanced_reference: None,
     }
     .save(dir)
     .unwrap();

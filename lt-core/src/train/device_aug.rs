@@ -175,6 +175,7 @@ mod tests {
             source_checksums: Default::default(),
             skipped: vec![],
             max_side: None,
+            balanced_reference: None,
         }
     }
 
