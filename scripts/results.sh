@@ -8,7 +8,8 @@
 # The multi-expert and feature-loss rows (BBN, RIDE, SADE, LADE, KCL) use ABI-v2 plugins; RIDE's
 # router is a 5-epoch stage 2 on the RIDE experts (top_choices 3 of 10 classes, as 30 of 100).
 # About 7 h on 2 cores. ONLY="bbn sade" runs only those rows; a row whose run directory has no
-# metrics keeps its line of the previous table.
+# metrics keeps its line of the previous table. A row run with `--seeds 0,1,2` (lt-train's
+# seeds sweep) shows mean ± sample std over its seeds, their count after the top-1.
 #   EPOCHS=30 bash scripts/results.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,13 @@ selected() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 run() { # name, then lt-train arguments
     local name=$1; shift
     selected "$name" || return 0
+    if [[ " $* " == *" --seeds"* ]]; then
+        # A --seeds row: RUN holds seed-S run directories and summary.json (and nothing else, so
+        # no wall_s); lt-train skips the finished seeds and resumes an interrupted one.
+        [ -f "$R/$name/summary.json" ] || $bin/lt-train "${common[@]}" --out "$R/$name" "$@" >/dev/null
+        echo "$name done"
+        return 0
+    fi
     if [ ! -f "$R/$name/metrics.json" ]; then
         # An interrupted row continues from its last epoch; its wall time is the run's own
         # elapsed time, which a resumed run carries on (this call's time when it trained none).
@@ -77,7 +85,7 @@ wait $b || { cat "$R/lane-b.log"; exit 1; }
 trap - EXIT
 
 python3 - "$R" "$E" "$T" <<'PY'
-import json, os, re, subprocess, sys
+import json, os, re, statistics, subprocess, sys
 R, E, T = sys.argv[1], sys.argv[2], sys.argv[3]
 rows = [("CE", "ce"), ("CE + mixup", "ce-mixup"), ("cRT", "crt"), ("LWS", "lws"),
         ("tau-norm (tau 1)", "tau-norm"), ("LDAM-DRW", "ldam-drw"), ("Balanced softmax", "balanced-softmax"),
@@ -97,13 +105,38 @@ doc = "docs/results.md"
 text = open(doc).read() if os.path.exists(doc) else "# Results: Fashion-MNIST-LT (imbalance 100), ResNet-32\n\n<!-- table --><!-- /table -->\n"
 # A row whose run directory has no metrics (ONLY= ran other rows) keeps its previous line.
 previous = {l.split("|")[1].strip(): l for l in text.splitlines() if l.startswith("| ") and l.count("|") == 10}
+confidence = lambda m: 100 * sum(b["count"] * b["confidence"] for b in m["bins"]) / max(1, sum(b["count"] for b in m["bins"]))
+def pm(values, digits=2):
+    # mean ± sample standard deviation (n - 1), as lt-train's summary.json
+    if not values: return "-"
+    if len(values) == 1: return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+def seeds_row(label, run):
+    # A --seeds directory: mean ± std of each metric from its summary.json, the seed count in the
+    # top-1 cell; conf. and wall (mean a seed) from the seeds' own files.
+    s = json.load(open(os.path.join(run, "summary.json")))
+    S = s["metrics"]
+    col = lambda k, digits=2: "-" if k not in S else (f"{S[k]['mean']:.{digits}f}"
+        + ("" if S[k]["std"] is None else f" ± {S[k]['std']:.{digits}f}"))
+    ms = [json.load(open(os.path.join(run, r, "metrics.json"))) for r in s["runs"]]
+    walls = []
+    for r in s["runs"]:
+        lines = [json.loads(l) for l in open(os.path.join(run, r, "metrics.jsonl")) if l.strip()]
+        walls.append(lines[-1]["elapsed_s"] if lines else 0)
+    return (f"| {label} | {col('top1')} ({len(s['seeds'])} seeds) | {col('many')} | {col('medium')} | {col('few')} "
+            f"| {col('ece')} | {col('nll', 3)} | {pm([confidence(m) for m in ms])} | {statistics.mean(walls):.0f} a seed |")
+seeded = False
 for label, d in rows:
     p = os.path.join(R, d, "metrics.json")
+    if os.path.exists(os.path.join(R, d, "summary.json")):
+        table.append(seeds_row(label, os.path.join(R, d))); seeded = True; continue
     if not os.path.exists(p):
         table.append(previous.get(label, f"| {label} | not run | | | | | | | |")); continue
     m = json.load(open(p)); w = open(os.path.join(R, d, "wall_s")).read().strip()
-    conf = 100 * sum(b["count"] * b["confidence"] for b in m["bins"]) / max(1, sum(b["count"] for b in m["bins"]))
+    conf = confidence(m)
     table.append(f"| {label} | {f(m['top1'])} | {f(m['many'])} | {f(m['medium'])} | {f(m['few'])} | {f(m['ece'])} | {m['nll']:.3f} | {conf:.2f} | {w} |")
+if seeded:
+    table.insert(6, "Rows of several seeds (lt-train --seeds): mean ± sample standard deviation (n - 1) over the seeds; wall: mean a seed.")
 block = "<!-- table: written by scripts/results.sh -->\n" + "\n".join(table) + "\n<!-- /table -->"
 # The analysis around the table is written by hand and kept; only the table is replaced.
 text = re.sub(r"<!-- table.*?<!-- /table -->", lambda _: block, text, count=1, flags=re.S)

@@ -123,6 +123,14 @@ pub enum Error {
     /// A run directory that cannot hold this run, or was made with another configuration.
     #[error("{0}")]
     RunDir(String),
+    /// A run given as an upper reference of relative accuracy (`upper_from`) that cannot be
+    /// read: missing, unfinished, or without a top-1.
+    #[error("upper_from {}: {reason}", run.display())]
+    UpperReference { run: PathBuf, reason: String },
+    /// A `--seeds` sweep that cannot start, or whose seeds failed (boxed: its errors are
+    /// large).
+    #[error(transparent)]
+    Sweep(Box<crate::sweep::SweepError>),
     /// A run that cannot go on: diverged, no samples, stopped as asked.
     #[error("{0}")]
     Training(String),
@@ -154,6 +162,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl From<PluginError> for Error {
     fn from(e: PluginError) -> Self {
         Error::Plugin(Box::new(e))
+    }
+}
+
+impl From<crate::sweep::SweepError> for Error {
+    fn from(e: crate::sweep::SweepError) -> Self {
+        Error::Sweep(Box::new(e))
     }
 }
 

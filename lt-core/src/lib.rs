@@ -22,6 +22,7 @@ pub mod ops;
 pub mod optim;
 pub mod plugin;
 pub mod schedule;
+pub mod sweep;
 pub mod train;
 pub mod weights;
 

@@ -84,6 +84,7 @@ fn tiny_dataset(dir: &Path) {
         skipped: vec![],
         missing_skipped: BTreeMap::new(),
         max_side: None,
+        balanced_reference: None,
     }
     .save(dir)
     .unwrap();

@@ -188,21 +188,26 @@ impl Plan {
         }
         let imbalance = opts.imbalance.or(self.recipe.imbalance);
         let profile = opts.profile.or(self.recipe.profile);
-        let (train_idx, profile_used) = select_train(data, k, imbalance, profile, opts)?;
+        // A balanced reference keeps the total of the recipe's long-tailed profile (exp
+        // without one).
+        let reference = self.recipe.profile.unwrap_or(Profile::Exp);
+        let chosen = select_train(data, k, imbalance, (profile, reference), opts)?;
+        let (train_idx, profile_used) = (&chosen.indices, chosen.profile);
         let test_missing = missing.get("test").copied().unwrap_or(0);
         let shifts = !opts.test_shifts.is_empty();
         shifts_need_every_test_image(shifts, test_missing, "were not found (--skip-missing)")?;
         let shifted = select_test_shifts(data, k, opts)?;
         let staging = self.output.staging();
-        let (splits, skipped) = write_splits(staging, data, &train_idx, &shifted, k, opts)?;
+        let (splits, skipped) = write_splits(staging, data, train_idx, &shifted, k, opts)?;
         shifts_need_every_test_image(
             shifts,
             lost_test_images(&splits, &shifted, data.test.len()),
             "failed to decode (--skip-bad)",
         )?;
         let manifest = Manifest {
-            profile: profile_used.map(|p| format!("{p:?}").to_lowercase()),
+            profile: profile_used.map(|p| p.name().to_string()),
             imbalance: profile_used.and(imbalance),
+            balanced_reference: chosen.balanced,
             ..self.manifest(k, splits, skipped, missing)
         };
         manifest.save(staging)?;
@@ -251,6 +256,7 @@ impl Plan {
             skipped,
             missing_skipped,
             max_side: self.opts.max_side,
+            balanced_reference: None,
         }
     }
 }
@@ -319,17 +325,38 @@ fn source_dir(recipe: &Recipe, opts: &BuildOptions) -> Result<PathBuf> {
     }
 }
 
-/// Indices of the training samples kept: the long-tailed selection when an imbalance factor is
-/// set (with the profile used), else every sample (the source's own distribution).
+/// The training samples a build keeps, and how they were chosen.
+struct TrainSelection {
+    /// Indices into the source's training samples.
+    indices: Vec<usize>,
+    /// The profile used; `None` when every sample is kept.
+    profile: Option<Profile>,
+    /// With `Profile::Balanced`: the long-tailed split it is the reference of.
+    balanced: Option<split::BalancedReference>,
+}
+
+/// The training samples kept: the long-tailed selection when an imbalance factor is set (with
+/// `profile`, exp by default; `balanced` keeps the total of `reference`'s split), else every
+/// sample (the source's own distribution).
 fn select_train(
     data: &SourceData,
     k: usize,
     imbalance: Option<f64>,
-    profile: Option<Profile>,
+    (profile, reference): (Option<Profile>, Profile),
     opts: &BuildOptions,
-) -> Result<(Vec<usize>, Option<Profile>)> {
+) -> Result<TrainSelection> {
     let Some(f) = imbalance else {
-        return Ok(((0..data.train.len()).collect(), None));
+        if profile == Some(Profile::Balanced) {
+            return Err(Error::invalid(format!(
+                "--profile balanced needs --imbalance (the long-tailed split it is the reference of); '{}' has no default",
+                opts.dataset
+            )));
+        }
+        return Ok(TrainSelection {
+            indices: (0..data.train.len()).collect(),
+            profile: None,
+            balanced: None,
+        });
     };
     let profile = profile.unwrap_or(Profile::Exp);
     let labels: Vec<u32> = data.train.iter().map(|s| s.label).collect();
@@ -337,11 +364,18 @@ fn select_train(
     for &l in &labels {
         available[l as usize] += 1;
     }
-    let counts = split::class_counts(profile, &available, f)?;
-    Ok((
-        split::select(&labels, k, &counts, opts.seed, opts.compat)?,
-        Some(profile),
-    ))
+    let (counts, balanced) = match profile {
+        Profile::Balanced => {
+            let r = split::balanced_reference(reference, &available, f)?;
+            (vec![r.per_class; k], Some(r))
+        }
+        p => (split::class_counts(p, &available, f)?, None),
+    };
+    Ok(TrainSelection {
+        indices: split::select(&labels, k, &counts, opts.seed, opts.compat)?,
+        profile: Some(profile),
+        balanced,
+    })
 }
 
 /// (name, indices into the test samples) of every shifted test split asked for.

@@ -74,6 +74,10 @@ pub struct Manifest {
     /// absent when they were not. `lt-train predict` repeats it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_side: Option<u32>,
+    /// With `profile = "balanced"`: the long-tailed split (profile, imbalance, total) whose
+    /// balanced reference the training split is, its images per class and those left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balanced_reference: Option<crate::split::BalancedReference>,
 }
 
 impl Manifest {

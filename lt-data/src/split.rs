@@ -26,6 +26,11 @@ pub enum Profile {
     /// convention for custom trees: n_c = floor(n_max * (c+1)^(-a)) with a = ln(IF)/ln(K), so the
     /// first class keeps n_max and the last n_max/IF.
     Pareto,
+    /// The balanced reference of a long-tailed split, for relative accuracy (Zhang et al., "Deep
+    /// Long-Tailed Learning: A Survey"): as many images in all as the long-tailed split at the
+    /// same imbalance factor (N, the sum of its counts), n = floor(N / K) in every class; the
+    /// N - nK images left over are not used. See [`balanced_reference`].
+    Balanced,
 }
 
 impl Profile {
@@ -35,6 +40,7 @@ impl Profile {
             Profile::Exp => "exp",
             Profile::Step => "step",
             Profile::Pareto => "pareto",
+            Profile::Balanced => "balanced",
         }
     }
 }
@@ -47,7 +53,7 @@ impl fmt::Display for Profile {
 
 impl Profile {
     /// Every profile's name, as `--profile` takes it.
-    pub const NAMES: [&'static str; 3] = ["exp", "step", "pareto"];
+    pub const NAMES: [&'static str; 4] = ["exp", "step", "pareto", "balanced"];
 }
 
 impl FromStr for Profile {
@@ -58,6 +64,7 @@ impl FromStr for Profile {
             "exp" => Ok(Profile::Exp),
             "step" => Ok(Profile::Step),
             "pareto" => Ok(Profile::Pareto),
+            "balanced" => Ok(Profile::Balanced),
             _ => Err(Error::invalid(format!(
                 "unknown profile '{s}' (valid profiles: {})",
                 Profile::NAMES.join(", ")
@@ -73,6 +80,8 @@ impl FromStr for Profile {
 /// hold fewer images than the profile asks for. Floats are evaluated in the same order as
 /// LDAM-DRW's Python, so `exp` matches it exactly (CIFAR-10, IF 100:
 /// [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]). A single class keeps n_max.
+/// `Balanced`: n = floor(N / K) in every class, N the `exp` split's total
+/// ([`balanced_reference`]).
 pub fn class_counts(profile: Profile, available: &[usize], imbalance: f64) -> Result<Vec<usize>> {
     let counts = profile_counts(profile, available, imbalance)?;
     let n_max = available.iter().copied().max().unwrap_or(0);
@@ -82,7 +91,18 @@ pub fn class_counts(profile: Profile, available: &[usize], imbalance: f64) -> Re
 
 /// [`class_counts`] without its refusal of classes left empty: the caller decides what an
 /// empty class means (a test split shifted by `test_shift` words it for its own flag).
+/// `Balanced` gives the counts of [`balanced_reference`] of the `exp` profile.
 pub fn profile_counts(profile: Profile, available: &[usize], imbalance: f64) -> Result<Vec<usize>> {
+    if profile == Profile::Balanced {
+        let r = balanced_reference(Profile::Exp, available, imbalance)?;
+        return Ok(vec![r.per_class; available.len()]);
+    }
+    shaped_counts(profile, available, imbalance)
+}
+
+/// The counts of a long-tailed profile (`Balanced` reads as `exp`, the long-tailed split it
+/// is the reference of unless told otherwise), each capped at what its class has.
+fn shaped_counts(profile: Profile, available: &[usize], imbalance: f64) -> Result<Vec<usize>> {
     if !imbalance.is_finite() || imbalance < 1.0 {
         return Err(Error::invalid(format!(
             "imbalance factor must be a finite number >= 1 (max/min class size), got {imbalance}"
@@ -106,7 +126,9 @@ pub fn profile_counts(profile: Profile, available: &[usize], imbalance: f64) -> 
     let ratio = 1.0 / imbalance;
     let counts = (0..k).map(|c| match profile {
         // int(img_max * (imb_factor ** (cls_idx / (cls_num - 1.0))))
-        Profile::Exp => (max * ratio.powf(c as f64 / (k as f64 - 1.0))) as usize,
+        Profile::Exp | Profile::Balanced => {
+            (max * ratio.powf(c as f64 / (k as f64 - 1.0))) as usize
+        }
         // int(img_max) for the head half, int(img_max * imb_factor) for the rest.
         Profile::Step if c < k / 2 => n_max,
         Profile::Step => (max * ratio) as usize,
@@ -121,6 +143,53 @@ pub fn profile_counts(profile: Profile, available: &[usize], imbalance: f64) -> 
         .zip(available)
         .map(|(n, &avail)| n.min(avail))
         .collect())
+}
+
+/// What a balanced split is the reference of, as the manifest records it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BalancedReference {
+    /// The long-tailed profile whose total it keeps (`exp` for every recipe).
+    pub profile: Profile,
+    /// The imbalance factor of that long-tailed split.
+    pub imbalance: f64,
+    /// N: the images of the long-tailed split.
+    pub long_tailed_total: usize,
+    /// n = floor(N / K): the images of every class.
+    pub per_class: usize,
+    /// N - nK: the images the balanced split has fewer than the long-tailed one.
+    pub left_out: usize,
+}
+
+/// The balanced reference of the `reference` split at `imbalance` (Zhang et al.'s upper
+/// reference for relative accuracy; `Balanced` reads as `exp`): N = the sum of that split's
+/// counts ([`class_counts`], so a long-tailed split that cannot be built has no reference), n =
+/// floor(N / K) images a class, N - nK left out. Refuses a class with fewer than n images, which
+/// would leave the split neither balanced nor of the same size.
+pub fn balanced_reference(
+    reference: Profile,
+    available: &[usize],
+    imbalance: f64,
+) -> Result<BalancedReference> {
+    let reference = match reference {
+        Profile::Balanced => Profile::Exp,
+        p => p,
+    };
+    let total: usize = class_counts(reference, available, imbalance)?.iter().sum();
+    let k = available.len();
+    let n = total / k;
+    if let Some(c) = available.iter().position(|&a| a < n) {
+        return Err(Error::invalid(format!(
+            "--profile balanced: class {c} has {} training images, fewer than the {n} every class needs (the {reference} split at imbalance {imbalance} holds {total} images: {n} a class over {k} classes)",
+            available[c]
+        )));
+    }
+    Ok(BalancedReference {
+        profile: reference,
+        imbalance,
+        long_tailed_total: total,
+        per_class: n,
+        left_out: total - n * k,
+    })
 }
 
 /// A profile that leaves a class without training images is a request that cannot be met.
@@ -328,6 +397,52 @@ mod tests {
     }
 
     #[test]
+    fn balanced_keeps_the_long_tailed_total_floor_per_class() {
+        // Fashion-MNIST-LT IF 100: N = 14886 (exp_counts_match_ldam), 14886 // 10 = 1488, 6 left.
+        let r = balanced_reference(Profile::Exp, &[6000; 10], 100.0).unwrap();
+        assert_eq!(
+            r,
+            BalancedReference {
+                profile: Profile::Exp,
+                imbalance: 100.0,
+                long_tailed_total: 14_886,
+                per_class: 1488,
+                left_out: 6
+            }
+        );
+        assert_eq!(
+            class_counts(Profile::Balanced, &[6000; 10], 100.0).unwrap(),
+            [1488; 10]
+        );
+        // CIFAR-10-LT IF 100: 12406 // 10 = 1240; the step profile: 5 * 5000 + 5 * 50 = 25250.
+        assert_eq!(
+            class_counts(Profile::Balanced, &[5000; 10], 100.0).unwrap(),
+            [1240; 10]
+        );
+        let r = balanced_reference(Profile::Step, &[5000; 10], 100.0).unwrap();
+        assert_eq!((r.per_class, r.left_out), (2525, 0));
+        // A balanced reference of a balanced split is that of exp.
+        let r = balanced_reference(Profile::Balanced, &[5000; 10], 100.0).unwrap();
+        assert_eq!((r.profile, r.long_tailed_total), (Profile::Exp, 12_406));
+    }
+
+    #[test]
+    fn balanced_refuses_a_class_short_of_n() {
+        // exp over [100, 100, 100, 10] at IF 10: int(100 * 0.1 ** (c / 3.0)) = [100, 46, 21,
+        // 10], N = 177, n = 44 > 10.
+        let err = class_counts(Profile::Balanced, &[100, 100, 100, 10], 10.0)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "--profile balanced: class 3 has 10 training images, fewer than the 44 every class \
+             needs (the exp split at imbalance 10 holds 177 images: 44 a class over 4 classes)"
+        );
+        // The long-tailed split itself must be possible.
+        assert!(class_counts(Profile::Balanced, &[10; 4], 100.0).is_err());
+    }
+
+    #[test]
     fn invalid_imbalance_is_an_error() {
         for bad in [0.5, 0.0, -3.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             let err = class_counts(Profile::Exp, &[10; 3], bad)
@@ -344,13 +459,18 @@ mod tests {
 
     #[test]
     fn profile_names_round_trip() {
-        for p in [Profile::Exp, Profile::Step, Profile::Pareto] {
+        for p in [
+            Profile::Exp,
+            Profile::Step,
+            Profile::Pareto,
+            Profile::Balanced,
+        ] {
             assert_eq!(p.name().parse::<Profile>().unwrap(), p);
             assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
         }
         let err = "zipf".parse::<Profile>().unwrap_err().to_string();
         assert!(
-            err.contains("zipf") && err.contains("exp, step, pareto"),
+            err.contains("zipf") && err.contains("exp, step, pareto, balanced"),
             "{err}"
         );
     }

@@ -111,3 +111,26 @@ pub fn assert_ok(o: &Output) -> String {
     assert!(o.status.success(), "lt-train failed: {err}");
     err
 }
+
+/// Asserts a clean failure of `lt-train` (exit status 1, or 2 for a flag clap refuses; no
+/// panic) whose last stderr line starts `lt-train: ` and holds every needle, and no earlier
+/// line starts so (a `--seeds` sweep passes its seeds' lines on before it, prefixed
+/// `[seed S]`). Returns that line.
+pub fn failed_line(o: &Output, needles: &[&str]) -> String {
+    let err = stderr(o);
+    assert!(
+        matches!(o.status.code(), Some(1 | 2)),
+        "{:?}: {err}",
+        o.status
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    let last = lines.last().copied().unwrap_or_default();
+    assert!(last.starts_with("lt-train: "), "{err}");
+    let errors = lines.iter().filter(|l| l.starts_with("lt-train: ")).count();
+    assert_eq!(errors, 1, "{err}");
+    for n in needles {
+        assert!(last.contains(n), "{n:?} not in {last:?}");
+    }
+    last.to_string()
+}

@@ -84,7 +84,9 @@ struct BuildArgs {
     /// Seed of the selection of images within each class.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Shape of the class sizes (default: the recipe's).
+    /// Shape of the class sizes (default: the recipe's). `balanced`: the balanced reference of
+    /// the recipe's long-tailed split at --imbalance, for relative accuracy: as many images in
+    /// all (N), floor(N / K) in every class, the remainder unused.
     #[arg(long, value_parser = cli::one_of::<Profile>(Profile::NAMES))]
     profile: Option<Profile>,
     /// `ldam`: select exactly the images numpy's generator selects in LDAM-DRW / MiSLAS.

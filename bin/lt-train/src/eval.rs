@@ -55,15 +55,25 @@ pub struct EvalArgs {
     /// Also draw the run's charts of these metrics (reliability.png, per_class.png) into DIR.
     #[arg(long, value_name = "DIR")]
     plots: Option<PathBuf>,
+    /// Report relative accuracy against the best top-1 of these runs (or --seeds directories);
+    /// the run's own upper_from / upper_top1 by default. Test split only.
+    #[arg(long, value_name = "RUN,...", value_delimiter = ',')]
+    upper_from: Vec<PathBuf>,
 }
 
-/// Prints the summary line a run ends with; writes the JSON when asked.
+/// Prints the summary line a run ends with (then relative accuracy, with an upper reference on
+/// the test split); writes the JSON when asked.
 pub fn run(a: EvalArgs) -> Result<()> {
     let mut t = a.model.load(a.split)?;
+    let upper = lt_core::infer::eval::upper_reference(&t, &a.upper_from)?;
     let metrics = t.evaluate_adapted(!a.no_adapt)?;
     println!("{}", metrics.summary_line());
+    if let Some(u) = &upper {
+        println!("{}", u.line(metrics.top1));
+    }
     if let Some(path) = &a.json {
-        lt_core::infer::eval::write_json(path, &metrics, &t, &a.model.checkpoint)?;
+        let m = (&metrics, upper.as_ref());
+        lt_core::infer::eval::write_json(path, m, &t, &a.model.checkpoint)?;
         println!("wrote {}", path.display());
     }
     if let Some(dir) = &a.plots {

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 mod eval;
 mod export;
 mod predict;
+mod seeds;
 
 #[derive(Parser)]
 #[command(
@@ -72,7 +73,7 @@ enum Cmd {
 }
 
 #[derive(Args)]
-struct TrainArgs {
+pub(crate) struct TrainArgs {
     /// Dataset directory built by `lt-data build`.
     #[arg(long)]
     dataset: Option<PathBuf>,
@@ -100,8 +101,25 @@ struct TrainArgs {
     #[arg(long, value_parser = arch_parser(), ignore_case = true)]
     model: Option<Arch>,
     /// Seed of initialisation, sampling and augmentation.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "seeds")]
     seed: Option<u64>,
+    /// Train once per seed (`0,1,2`, `0-4`), each run in OUT/seed-S, then write
+    /// OUT/summary.json and OUT/summary.md (mean, sample std, min, max, n of every metric);
+    /// re-running skips complete seeds and resumes interrupted ones.
+    #[arg(long, value_name = "SEEDS", conflicts_with = "print_config")]
+    seeds: Option<lt_core::sweep::Seeds>,
+    /// With --seeds: seeds trained at the same time, each a child process with a share of
+    /// --threads and loader_threads (on CUDA they share the device).
+    #[arg(long, value_name = "N", requires = "seeds")]
+    jobs: Option<std::num::NonZeroUsize>,
+    /// The seed a --seeds child process trains (set by the sweep).
+    #[arg(long, hide = true, requires = "seeds")]
+    sweep_seed: Option<u64>,
+    /// Relative accuracy (100 top-1 / A_u) against the best top-1 of these runs or --seeds
+    /// directories (A_u: vanilla CE and this method trained on `lt-data build --profile
+    /// balanced`); sets upper_from.
+    #[arg(long, value_name = "RUN,...", value_delimiter = ',')]
+    upper_from: Vec<PathBuf>,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long)]
     device: Option<String>,
@@ -221,9 +239,16 @@ fn arch_parser() -> impl clap::builder::TypedValueParser<Value = Arch> {
     cli::one_of::<Arch>(Arch::all().map(Arch::name))
 }
 
-/// Resolves the configuration, then prints it, checks it or trains.
+/// Resolves the configuration, then prints it, checks it, trains, or runs a --seeds sweep
+/// (whose child processes train one seed each).
 fn train_cmd(a: TrainArgs) -> Result<()> {
-    let cfg = resolve_config(&a)?;
+    if a.seeds.is_some() && a.sweep_seed.is_none() && !a.check {
+        return seeds::run(&a);
+    }
+    let mut cfg = resolve_config(&a)?;
+    if let Some(seed) = a.sweep_seed {
+        cfg = lt_core::sweep::seed_config(&cfg, seed, seeds::jobs(&a));
+    }
     if a.print_config {
         print!("{}", cfg.to_toml());
         return Ok(());
@@ -236,7 +261,7 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     let summary = train::run(
         &cfg,
         &RunOptions {
-            resume: a.resume,
+            resume: a.resume || a.sweep_seed.is_some(),
             quiet: a.quiet,
             stop_after_epochs: a.stop_after,
         },
@@ -246,7 +271,7 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
 }
 
 /// The layers in order: plugin recipes, the --config file, the flags, then each --set.
-fn resolve_config(a: &TrainArgs) -> Result<Config> {
+pub(crate) fn resolve_config(a: &TrainArgs) -> Result<Config> {
     let mut b = Builder::default();
     let search = PluginSearch::from_env();
     for spec in &a.plugins {
@@ -287,7 +312,10 @@ fn set_flags(b: &mut Builder, a: &TrainArgs) -> Result<()> {
     set_some(b, "device", a.device.clone().map(quote))?;
     set_some(b, "threads", number(a.threads))?;
     set_some(b, "eval_every", number(a.eval_every))?;
-    set_some(b, "dist_timeout", a.dist_timeout.map(|t| t.to_string()))
+    set_some(b, "dist_timeout", a.dist_timeout.map(|t| t.to_string()))?;
+    let runs = a.upper_from.iter().map(|p| p.display().to_string());
+    let upper = (!a.upper_from.is_empty()).then(|| toml_list(&runs.collect::<Vec<_>>()));
+    set_some(b, "upper_from", upper)
 }
 
 /// `b.set("key=value")` when a value is given.
@@ -301,6 +329,9 @@ fn set_some(b: &mut Builder, key: &str, value: Option<String>) -> Result<()> {
 /// The final metrics on one line, then where they were written.
 fn print_summary(summary: &train::Summary) {
     println!("{}", summary.metrics.summary_line());
+    if let Some(r) = summary.relative_accuracy {
+        println!("relative accuracy {r:.2}");
+    }
     let dir = &summary.run_dir;
     println!(
         "wrote {}, {} and {}",

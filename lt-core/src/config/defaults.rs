@@ -17,6 +17,7 @@ augment_on_device = "auto"
 sync_every = 0
 plugins = []
 upper_top1 = 0.0
+upper_from = []
 dist_timeout = 0
 init_checkpoint = ""
 init_backbone = ""

@@ -53,8 +53,14 @@ pub struct Config {
     pub sync_every: usize,
     /// Plugins to load (names or paths).
     pub plugins: Vec<String>,
-    /// Upper reference top-1 for relative accuracy (A_t / A_u), percent; 0: none.
+    /// Upper reference top-1 A_u for relative accuracy (100 A_t / A_u, percent), percent; 0:
+    /// none (see [`crate::metrics::relative`]).
     pub upper_top1: f64,
+    /// Runs (or `--seeds` directories) whose best top-1 is the upper reference A_u (the survey's
+    /// max of vanilla CE and the method, both trained on the balanced reference split); empty:
+    /// `upper_top1`.
+    #[serde(default)]
+    pub upper_from: Vec<PathBuf>,
     /// Split evaluated during and after training: "test", or "val" to tune hyper-parameters
     /// (tau-norm's tau, logit adjustment's tau) without touching the test set.
     pub eval_split: String,
@@ -107,11 +113,35 @@ impl Config {
         if self.eval_splits.iter().any(|s| s.is_empty()) {
             return Err(Error::Config("eval_splits: a split name is empty".into()));
         }
+        self.validate_upper()?;
         if self.init_backbone.is_some() && self.init_checkpoint.is_some() {
             return Err(Error::Config(
                 "init_backbone and init_checkpoint: give one (init_checkpoint skips stage 1)"
                     .into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// The upper reference of relative accuracy: one way of giving it, of the test split.
+    fn validate_upper(&self) -> Result<()> {
+        if !self.upper_top1.is_finite() || self.upper_top1 < 0.0 {
+            return Err(Error::Config(format!(
+                "upper_top1: must be a top-1 in percent (> 0), or 0 for none; got {}",
+                self.upper_top1
+            )));
+        }
+        let given = self.upper_top1 > 0.0 || !self.upper_from.is_empty();
+        if self.upper_top1 > 0.0 && !self.upper_from.is_empty() {
+            return Err(Error::Config(
+                "upper_top1 and upper_from: give one upper reference".into(),
+            ));
+        }
+        if given && self.eval_split != "test" {
+            return Err(Error::Config(format!(
+                "upper_top1/upper_from: relative accuracy is of the balanced test split, but eval_split is '{}'",
+                self.eval_split
+            )));
         }
         Ok(())
     }

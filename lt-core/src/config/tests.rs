@@ -193,3 +193,35 @@ fn init_backbone_is_part_of_the_run_and_excludes_init_checkpoint() {
         "{e}"
     );
 }
+
+#[test]
+fn one_upper_reference_of_the_test_split() {
+    let build = |sets: &[&str]| {
+        let mut b = Builder::default();
+        b.set("dataset=d").unwrap();
+        for s in sets {
+            b.set(s).unwrap();
+        }
+        b.build().map_err(|e| e.to_string())
+    };
+    let c = build(&["upper_from=[\"runs/ce-bal\", \"runs/m-bal\"]"]).unwrap();
+    assert_eq!(c.upper_from.len(), 2);
+    // A configuration written before upper_from existed reads with none.
+    let mut old: toml::Table = toml::from_str(&build(&[]).unwrap().to_toml()).unwrap();
+    old.remove("upper_from");
+    let read: Config = toml::from_str(&toml::to_string(&old).unwrap()).unwrap();
+    assert!(read.upper_from.is_empty());
+    assert!(read.differing_keys(&old).is_empty());
+    assert_eq!(
+        build(&["upper_top1=80.0", "upper_from=[\"a\"]"]).unwrap_err(),
+        "upper_top1 and upper_from: give one upper reference"
+    );
+    assert_eq!(
+        build(&["upper_top1=-1.0"]).unwrap_err(),
+        "upper_top1: must be a top-1 in percent (> 0), or 0 for none; got -1"
+    );
+    assert_eq!(
+        build(&["upper_top1=80.0", "eval_split=val"]).unwrap_err(),
+        "upper_top1/upper_from: relative accuracy is of the balanced test split, but eval_split is 'val'"
+    );
+}

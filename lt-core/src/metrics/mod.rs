@@ -14,11 +14,12 @@
 //! One file per concept: [`Sample`] and [`Evaluator`] (sample.rs), accuracies (accuracy.rs),
 //! shot groups (shots.rs), calibration (calibration.rs), the summary [`Metrics`] (summary.rs)
 //! and the charts of a run directory: the reliability diagram and per-class accuracy against
-//! training images (plots/).
+//! training images (plots/); relative accuracy against an upper reference (relative.rs).
 
 mod accuracy;
 mod calibration;
 mod plots;
+pub mod relative;
 mod sample;
 mod shots;
 mod summary;
@@ -26,6 +27,7 @@ mod summary;
 pub use accuracy::{per_class_accuracy, top1, top5};
 pub use calibration::{ece, mce, nll, reliability_bins, Bin, ECE_BINS};
 pub use plots::{write_per_class_png, write_plots, write_reliability_png};
+pub use relative::UpperReference;
 pub use sample::{Evaluator, Sample};
 pub use shots::{shot_accuracy, Shot};
 pub use summary::Metrics;

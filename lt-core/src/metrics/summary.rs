@@ -39,6 +39,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// The scalar metrics of `metrics.json`, in the order summaries list them.
+    pub const SCALARS: [&'static str; 8] =
+        ["top1", "top5", "many", "medium", "few", "ece", "mce", "nll"];
+
     pub fn compute(s: &[Sample], num_classes: usize, groups: Option<&[Shot]>) -> Result<Metrics> {
         let per_class = per_class_accuracy(s, num_classes);
         let [many, medium, few] = match groups {
@@ -92,7 +96,7 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
-    use crate::metrics::{write_reliability_png, Evaluator, Shot};
+    use crate::metrics::{write_reliability_png, Evaluator, Metrics, Shot};
 
     #[test]
     fn metrics_json_keys_and_png() {
@@ -105,17 +109,7 @@ mod tests {
         m.write_json(&jp).unwrap();
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&jp).unwrap()).unwrap();
-        for k in [
-            "top1",
-            "top5",
-            "many",
-            "medium",
-            "few",
-            "ece",
-            "mce",
-            "nll",
-            "per_class",
-        ] {
+        for k in Metrics::SCALARS.iter().chain(&["per_class"]) {
             assert!(v.get(k).is_some(), "missing {k}");
         }
         assert!((v["top1"].as_f64().unwrap() - 200.0 / 3.0).abs() < 1e-9);

@@ -9,7 +9,7 @@ use super::stage::Stage;
 use super::{checkpoint_path, log};
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::Config;
-use crate::metrics::{self, Metrics};
+use crate::metrics::{self, Metrics, UpperReference};
 use crate::Result;
 use std::path::{Path, PathBuf};
 
@@ -57,6 +57,8 @@ pub(super) struct Book {
     pub epochs_run: usize,
     /// The run's wall time, continued from the directory's last kept epoch when resuming.
     pub clock: RunClock,
+    /// The upper reference of relative accuracy, read before the run started.
+    pub upper: Option<UpperReference>,
 }
 
 impl Book {
@@ -73,6 +75,7 @@ impl Book {
             last_metrics: None,
             epochs_run: 0,
             clock,
+            upper: None,
         })
     }
 
@@ -95,13 +98,13 @@ impl Book {
     }
 }
 
-/// `metrics.json` (the final metrics, the best top-1, units, relative accuracy, and a block
-/// per evaluated split under `splits`), `reliability.png` and `per_class.png` in the run
-/// directory.
+/// `metrics.json` (the final metrics, the best top-1, units, relative accuracy against `upper`
+/// with where A_u came from, and a block per evaluated split under `splits`),
+/// `reliability.png` and `per_class.png` in the run directory.
 pub(super) fn write_metrics(
     (metrics, splits): (&Metrics, &[(String, Metrics)]),
     best: f64,
-    cfg: &Config,
+    upper: Option<&UpperReference>,
     data: &Data,
     run_dir: &Path,
 ) -> Result<()> {
@@ -109,8 +112,9 @@ pub(super) fn write_metrics(
     out["best_top1"] = serde_json::json!(best.is_finite().then_some(best));
     out["units"] = serde_json::json!({"top1": "percent", "top5": "percent", "many": "percent", "medium": "percent",
         "few": "percent", "ece": "percent (15 equal-width bins)", "mce": "percent", "nll": "nats per image"});
-    if cfg.upper_top1 > 0.0 {
-        out["relative_accuracy"] = serde_json::json!(metrics.top1 / cfg.upper_top1);
+    if let Some(u) = upper {
+        u.annotate(&mut out, metrics.top1);
+        out["units"]["relative_accuracy"] = serde_json::json!("percent of upper_top1");
     }
     if !splits.is_empty() {
         let mut blocks = serde_json::Map::new();

@@ -176,6 +176,7 @@ mod tests {
             skipped: vec![],
             missing_skipped: Default::default(),
             max_side: None,
+            balanced_reference: None,
         }
     }
 

@@ -35,6 +35,7 @@ mod stats;
 pub use check::check;
 pub use restore::{Restore, Trained};
 pub use run::{run, RunOptions, Summary};
+pub use run_dir::check_resumable;
 
 use std::path::{Path, PathBuf};
 

@@ -14,7 +14,7 @@ use super::{checkpoint_path, log};
 use crate::checkpoint;
 use crate::config::{Config, StageConfig};
 use crate::dist::ProcessGroup;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, UpperReference};
 use crate::model::Arch;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -27,6 +27,9 @@ pub struct Summary {
     pub metrics: Metrics,
     pub best_top1: f64,
     pub run_dir: PathBuf,
+    /// 100 top-1 / A_u, when the configuration gives an upper reference (`metrics.json`'s
+    /// `relative_accuracy`).
+    pub relative_accuracy: Option<f64>,
     /// CRC-32 of every model tensor in name order: equal on all ranks of a data-parallel run.
     pub weights_crc: u32,
 }
@@ -47,6 +50,9 @@ pub struct RunOptions {
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
     let started = Instant::now();
     cfg.validate()?;
+    // The upper reference's runs are read first, so that a missing one stops the run before
+    // anything is written.
+    let upper = UpperReference::of_config(cfg)?;
     let data =
         data::load_data(&cfg.dataset, &cfg.eval_split, &cfg.eval_splits).map_err(|source| {
             Error::Dataset {
@@ -86,6 +92,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary> {
     let before = if main { dir.prepare(cfg, start)? } else { 0.0 };
     let clock = RunClock::new(started, before);
     let mut book = Book::new(cfg, main, &dir, resumed.best, clock)?;
+    book.upper = upper;
     let eval = EvalInput::new(&data.manifest, cfg, device, !opts.quiet && main)?;
     let env = Env {
         cfg,
@@ -325,11 +332,13 @@ fn finish(env: &Env, m: &mut Model, book: Book, mut loss: LossFn) -> Result<Summ
     if let Some(pg) = env.pg {
         pg.barrier()?;
     }
+    let upper = book.upper.as_ref();
     if book.main {
-        book::write_metrics((&metrics, &splits), best, env.cfg, env.data, &run_dir)?;
+        book::write_metrics((&metrics, &splits), best, upper, env.data, &run_dir)?;
     }
     Ok(Summary {
         weights_crc: net::weights_crc(&m.vs)?,
+        relative_accuracy: upper.map(|u| u.relative(metrics.top1)),
         metrics,
         best_top1: best,
         run_dir,

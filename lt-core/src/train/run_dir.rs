@@ -25,6 +25,13 @@ pub(super) struct RunDir {
     fresh_on_resume: bool,
 }
 
+/// Whether `lt-train --resume` with `cfg` may use `cfg.out` (missing, empty, or a run made with
+/// this configuration), reading only: what a `--seeds` sweep checks of every seed's run
+/// directory before it starts any.
+pub fn check_resumable(cfg: &Config) -> Result<()> {
+    RunDir::inspect(cfg, true).map(|_| ())
+}
+
 /// Names of the directory's entries (folders with a trailing `/`), files first, sorted; empty
 /// when the directory does not exist.
 fn entries(dir: &Path) -> Result<Vec<String>> {
