@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+source scripts/lib/lanes.sh
 E=${EPOCHS:-30}
 bin=target/release
 cargo build --release --workspace -q
@@ -75,14 +76,7 @@ lane_b() {
     run tau-norm --plugin decoupling --config configs/decoupling/tau-norm.toml --set "init_checkpoint=\"$s1ce\""
     run logit-adjustment --plugin rebalance --config configs/logit-adjustment-posthoc.toml --set "init_checkpoint=\"$s1ce\""
 }
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
-lane_a > "$R/lane-a.log" 2>&1 &
-a=$!
-lane_b > "$R/lane-b.log" 2>&1 &
-b=$!
-wait $a || { cat "$R/lane-a.log"; exit 1; }
-wait $b || { cat "$R/lane-b.log"; exit 1; }
-trap - EXIT
+run_lanes "$R"
 
 python3 - "$R" "$E" "$T" <<'PY'
 import json, os, re, statistics, subprocess, sys

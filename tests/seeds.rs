@@ -162,6 +162,52 @@ fn two_seeds_with_two_jobs_summarise_their_runs() {
 }
 
 #[test]
+fn a_stage2_sweep_starts_each_seed_from_the_stage1_of_its_seed() {
+    let data = dataset(NAME);
+    let s1 = scratch(NAME).join("paired-s1");
+    assert_ok(&lt_train(&sweep(data, &s1, 1, &[])));
+    let s2 = scratch(NAME).join("paired-crt");
+    let init = format!(
+        "init_checkpoint=\"{}\"",
+        s1.join("seed-{seed}/checkpoints/stage1-final.safetensors")
+            .display()
+    );
+    let o = lt_train(&sweep(
+        data,
+        &s2,
+        1,
+        &[
+            "--set",
+            "stage2.epochs=1",
+            "--set",
+            "stage2.head=linear",
+            "--set",
+            &init,
+        ],
+    ));
+    assert_ok(&o);
+    for s in [0u64, 1] {
+        let cfg: toml::Table =
+            toml::from_str(&std::fs::read_to_string(seed_dir(&s2, s).join("config.toml")).unwrap())
+                .unwrap();
+        let want = seed_dir(&s1, s).join("checkpoints/stage1-final.safetensors");
+        assert_eq!(cfg["init_checkpoint"].as_str(), want.to_str());
+        // Stage 2 only: stage 1 came from that seed's own run.
+        assert_eq!(epochs(&seed_dir(&s2, s)), vec![(2, 1)]);
+    }
+    assert!(s2.join("summary.json").is_file());
+    // Without --seeds the placeholder is a path like any other: a missing file, named.
+    let one = scratch(NAME).join("paired-one");
+    let o = lt_train(&tiny_with(
+        data,
+        &one,
+        1,
+        &["--set", "stage2.epochs=1", "--set", &init],
+    ));
+    failed_line(&o, &["seed-{seed}"]);
+}
+
+#[test]
 fn an_interrupted_sweep_resumes_and_finished_seeds_are_not_trained_again() {
     let data = dataset(NAME);
     let out = scratch(NAME).join("resume");

@@ -105,7 +105,8 @@ pub(crate) struct TrainArgs {
     seed: Option<u64>,
     /// Train once per seed (`0,1,2`, `0-4`), each run in OUT/seed-S, then write
     /// OUT/summary.json and OUT/summary.md (mean, sample std, min, max, n of every metric);
-    /// re-running skips complete seeds and resumes interrupted ones.
+    /// re-running skips complete seeds and resumes interrupted ones. `{seed}` in
+    /// init_checkpoint (or init_backbone) becomes each run's seed: a stage 2 per stage-1 seed.
     #[arg(long, value_name = "SEEDS", conflicts_with = "print_config")]
     seeds: Option<lt_core::sweep::Seeds>,
     /// With --seeds: seeds trained at the same time, each a child process with a share of
