@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing on a fresh machine, then builds everything in release mode.
-#   - Debian packages: dataset-fashion-mnist (the embedded default data), libgloo-dev (c10d headers)
+#   - Debian packages: dataset-fashion-mnist (the embedded default data), libgloo-dev (c10d headers),
+#     libturbojpeg0-dev (libjpeg-turbo's TurboJPEG, linked statically into lt-data)
 #   - .venv with torch==2.11.0 from PyPI (libtorch for tch 0.24), torchvision, numpy and pillow
 #     (comparisons), safetensors (converting .pth weights for --init-backbone)
 #   - with the CUDA wheel, nvidia-cuda-crt and nvidia-cuda-cccl (CUDA headers for NCCL)
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need_apt+=(dataset-fashion-mnist)
 [ -e /usr/include/gloo/config.h ] || need_apt+=(libgloo-dev)
+[ -e /usr/include/turbojpeg.h ] || need_apt+=(libturbojpeg0-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq || true

@@ -241,7 +241,15 @@ fn predict_gives_evals_metrics(data: &Path, run: &Path, ext: &str) {
     let ran = read_json(&run.join("metrics.json"));
     assert_eq!(Some(m.top1), ran["top1"].as_f64(), "{ext}");
     assert_eq!(Some(m.ece), ran["ece"].as_f64(), "{ext}");
-    assert_eq!(Some(m.nll), ran["nll"].as_f64(), "{ext}");
+    // NLL to the last bits: since decoding moved to libjpeg-turbo the JPEG case differs from
+    // the run's own evaluation by 2 ulp (1.0792796468504877 vs ...875), cause not yet found;
+    // any pixel that differed would move it by far more than 1e-12.
+    let nll = ran["nll"].as_f64().unwrap();
+    assert!(
+        (m.nll - nll).abs() <= 1e-12 * nll.abs(),
+        "{ext}: nll {} vs {nll}",
+        m.nll
+    );
 }
 
 #[test]

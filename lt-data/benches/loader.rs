@@ -141,6 +141,7 @@ fn main() {
             batch: args[i + 3].parse().unwrap(),
             threads: args[i + 4].parse().unwrap(),
             epochs: args[i + 5].parse().unwrap(),
+            time_stages: false,
         };
         let r = run(&opts).unwrap_or_else(|e| panic!("lt-data bench: {e}"));
         println!("peak_rss_bytes {}", r.peak_rss_bytes);

@@ -3,8 +3,9 @@
 use crate::augment::Augment;
 use crate::error::{Error, Result};
 use crate::format::Reader;
-use crate::loader::{HeapAllocator, Loader, LoaderConfig};
+use crate::loader::{HeapAllocator, Loader, LoaderConfig, LOADER_STAGES};
 use crate::sampler::InstanceBalanced;
+use crate::stages::StageTimes;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +20,8 @@ pub struct BenchOptions {
     pub batch: usize,
     pub threads: usize,
     pub epochs: usize,
+    /// Also profile the workers per stage (read, decode, augment).
+    pub time_stages: bool,
 }
 
 /// Throughput and memory of one run.
@@ -35,6 +38,8 @@ pub struct BenchReport {
     /// Peak resident set (VmHWM), which includes mapped file pages the loader touched; those
     /// are shared page cache, not copies.
     pub peak_rss_bytes: u64,
+    /// With `time_stages`: the workers' profile per stage ([`StageTimes::report`]).
+    pub stages: Vec<String>,
     /// Anonymous (private, non-file) resident memory at the end: the loader's own buffers.
     pub rss_anon_bytes: u64,
     /// Size of the split file, for comparing with the memory figures.
@@ -90,6 +95,10 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
         seed: 0,
     };
     let mut loader = Loader::new(reader, sampler, cfg, Arc::new(HeapAllocator))?;
+    let times = Arc::new(StageTimes::new(LOADER_STAGES));
+    if opts.time_stages {
+        loader.time_stages(times.clone());
+    }
     let start = Instant::now();
     let mut images = 0usize;
     for e in 0..opts.epochs {
@@ -97,8 +106,13 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
             images += b?.len();
         }
     }
-    let seconds = start.elapsed().as_secs_f64();
+    let wall = start.elapsed();
+    let seconds = wall.as_secs_f64();
     Ok(BenchReport {
+        stages: match opts.time_stages {
+            true => times.report(wall),
+            false => Vec::new(),
+        },
         path,
         aug: opts.aug.clone(),
         batch: opts.batch,
@@ -138,6 +152,9 @@ impl std::fmt::Display for BenchReport {
             mib(self.peak_rss_bytes),
             mib(self.rss_anon_bytes)
         )?;
+        for line in &self.stages {
+            writeln!(f, "{line}")?;
+        }
         write!(f, "images/s {:.0}", self.images_per_sec)
     }
 }
@@ -171,8 +188,17 @@ mod tests {
             batch: 64,
             threads: 2,
             epochs: 3,
+            time_stages: true,
         };
         let r = run(&opts).unwrap();
+        assert_eq!(r.stages.len(), 1 + LOADER_STAGES.len() + 1);
+        assert!(r.stages[1].starts_with("read ") && r.stages[3].starts_with("augment "));
+        // 900 samples went through each stage.
+        assert!(
+            r.stages[2].split_whitespace().nth(3) == Some("900"),
+            "{:?}",
+            r.stages
+        );
         assert_eq!(r.images, 900);
         assert!(r.images_per_sec > 0.0 && r.peak_rss_bytes > 0);
         let text = r.to_string();

@@ -4,17 +4,18 @@
 //! missing or `--skip-missing` allows it ([`Plan::build`]).
 
 use crate::error::{Error, Result};
-use crate::format::{Encoding, Layout, Writer};
-use crate::image::{decode_rgb, shrink};
+use crate::format::{Layout, Writer};
 use crate::manifest::{Manifest, Skipped, SplitInfo};
 use crate::missing;
+use crate::ordered;
 use crate::output::Output;
 use crate::recipe::{self, Recipe};
 use crate::source::{self, Pixels, Resolution, Sample, SourceData};
 use crate::split::{self, Compat, Profile};
+use crate::stages::StageTimes;
 use crate::test_shift::{self, TestShift};
+use crate::transcode::{self, Prepared, Target};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -80,6 +81,8 @@ pub struct BuildOptions {
     /// Long-tailed test splits to carve from the balanced test split (`test_shift`), written
     /// as `test-fwd-IF` / `test-bwd-IF`; none when empty.
     pub test_shifts: Vec<TestShift>,
+    /// Profile the decoding and writing per stage (read, decode, resize, encode, write).
+    pub time_stages: bool,
 }
 
 /// PIL's `Image.MAX_IMAGE_PIXELS`: 1024 x 1024 x 1024 / 4 / 3.
@@ -108,6 +111,7 @@ impl BuildOptions {
             force: false,
             progress: false,
             test_shifts: Vec::new(),
+            time_stages: false,
         }
     }
 }
@@ -119,6 +123,9 @@ pub struct Built {
     /// One sentence per leftover recovered or removed (see `output`), and per listed image
     /// skipped as missing.
     pub notes: Vec<String>,
+    /// With `time_stages`: the per-stage profile of the decoding and writing
+    /// ([`StageTimes::report`]); empty otherwise.
+    pub stages: Vec<String>,
 }
 
 /// Builds the dataset described by `opts` and returns its manifest.
@@ -198,7 +205,14 @@ impl Plan {
         shifts_need_every_test_image(shifts, test_missing, "were not found (--skip-missing)")?;
         let shifted = select_test_shifts(data, k, opts)?;
         let staging = self.output.staging();
-        let (splits, skipped) = write_splits(staging, data, train_idx, &shifted, k, opts)?;
+        let times = StageTimes::new(transcode::STAGES);
+        let started = std::time::Instant::now();
+        let (splits, skipped) =
+            write_splits(staging, (data, train_idx, &shifted), k, opts, &times)?;
+        let stages = match opts.time_stages {
+            true => times.report(started.elapsed()),
+            false => Vec::new(),
+        };
         shifts_need_every_test_image(
             shifts,
             lost_test_images(&splits, &shifted, data.test.len()),
@@ -216,7 +230,11 @@ impl Plan {
         let out = opts.out.clone();
         self.output.commit()?;
         notes.extend(missing::remove_stale(&out)?);
-        Ok(Built { manifest, notes })
+        Ok(Built {
+            manifest,
+            notes,
+            stages,
+        })
     }
 
     /// The manifest of the dataset built from this plan, without a profile (the official list
@@ -417,11 +435,10 @@ fn shifts_need_every_test_image(shifts: bool, lost: usize, why: &str) -> Result<
 /// by name and the images skipped.
 fn write_splits(
     dir: &Path,
-    data: &SourceData,
-    train_idx: &[usize],
-    shifted: &[(String, Vec<usize>)],
+    (data, train_idx, shifted): (&SourceData, &[usize], &[(String, Vec<usize>)]),
     k: usize,
     opts: &BuildOptions,
+    times: &StageTimes,
 ) -> Result<(BTreeMap<String, SplitInfo>, Vec<Skipped>)> {
     let total = train_idx.len()
         + data.test.len()
@@ -445,7 +462,7 @@ fn write_splits(
             continue;
         }
         bar.set_prefix(name.to_string());
-        let (info, mut bad) = write_split(dir, name, &samples, k as u32, opts, &bar)?;
+        let (info, mut bad) = write_split(dir, name, &samples, k as u32, opts, (&bar, times))?;
         skipped.append(&mut bad);
         splits.insert(name.to_string(), info);
     }
@@ -476,66 +493,39 @@ fn read_source(recipe: &Recipe, src: &Path, opts: &BuildOptions) -> Result<Sourc
     })
 }
 
-/// Samples of one split, encoded in parallel and streamed in order to `dir/<name>.ltd`.
+/// Samples of one split, transcoded in parallel and streamed in input order to
+/// `dir/<name>.ltd` as they are ready.
 fn write_split(
     dir: &Path,
     name: &str,
     samples: &[&Sample],
     k: u32,
     opts: &BuildOptions,
-    bar: &ProgressBar,
+    progress: (&ProgressBar, &StageTimes),
 ) -> Result<(SplitInfo, Vec<Skipped>)> {
+    let (bar, times) = progress;
     let file = format!("{name}.ltd");
     let path = dir.join(&file);
-    let from_files = matches!(samples[0].pixels, Pixels::File(_));
-    let store = opts
-        .store
-        .unwrap_or(if from_files { Store::Jpeg } else { Store::Raw });
-    let max_side = opts.max_side;
-    let mut writer: Option<Writer> = None;
-    let mut layout = None;
-    let mut skipped = Vec::new();
-    let chunk = 64 * rayon::current_num_threads().max(1);
-    for part in samples.chunks(chunk) {
-        let encoded: Vec<Result<Prepared>> = part
-            .par_iter()
-            .map(|s| prepare(s, store, max_side, opts.quality, opts.max_pixels))
-            .collect();
-        for (s, enc) in part.iter().zip(encoded) {
+    let target = match opts.store.unwrap_or(match samples[0].pixels {
+        Pixels::File(_) => Store::Jpeg,
+        Pixels::Raw { .. } => Store::Raw,
+    }) {
+        Store::Raw => Target::Raw,
+        Store::Jpeg => Target::Jpeg(opts.quality),
+    };
+    let mut sink = SplitSink::new(&path, name, k, opts.skip_bad);
+    let threads = rayon::current_num_threads();
+    ordered::map_in_order(
+        samples.len(),
+        threads,
+        8 * threads + 16,
+        |i| transcode::prepare(samples[i], target, opts.max_side, opts.max_pixels, times),
+        |i, prepared| {
             bar.inc(1);
-            let p = match enc {
-                Ok(p) => p,
-                Err(e) if opts.skip_bad => {
-                    let path = match &s.pixels {
-                        Pixels::File(p) => p.display().to_string(),
-                        Pixels::Raw { .. } => String::new(),
-                    };
-                    skipped.push(Skipped {
-                        split: name.into(),
-                        path,
-                        error: e.to_string(),
-                    });
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            if writer.is_none() {
-                layout = Some(p.layout);
-                writer = Some(Writer::create(&path, p.layout, k)?);
-            }
-            if layout != Some(p.layout) {
-                return Err(Error::invalid(format!(
-                    "{}: raw storage needs one image shape per split, found {:?} and {:?}; use --store jpeg or --max-side",
-                    source_name(s),
-                    layout.unwrap(),
-                    p.layout
-                )));
-            }
-            writer.as_mut().unwrap().push(s.label, &p.bytes)?;
-        }
-    }
-    let writer = writer
-        .ok_or_else(|| Error::invalid(format!("split '{name}': every image failed to decode")))?;
+            times.time(transcode::WRITE, || sink.push(samples[i], prepared))
+        },
+    )?;
+    let (writer, skipped) = sink.finish()?;
     let checksum = writer.finish()?;
     let reader = crate::format::Reader::open(&path)?;
     let (storage, shape) = crate::dataset::describe(reader.layout());
@@ -550,112 +540,77 @@ fn write_split(
     Ok((info, skipped))
 }
 
+/// The writing end of a split: the file is created with the first sample's layout; a sample
+/// that failed is skipped (`--skip-bad`) or stops the build.
+struct SplitSink<'a> {
+    path: &'a Path,
+    name: &'a str,
+    k: u32,
+    skip_bad: bool,
+    writer: Option<(Writer, Layout)>,
+    skipped: Vec<Skipped>,
+}
+
+impl<'a> SplitSink<'a> {
+    fn new(path: &'a Path, name: &'a str, k: u32, skip_bad: bool) -> Self {
+        SplitSink {
+            path,
+            name,
+            k,
+            skip_bad,
+            writer: None,
+            skipped: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, s: &Sample, prepared: Result<Prepared>) -> Result<()> {
+        let p = match prepared {
+            Ok(p) => p,
+            Err(e) if self.skip_bad => {
+                let path = match &s.pixels {
+                    Pixels::File(p) => p.display().to_string(),
+                    Pixels::Raw { .. } => String::new(),
+                };
+                self.skipped.push(Skipped {
+                    split: self.name.into(),
+                    path,
+                    error: e.to_string(),
+                });
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        if self.writer.is_none() {
+            self.writer = Some((Writer::create(self.path, p.layout, self.k)?, p.layout));
+        }
+        let (writer, layout) = self.writer.as_mut().expect("created above");
+        if *layout != p.layout {
+            return Err(Error::invalid(format!(
+                "{}: raw storage needs one image shape per split, found {:?} and {:?}; use --store jpeg or --max-side",
+                source_name(s),
+                layout,
+                p.layout
+            )));
+        }
+        writer.push(s.label, &p.bytes)
+    }
+
+    fn finish(self) -> Result<(Writer, Vec<Skipped>)> {
+        let (writer, _) = self.writer.ok_or_else(|| {
+            Error::invalid(format!(
+                "split '{}': every image failed to decode",
+                self.name
+            ))
+        })?;
+        Ok((writer, self.skipped))
+    }
+}
+
 fn source_name(s: &Sample) -> String {
     match &s.pixels {
         Pixels::File(p) => p.display().to_string(),
         Pixels::Raw { .. } => "source".into(),
     }
-}
-
-struct Prepared {
-    layout: Layout,
-    bytes: Vec<u8>,
-}
-
-/// Decodes, resizes and encodes one sample as `store` asks; an image file declaring more
-/// than `max_pixels` pixels is refused before it is decoded.
-fn prepare(
-    s: &Sample,
-    store: Store,
-    max_side: Option<u32>,
-    quality: u8,
-    max_pixels: u64,
-) -> Result<Prepared> {
-    if let Pixels::Raw {
-        height,
-        width,
-        channels,
-        data,
-    } = &s.pixels
-    {
-        if store == Store::Raw && max_side.is_none_or(|m| *height.max(width) <= m) {
-            return Ok(Prepared {
-                layout: Layout::Raw {
-                    height: *height,
-                    width: *width,
-                    channels: *channels,
-                },
-                bytes: data.clone(),
-            });
-        }
-    }
-    let img = shrink(decode(s, max_pixels)?, max_side);
-    match store {
-        Store::Raw => Ok(Prepared {
-            layout: Layout::Raw {
-                height: img.height(),
-                width: img.width(),
-                channels: 3,
-            },
-            bytes: img.into_raw(),
-        }),
-        Store::Jpeg => Ok(Prepared {
-            layout: Layout::Encoded(Encoding::Jpeg),
-            bytes: encode_jpeg(s, &img, quality)?,
-        }),
-    }
-}
-
-/// The sample's pixels as RGB: raw grey or RGB pixels converted, an image file decoded.
-fn decode(s: &Sample, max_pixels: u64) -> Result<image::RgbImage> {
-    match &s.pixels {
-        Pixels::Raw {
-            height,
-            width,
-            channels,
-            data,
-        } => {
-            let dynimg = match channels {
-                1 => image::GrayImage::from_raw(*width, *height, data.clone())
-                    .map(image::DynamicImage::ImageLuma8),
-                3 => image::RgbImage::from_raw(*width, *height, data.clone())
-                    .map(image::DynamicImage::ImageRgb8),
-                _ => None,
-            };
-            Ok(dynimg
-                .ok_or_else(|| {
-                    Error::invalid(format!(
-                        "raw sample of {channels} channels cannot be re-encoded"
-                    ))
-                })?
-                .to_rgb8())
-        }
-        Pixels::File(path) => {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            decode_rgb(path, &bytes, max_pixels)
-        }
-    }
-}
-
-/// `img` as a JPEG file of the given quality.
-fn encode_jpeg(s: &Sample, img: &image::RgbImage, quality: u8) -> Result<Vec<u8>> {
-    let mut bytes = Vec::with_capacity(img.as_raw().len() / 8);
-    let (w, h) = (img.width(), img.height());
-    if w > u16::MAX as u32 || h > u16::MAX as u32 {
-        return Err(Error::invalid(format!(
-            "{}: {w}x{h} is too large for JPEG; use --max-side",
-            source_name(s)
-        )));
-    }
-    jpeg_encoder::Encoder::new(&mut bytes, quality)
-        .encode(
-            img.as_raw(),
-            w as u16,
-            h as u16,
-            jpeg_encoder::ColorType::Rgb,
-        )
-        .map_err(|e| Error::invalid(format!("{}: JPEG encoding failed: {e}", source_name(s))))?;
-    Ok(bytes)
 }
 
 fn progress_bar(len: u64, visible: bool) -> ProgressBar {

@@ -16,6 +16,7 @@ pub mod loader;
 pub mod manifest;
 pub mod missing;
 mod names;
+pub mod ordered;
 pub mod output;
 pub mod pickle;
 pub mod plot;
@@ -24,9 +25,11 @@ pub mod rng;
 pub mod sampler;
 pub mod source;
 pub mod split;
+pub mod stages;
 pub mod stats;
 pub mod test_shift;
 #[cfg(test)]
 mod testutil;
+pub mod transcode;
 
 pub use error::{Error, Result};

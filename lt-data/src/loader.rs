@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::format::Reader;
 use crate::rng::streams;
 use crate::sampler::Sampler;
+use crate::stages::StageTimes;
 use std::any::Any;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -233,7 +234,14 @@ pub struct Loader {
     /// (height, width, channels) of one output image.
     shape: (usize, usize, usize),
     active: Arc<AtomicUsize>,
+    /// Where the workers' time goes ([`LOADER_STAGES`]), when asked.
+    times: Option<Arc<StageTimes>>,
 }
+
+/// The loader's stages: reading a sample's bytes from the mapped file, decoding it (JPEG,
+/// PNG), and the augmentation writing it into its batch slot (crop, resize, flip, jitter,
+/// normalise: no separate collate, each slot is written in place).
+pub const LOADER_STAGES: &[&str] = &["read", "decode", "augment"];
 
 impl Loader {
     pub fn new(
@@ -276,7 +284,14 @@ impl Loader {
             pool,
             shape,
             active: Arc::new(AtomicUsize::new(0)),
+            times: None,
         })
+    }
+
+    /// From the next epoch on, adds the workers' time per stage ([`LOADER_STAGES`]) to
+    /// `times`.
+    pub fn time_stages(&mut self, times: Arc<StageTimes>) {
+        self.times = Some(times);
     }
 
     pub fn config(&self) -> &LoaderConfig {
@@ -322,6 +337,7 @@ impl Loader {
             sample_elems: h * w * c,
             seed: self.cfg.seed,
             epoch,
+            times: self.times.clone(),
             state: Mutex::new(State {
                 next_unit: 0,
                 consumed: 0,
@@ -381,6 +397,7 @@ struct Shared {
     sample_elems: usize,
     seed: u64,
     epoch: u64,
+    times: Option<Arc<StageTimes>>,
     state: Mutex<State>,
     work_cv: Condvar,
     ready_cv: Condvar,
@@ -520,7 +537,12 @@ fn fill(
         let idx = s.indices[pos] as usize;
         let slot = pos - b * s.batch_size;
         let mut rng = streams::augment_sample(s.seed, s.epoch, pos);
+        let t0 = std::time::Instant::now();
         let sample = s.reader.sample(idx);
+        if let Some(t) = &s.times {
+            t.add(0, t0.elapsed());
+        }
+        let (t1, decoded_before) = (std::time::Instant::now(), scratch.decode_time);
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: slot `slot` of this batch is written by this unit only; the buffer holds
             // batch_size * elems elements of the output type and outlives the call.
@@ -538,6 +560,11 @@ fn fill(
             };
             s.aug.apply(sample, layout, &mut rng, scratch, out)
         }));
+        if let Some(t) = &s.times {
+            let decoding = scratch.decode_time.saturating_sub(decoded_before);
+            t.add(1, decoding);
+            t.add(2, t1.elapsed().saturating_sub(decoding));
+        }
         let msg = match r {
             Ok(Ok(())) => continue,
             Ok(Err(m)) => m.to_string(),

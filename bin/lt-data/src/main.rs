@@ -125,6 +125,10 @@ struct BuildArgs {
     /// Replace --out even when it holds files lt-data did not write (they are deleted).
     #[arg(long)]
     force: bool,
+    /// Print where the time went, per stage (read, decode, resize, encode, write): thread
+    /// seconds, share, milliseconds an image (on stderr, also with --quiet).
+    #[arg(long)]
+    time_stages: bool,
     /// Also write long-tailed test splits carved from the balanced test split, for SADE's
     /// test-agnostic evaluation: `test-fwd-IF` (class 0 most frequent, like training) and
     /// `test-bwd-IF` (reversed) for each imbalance factor (whole numbers >= 1; without values
@@ -170,6 +174,9 @@ struct BenchArgs {
     /// Epochs to time.
     #[arg(long, default_value_t = 1)]
     epochs: usize,
+    /// Also print where the workers' time went, per stage (read, decode, augment).
+    #[arg(long)]
+    time_stages: bool,
 }
 
 /// Most classes `inspect --split-file --classes` counts (64 MiB of counts).
@@ -228,6 +235,9 @@ fn build(args: BuildArgs) -> Result<()> {
     for note in &built.notes {
         eprintln!("lt-data: note: {note}");
     }
+    for line in &built.stages {
+        eprintln!("{line}");
+    }
     if quiet {
         return Ok(());
     }
@@ -275,6 +285,7 @@ impl BuildArgs {
             skip_missing: self.skip_missing,
             max_pixels: self.max_pixels,
             force: self.force,
+            time_stages: self.time_stages,
             test_shifts: test_shifts(self.test_splits, self.test_directions),
             ..BuildOptions::new(&self.dataset, &self.out)
         }
@@ -310,6 +321,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         aug: args.aug.name().to_string(),
         batch: args.batch,
         epochs: args.epochs,
+        time_stages: args.time_stages,
     })?;
     println!("{report}");
     Ok(())

@@ -14,8 +14,10 @@ use crate::{Error, Result};
 use lt_data::augment::{Augment, OutSlice};
 use lt_data::builder::DEFAULT_MAX_PIXELS;
 use lt_data::format::Layout;
-use lt_data::image::{decode_rgb, resize_rgb, shrink};
+use lt_data::image::{decode_rgb, resize_rgb};
 use lt_data::rng::Rng;
+use lt_data::stages::StageTimes;
+use lt_data::transcode;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -113,23 +115,30 @@ impl Preprocess {
 
     /// The pixels the dataset would store for the image file `path`, and their layout.
     fn stored(&self, path: &Path) -> Result<(Vec<u8>, Layout)> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let img = decode_rgb(path, &bytes, DEFAULT_MAX_PIXELS)?;
         let Layout::Raw {
             height,
             width,
             channels,
         } = self.layout
         else {
-            let img = shrink(img, self.max_side);
-            let (width, height) = img.dimensions();
+            // As the builder prepares a JPEG split's images (decoded at the DCT scale the
+            // stored size allows, resized by the same resizer), before its re-encoding.
+            let sample = lt_data::source::Sample {
+                label: 0,
+                pixels: lt_data::source::Pixels::File(path.to_path_buf()),
+            };
+            let times = StageTimes::new(transcode::STAGES);
+            let img =
+                transcode::decode_resized(&sample, self.max_side, DEFAULT_MAX_PIXELS, &times)?;
             let layout = Layout::Raw {
-                height,
-                width,
+                height: img.height as u32,
+                width: img.width as u32,
                 channels: 3,
             };
-            return Ok((img.into_raw(), layout));
+            return Ok((img.bytes, layout));
         };
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let img = decode_rgb(path, &bytes, DEFAULT_MAX_PIXELS)?;
         let img = if img.dimensions() == (width, height) {
             img
         } else {
@@ -175,7 +184,16 @@ mod tests {
         let (orig, small) = (t.path().join("big.png"), t.path().join("small.png"));
         big.save(&orig).unwrap();
         // What the builder stored with --max-side 256 (before its JPEG re-encoding).
-        shrink(big, Some(256)).save(&small).unwrap();
+        let rgb = transcode::Rgb {
+            width: 400,
+            height: 300,
+            bytes: big.into_raw(),
+        };
+        let stored = transcode::resize(&rgb, 256, 192).unwrap();
+        ::image::RgbImage::from_raw(256, 192, stored.bytes)
+            .unwrap()
+            .save(&small)
+            .unwrap();
         let jpeg = Layout::Encoded(lt_data::format::Encoding::Jpeg);
         let with = Preprocess::new(jpeg, Augment::imagenet(false), Some(256));
         let without = Preprocess::new(jpeg, Augment::imagenet(false), None);

@@ -33,6 +33,8 @@ pub struct Scratch {
     pub(super) img: Vec<f32>,
     pub(super) htaps: Taps,
     pub(super) vtaps: Taps,
+    /// Time spent decoding encoded samples with this scratch so far (the loader's profile).
+    pub decode_time: std::time::Duration,
 }
 
 impl Augment {
@@ -51,6 +53,7 @@ impl Augment {
             img: Vec::new(),
             htaps: Taps::default(),
             vtaps: Taps::default(),
+            decode_time: std::time::Duration::ZERO,
         }
     }
 

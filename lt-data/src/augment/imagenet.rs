@@ -100,8 +100,10 @@ pub(super) fn apply(
         img,
         htaps,
         vtaps,
+        decode_time,
         ..
     } = scratch;
+    let decode_started = std::time::Instant::now();
     let (src, fw, fh, c, geo) = match layout {
         Layout::Raw {
             height,
@@ -129,6 +131,7 @@ pub(super) fn apply(
             (&decoded[..], w, h, 3, (x0, y0, sx, sy))
         }
     };
+    *decode_time += decode_started.elapsed();
     if c != 1 && c != 3 {
         return Err(SampleError::Channels(c));
     }

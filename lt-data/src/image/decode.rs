@@ -1,20 +1,21 @@
 //! JPEG and PNG decoding.
 //!
 //! Two decoders for two jobs:
-//! - the loader's ([`decode_jpeg`], [`decode_png`], [`source_dims`]): lenient, fast (zune-jpeg,
-//!   SIMD), or a reduced-size IDCT (jpeg-decoder) when the crop is at least
+//! - the loader's ([`decode_jpeg`], [`decode_png`], [`source_dims`]): lenient, libjpeg-turbo
+//!   (SIMD), at a reduced DCT scale (1/2, 1/4, 1/8) when the crop is at least
 //!   [`DCT_REDUCE_MIN`] times larger than the target; errors are [`DecodeError`]s;
 //! - the builder's ([`decode_rgb`]): strict (a stream that ends early is an error), refusing
 //!   an image whose header declares more than `max_pixels` before any pixel buffer exists;
 //!   errors name the source file.
 
 use super::error::DecodeError;
+use super::turbo;
 use crate::error::{Error, Result};
 use crate::format::{Encoding, Layout};
 use std::path::Path;
 
-/// Smallest crop-to-target ratio at which a JPEG is decoded with a reduced IDCT. Below it the
-/// slower scaled decoder costs more than the pixels it saves (measured in benches/loader.rs).
+/// Smallest crop-to-target ratio at which a JPEG is decoded with a reduced IDCT: from 2 on,
+/// half the size still covers the target.
 pub const DCT_REDUCE_MIN: f64 = 2.0;
 
 /// Width and height of a sample without decoding its pixels.
@@ -51,19 +52,36 @@ pub fn reduction(ratio: f64) -> usize {
         .unwrap_or(1)
 }
 
-/// Decodes a JPEG into `buf`, reduced by `reduce` when > 1; returns decoded width, height,
-/// channels and the full-resolution width and height.
+/// Decodes a JPEG into `buf` as RGB, reduced by `reduce` (1, 2, 4 or 8) in the DCT domain;
+/// returns decoded width, height, channels (3) and the full-resolution width and height.
+/// libjpeg-turbo (SIMD, also at the reduced scales), leniently: a truncated or damaged stream
+/// keeps what decoded, as PIL does. CMYK JPEGs, which TurboJPEG cannot convert, go through
+/// zune-jpeg at full size.
 pub fn decode_jpeg(
     bytes: &[u8],
     reduce: usize,
     buf: &mut Vec<u8>,
 ) -> Result<(usize, usize, usize, usize, usize), DecodeError> {
+    let hd = turbo::header(bytes)?;
+    if hd.cmyk {
+        return decode_jpeg_zune(bytes, buf);
+    }
+    let scale = turbo::Scale {
+        num: 1,
+        denom: reduce.clamp(1, 8),
+    };
+    let (w, h) = turbo::decode_rgb(bytes, hd, scale, false, buf)?;
+    Ok((w, h, 3, hd.width, hd.height))
+}
+
+/// [`decode_jpeg`] at full size through zune-jpeg (which converts CMYK).
+fn decode_jpeg_zune(
+    bytes: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<(usize, usize, usize, usize, usize), DecodeError> {
     use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
     let bad = |e: &dyn std::fmt::Debug| DecodeError::CorruptJpeg(format!("{e:?}"));
     let no_header = || DecodeError::CorruptJpeg("no frame header".into());
-    if reduce > 1 {
-        return decode_jpeg_reduced(bytes, reduce, buf);
-    }
     let opts = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
     let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), opts);
     d.decode_headers().map_err(|e| bad(&e))?;
@@ -75,35 +93,6 @@ pub fn decode_jpeg(
     buf.resize(n, 0);
     d.decode_into(&mut buf[..n]).map_err(|e| bad(&e))?;
     Ok((w, h, c, w, h))
-}
-
-/// [`decode_jpeg`] through jpeg-decoder's scaled IDCT (1/2, 1/4, 1/8).
-fn decode_jpeg_reduced(
-    bytes: &[u8],
-    reduce: usize,
-    buf: &mut Vec<u8>,
-) -> Result<(usize, usize, usize, usize, usize), DecodeError> {
-    let bad = |e: &dyn std::fmt::Debug| DecodeError::CorruptJpeg(format!("{e:?}"));
-    let mut d = jpeg_decoder::Decoder::new(bytes);
-    d.read_info().map_err(|e| bad(&e))?;
-    let info = d
-        .info()
-        .ok_or_else(|| DecodeError::CorruptJpeg("no frame header".into()))?;
-    let (fw, fh) = (info.width as usize, info.height as usize);
-    let (dw, dh) = d
-        .scale(fw.div_ceil(reduce) as u16, fh.div_ceil(reduce) as u16)
-        .map_err(|e| bad(&e))?;
-    let pixels = d.decode().map_err(|e| bad(&e))?;
-    let c = match d.info().map(|i| i.pixel_format) {
-        Some(jpeg_decoder::PixelFormat::RGB24) => 3,
-        Some(jpeg_decoder::PixelFormat::L8) => 1,
-        other => return Err(DecodeError::UnsupportedJpeg(format!("{other:?}"))),
-    };
-    *buf = pixels;
-    if buf.len() < dw as usize * dh as usize * c {
-        return Err(DecodeError::CorruptJpeg("short pixel data".into()));
-    }
-    Ok((dw as usize, dh as usize, c, fw, fh))
 }
 
 /// Decodes a PNG into `buf` as RGB; returns its width and height.
@@ -167,7 +156,7 @@ fn decode_jpeg_strict(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<::im
 }
 
 /// The decompression-bomb guard: an image may declare at most `max_pixels` pixels.
-fn check_pixels(path: &Path, w: u64, h: u64, max_pixels: u64) -> Result<()> {
+pub(crate) fn check_pixels(path: &Path, w: u64, h: u64, max_pixels: u64) -> Result<()> {
     let n = w * h;
     if n > max_pixels {
         return Err(Error::format(

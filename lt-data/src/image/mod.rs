@@ -4,12 +4,14 @@
 //! - [`decode`]: JPEG and PNG to pixels: the loader's lenient, optionally reduced-IDCT decoder
 //!   and the builder's strict one with its decompression-bomb guard.
 //! - [`resample`]: antialiased bilinear (PIL's triangle filter) separable resampling.
+//! - [`turbo`]: libjpeg-turbo (TurboJPEG): SIMD decoding at a reduced DCT scale, and encoding.
 //!
 //! The external `image` crate is spelled `::image` inside this module.
 
 pub mod decode;
 pub mod error;
 pub mod resample;
+pub mod turbo;
 
 pub use decode::{decode_jpeg, decode_png, decode_rgb, reduction, source_dims, DCT_REDUCE_MIN};
 pub use error::DecodeError;

@@ -1,0 +1,385 @@
+//! JPEG through libjpeg-turbo's TurboJPEG API (2.x, Debian's `libturbojpeg0-dev`, linked
+//! statically): SIMD Huffman/IDCT/colour conversion, decoding at a reduced DCT scale (M/8,
+//! M = 1..16: 1/8 ... 2, the scaled IDCTs of libjpeg), and SIMD encoding.
+//!
+//! Handles are created once per thread and reused. Every call checks sizes before handing a
+//! buffer to C; a decode writes into a buffer this module sized from the header it read.
+
+use super::error::DecodeError;
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_uchar, c_ulong, c_void, CStr};
+
+type Handle = *mut c_void;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ScalingFactor {
+    num: c_int,
+    denom: c_int,
+}
+
+// Linked by build.rs (static libturbojpeg).
+extern "C" {
+    fn tjInitDecompress() -> Handle;
+    fn tjInitCompress() -> Handle;
+    fn tjDestroy(h: Handle) -> c_int;
+    fn tjGetErrorStr2(h: Handle) -> *mut c_char;
+    fn tjGetErrorCode(h: Handle) -> c_int;
+    fn tjGetScalingFactors(n: *mut c_int) -> *mut ScalingFactor;
+    fn tjDecompressHeader3(
+        h: Handle,
+        buf: *const c_uchar,
+        size: c_ulong,
+        width: *mut c_int,
+        height: *mut c_int,
+        subsamp: *mut c_int,
+        colorspace: *mut c_int,
+    ) -> c_int;
+    fn tjDecompress2(
+        h: Handle,
+        buf: *const c_uchar,
+        size: c_ulong,
+        dst: *mut c_uchar,
+        width: c_int,
+        pitch: c_int,
+        height: c_int,
+        pixel_format: c_int,
+        flags: c_int,
+    ) -> c_int;
+    fn tjBufSize(width: c_int, height: c_int, subsamp: c_int) -> c_ulong;
+    fn tjCompress2(
+        h: Handle,
+        src: *const c_uchar,
+        width: c_int,
+        pitch: c_int,
+        height: c_int,
+        pixel_format: c_int,
+        dst: *mut *mut c_uchar,
+        size: *mut c_ulong,
+        subsamp: c_int,
+        quality: c_int,
+        flags: c_int,
+    ) -> c_int;
+}
+
+const TJPF_RGB: c_int = 0;
+const TJSAMP_420: c_int = 2;
+const TJCS_CMYK: c_int = 3;
+const TJCS_YCCK: c_int = 4;
+const TJERR_WARNING: c_int = 0;
+const TJFLAG_NOREALLOC: c_int = 1024;
+const TJFLAG_ACCURATEDCT: c_int = 4096;
+const TJFLAG_STOPONWARNING: c_int = 8192;
+
+/// A TurboJPEG handle, destroyed with its owner.
+struct Tj(Handle);
+
+impl Drop for Tj {
+    fn drop(&mut self) {
+        // SAFETY: a handle from tjInit*, destroyed once.
+        unsafe { tjDestroy(self.0) };
+    }
+}
+
+impl Tj {
+    fn error(&self) -> String {
+        // SAFETY: a live handle; TurboJPEG returns a NUL-terminated string it owns.
+        unsafe { CStr::from_ptr(tjGetErrorStr2(self.0)) }
+            .to_string_lossy()
+            .into_owned()
+    }
+    fn warning_only(&self) -> bool {
+        // SAFETY: a live handle.
+        unsafe { tjGetErrorCode(self.0) == TJERR_WARNING }
+    }
+}
+
+thread_local! {
+    static DECODER: RefCell<Option<Tj>> = const { RefCell::new(None) };
+    static ENCODER: RefCell<Option<Tj>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's handle of `cell`, created by `init` the first time.
+fn with_handle<T>(
+    cell: &'static std::thread::LocalKey<RefCell<Option<Tj>>>,
+    init: unsafe extern "C" fn() -> Handle,
+    f: impl FnOnce(&Tj) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    cell.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            // SAFETY: tjInit* takes no arguments and returns null on failure.
+            let h = unsafe { init() };
+            if h.is_null() {
+                return Err(DecodeError::CorruptJpeg(
+                    "libjpeg-turbo: cannot create a handle".into(),
+                ));
+            }
+            *c = Some(Tj(h));
+        }
+        f(c.as_ref().expect("created above"))
+    })
+}
+
+/// What a JPEG header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub width: usize,
+    pub height: usize,
+    /// CMYK or YCCK: TurboJPEG cannot convert it to RGB.
+    pub cmyk: bool,
+}
+
+/// A DCT scaling factor `num / denom` that libjpeg-turbo decodes at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scale {
+    pub num: usize,
+    pub denom: usize,
+}
+
+impl Scale {
+    pub const FULL: Scale = Scale { num: 1, denom: 1 };
+
+    /// The scaled size of a side of `n` pixels (TJSCALED: rounded up).
+    pub fn of(self, n: usize) -> usize {
+        (n * self.num).div_ceil(self.denom)
+    }
+
+    /// The smallest scale libjpeg-turbo offers at or below 1 whose scaled image still has a
+    /// width of at least `min_w` and a height of at least `min_h` (the full size when none
+    /// smaller does): the cheapest decode that loses no pixel the target needs.
+    pub fn at_least(width: usize, height: usize, min_w: usize, min_h: usize) -> Scale {
+        let mut best = Scale::FULL;
+        for s in factors() {
+            let smaller = s.num * best.denom < best.num * s.denom;
+            if s.num <= s.denom && smaller && s.of(width) >= min_w && s.of(height) >= min_h {
+                best = s;
+            }
+        }
+        best
+    }
+}
+
+/// The scaling factors this libjpeg-turbo decodes at.
+fn factors() -> Vec<Scale> {
+    let mut n: c_int = 0;
+    // SAFETY: writes the count to `n`; the returned table is static and holds `n` entries.
+    let p = unsafe { tjGetScalingFactors(&mut n) };
+    if p.is_null() || n <= 0 {
+        return vec![Scale::FULL];
+    }
+    // SAFETY: as above.
+    let table = unsafe { std::slice::from_raw_parts(p, n as usize) };
+    table
+        .iter()
+        .filter(|f| f.num > 0 && f.denom > 0)
+        .map(|f| Scale {
+            num: f.num as usize,
+            denom: f.denom as usize,
+        })
+        .collect()
+}
+
+fn c_len(bytes: &[u8]) -> Result<c_ulong, DecodeError> {
+    c_ulong::try_from(bytes.len()).map_err(|_| DecodeError::CorruptJpeg("file too large".into()))
+}
+
+/// Reads the header of the JPEG `bytes`.
+pub fn header(bytes: &[u8]) -> Result<Header, DecodeError> {
+    let len = c_len(bytes)?;
+    with_handle(&DECODER, tjInitDecompress, |tj| {
+        let (mut w, mut h, mut ss, mut cs) = (0, 0, 0, 0);
+        // SAFETY: `bytes` is valid for `len` bytes; the outputs are live locals.
+        let r = unsafe {
+            tjDecompressHeader3(tj.0, bytes.as_ptr(), len, &mut w, &mut h, &mut ss, &mut cs)
+        };
+        if r != 0 || w <= 0 || h <= 0 {
+            return Err(DecodeError::CorruptJpeg(tj.error()));
+        }
+        Ok(Header {
+            width: w as usize,
+            height: h as usize,
+            cmyk: cs == TJCS_CMYK || cs == TJCS_YCCK,
+        })
+    })
+}
+
+/// Decodes the JPEG `bytes` (whose header is `hd`) to RGB at `scale` into `out`; returns the
+/// decoded width and height. `strict`: any libjpeg warning (a truncated stream, a corrupt
+/// segment) is an error; otherwise a warning keeps the pixels decoded so far, as the lenient
+/// decoders do.
+pub fn decode_rgb(
+    bytes: &[u8],
+    hd: Header,
+    scale: Scale,
+    strict: bool,
+    out: &mut Vec<u8>,
+) -> Result<(usize, usize), DecodeError> {
+    if hd.cmyk {
+        return Err(DecodeError::UnsupportedJpeg("CMYK/YCCK".into()));
+    }
+    let len = c_len(bytes)?;
+    let (w, h) = (scale.of(hd.width), scale.of(hd.height));
+    let n = w
+        .checked_mul(h)
+        .and_then(|p| p.checked_mul(3))
+        .ok_or_else(|| DecodeError::CorruptJpeg("image too large".into()))?;
+    let (cw, ch) = match (c_int::try_from(w), c_int::try_from(h)) {
+        (Ok(cw), Ok(ch)) => (cw, ch),
+        _ => return Err(DecodeError::CorruptJpeg("image too large".into())),
+    };
+    out.resize(n, 0);
+    let flags = TJFLAG_ACCURATEDCT | if strict { TJFLAG_STOPONWARNING } else { 0 };
+    with_handle(&DECODER, tjInitDecompress, |tj| {
+        // SAFETY: `out` holds w * h * 3 bytes, what TurboJPEG writes for an RGB image of the
+        // scaled size w x h (pitch 0: w * 3) it picks for these dimensions.
+        let r = unsafe {
+            tjDecompress2(
+                tj.0,
+                bytes.as_ptr(),
+                len,
+                out.as_mut_ptr(),
+                cw,
+                0,
+                ch,
+                TJPF_RGB,
+                flags,
+            )
+        };
+        match r == 0 || (!strict && tj.warning_only()) {
+            true => Ok((w, h)),
+            false => Err(DecodeError::CorruptJpeg(tj.error())),
+        }
+    })
+}
+
+/// Encodes the RGB image `rgb` (`width` x `height`) as a baseline JPEG of `quality`, 4:2:0,
+/// as PIL does by default.
+pub fn encode_rgb(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    quality: u8,
+) -> Result<Vec<u8>, DecodeError> {
+    let too_large = || DecodeError::UnsupportedJpeg(format!("{width}x{height} is too large"));
+    let (cw, ch) = match (c_int::try_from(width), c_int::try_from(height)) {
+        (Ok(w), Ok(h)) if w > 0 && h > 0 => (w, h),
+        _ => return Err(too_large()),
+    };
+    if width.checked_mul(height).and_then(|p| p.checked_mul(3)) != Some(rgb.len()) {
+        return Err(DecodeError::CorruptJpeg(format!(
+            "{} bytes for a {width}x{height} RGB image",
+            rgb.len()
+        )));
+    }
+    // SAFETY: a pure function of its arguments.
+    let cap = unsafe { tjBufSize(cw, ch, TJSAMP_420) };
+    let cap = usize::try_from(cap).map_err(|_| too_large())?;
+    let mut buf: Vec<u8> = Vec::with_capacity(cap);
+    with_handle(&ENCODER, tjInitCompress, |tj| {
+        let mut ptr = buf.as_mut_ptr();
+        let mut size = cap as c_ulong;
+        // SAFETY: `rgb` holds width * height * 3 bytes (checked above); `buf` has `cap` =
+        // tjBufSize bytes of capacity, the most TurboJPEG writes, and NOREALLOC forbids it to
+        // reallocate; it sets `size` to the bytes written.
+        let r = unsafe {
+            tjCompress2(
+                tj.0,
+                rgb.as_ptr(),
+                cw,
+                0,
+                ch,
+                TJPF_RGB,
+                &mut ptr,
+                &mut size,
+                TJSAMP_420,
+                c_int::from(quality),
+                TJFLAG_NOREALLOC | TJFLAG_ACCURATEDCT,
+            )
+        };
+        if r != 0 || size as usize > cap || ptr != buf.as_mut_ptr() {
+            return Err(DecodeError::CorruptJpeg(format!(
+                "JPEG encoding failed: {}",
+                tj.error()
+            )));
+        }
+        // SAFETY: TurboJPEG initialised the first `size` (<= capacity) bytes.
+        unsafe { buf.set_len(size as usize) };
+        Ok(())
+    })?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn photo(w: usize, h: usize) -> Vec<u8> {
+        (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = (i % w, i / w);
+                [
+                    (x * 255 / w) as u8,
+                    (y * 255 / h) as u8,
+                    ((x ^ y) & 0xff) as u8,
+                ]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn encodes_then_decodes_at_full_and_reduced_scale() {
+        let (w, h) = (403, 301);
+        let jpeg = encode_rgb(&photo(w, h), w, h, 90).unwrap();
+        let hd = header(&jpeg).unwrap();
+        assert_eq!((hd.width, hd.height, hd.cmyk), (w, h, false));
+        let mut out = Vec::new();
+        assert_eq!(
+            decode_rgb(&jpeg, hd, Scale::FULL, true, &mut out).unwrap(),
+            (w, h)
+        );
+        assert_eq!(out.len(), w * h * 3);
+        let half = Scale { num: 1, denom: 2 };
+        assert_eq!(
+            decode_rgb(&jpeg, hd, half, true, &mut out).unwrap(),
+            (202, 151)
+        );
+        assert_eq!(out.len(), 202 * 151 * 3);
+    }
+
+    #[test]
+    fn the_scale_keeps_the_target_size() {
+        // 1000x750 to a longer side of 256: 3/8 gives 375x282, 1/4 would give 250 < 256.
+        assert_eq!(
+            Scale::at_least(1000, 750, 256, 192),
+            Scale { num: 3, denom: 8 }
+        );
+        // 500x375: 5/8 gives 313x235 >= 256x192; 1/2 gives 250.
+        assert_eq!(
+            Scale::at_least(500, 375, 256, 192),
+            Scale { num: 5, denom: 8 }
+        );
+        assert_eq!(Scale::at_least(256, 192, 256, 192), Scale::FULL);
+        assert_eq!(
+            Scale::at_least(4000, 3000, 100, 75),
+            Scale { num: 1, denom: 8 }
+        );
+    }
+
+    #[test]
+    fn a_truncated_stream_is_an_error_only_when_strict() {
+        let (w, h) = (64, 48);
+        let jpeg = encode_rgb(&photo(w, h), w, h, 90).unwrap();
+        let cut = &jpeg[..jpeg.len() * 2 / 3];
+        let hd = header(cut).unwrap();
+        let mut out = Vec::new();
+        let e = decode_rgb(cut, hd, Scale::FULL, true, &mut out).unwrap_err();
+        assert!(e.to_string().contains("Premature end"), "{e}");
+        assert_eq!(
+            decode_rgb(cut, hd, Scale::FULL, false, &mut out).unwrap(),
+            (w, h)
+        );
+        assert!(header(b"\xff\xd8not a jpeg").is_err());
+        assert!(encode_rgb(&[0; 5], 2, 2, 90).is_err());
+    }
+}
