@@ -430,12 +430,15 @@ fn shifts_need_every_test_image(shifts: bool, lost: usize, why: &str) -> Result<
     )))
 }
 
+/// The source, the chosen training indices, and the shifted test splits (name, indices).
+type Chosen<'a> = (&'a SourceData, &'a [usize], &'a [(String, Vec<usize>)]);
+
 /// Writes the train (the `train_idx` samples), test, shifted test (`shifted`: name and indices
 /// into the test samples) and val splits into `dir`, skipping empty ones; their descriptions
 /// by name and the images skipped.
 fn write_splits(
     dir: &Path,
-    (data, train_idx, shifted): (&SourceData, &[usize], &[(String, Vec<usize>)]),
+    (data, train_idx, shifted): Chosen,
     k: usize,
     opts: &BuildOptions,
     times: &StageTimes,
