@@ -1,6 +1,6 @@
 //! JPEG through libjpeg-turbo's TurboJPEG API (2.x, Debian's `libturbojpeg0-dev`, linked
-//! statically): SIMD Huffman/IDCT/colour conversion, decoding at a reduced DCT scale (M/8,
-//! M = 1..16: 1/8 ... 2, the scaled IDCTs of libjpeg), and SIMD encoding.
+//! statically): SIMD Huffman/IDCT/colour conversion, decoding at a reduced DCT scale (the
+//! callers use 1/2, 1/4, 1/8, which have SIMD IDCTs), and SIMD encoding.
 //!
 //! Handles are created once per thread and reused. Every call checks sizes before handing a
 //! buffer to C; a decode writes into a buffer this module sized from the header it read.
@@ -11,13 +11,6 @@ use std::ffi::{c_char, c_int, c_uchar, c_ulong, c_void, CStr};
 
 type Handle = *mut c_void;
 
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct ScalingFactor {
-    num: c_int,
-    denom: c_int,
-}
-
 // Linked by build.rs (static libturbojpeg).
 extern "C" {
     fn tjInitDecompress() -> Handle;
@@ -25,7 +18,6 @@ extern "C" {
     fn tjDestroy(h: Handle) -> c_int;
     fn tjGetErrorStr2(h: Handle) -> *mut c_char;
     fn tjGetErrorCode(h: Handle) -> c_int;
-    fn tjGetScalingFactors(n: *mut c_int) -> *mut ScalingFactor;
     fn tjDecompressHeader3(
         h: Handle,
         buf: *const c_uchar,
@@ -144,40 +136,6 @@ impl Scale {
     pub fn of(self, n: usize) -> usize {
         (n * self.num).div_ceil(self.denom)
     }
-
-    /// The smallest scale libjpeg-turbo offers at or below 1 whose scaled image still has a
-    /// width of at least `min_w` and a height of at least `min_h` (the full size when none
-    /// smaller does): the cheapest decode that loses no pixel the target needs.
-    pub fn at_least(width: usize, height: usize, min_w: usize, min_h: usize) -> Scale {
-        let mut best = Scale::FULL;
-        for s in factors() {
-            let smaller = s.num * best.denom < best.num * s.denom;
-            if s.num <= s.denom && smaller && s.of(width) >= min_w && s.of(height) >= min_h {
-                best = s;
-            }
-        }
-        best
-    }
-}
-
-/// The scaling factors this libjpeg-turbo decodes at.
-fn factors() -> Vec<Scale> {
-    let mut n: c_int = 0;
-    // SAFETY: writes the count to `n`; the returned table is static and holds `n` entries.
-    let p = unsafe { tjGetScalingFactors(&mut n) };
-    if p.is_null() || n <= 0 {
-        return vec![Scale::FULL];
-    }
-    // SAFETY: as above.
-    let table = unsafe { std::slice::from_raw_parts(p, n as usize) };
-    table
-        .iter()
-        .filter(|f| f.num > 0 && f.denom > 0)
-        .map(|f| Scale {
-            num: f.num as usize,
-            denom: f.denom as usize,
-        })
-        .collect()
 }
 
 fn c_len(bytes: &[u8]) -> Result<c_ulong, DecodeError> {
@@ -345,25 +303,6 @@ mod tests {
             (202, 151)
         );
         assert_eq!(out.len(), 202 * 151 * 3);
-    }
-
-    #[test]
-    fn the_scale_keeps_the_target_size() {
-        // 1000x750 to a longer side of 256: 3/8 gives 375x282, 1/4 would give 250 < 256.
-        assert_eq!(
-            Scale::at_least(1000, 750, 256, 192),
-            Scale { num: 3, denom: 8 }
-        );
-        // 500x375: 5/8 gives 313x235 >= 256x192; 1/2 gives 250.
-        assert_eq!(
-            Scale::at_least(500, 375, 256, 192),
-            Scale { num: 5, denom: 8 }
-        );
-        assert_eq!(Scale::at_least(256, 192, 256, 192), Scale::FULL);
-        assert_eq!(
-            Scale::at_least(4000, 3000, 100, 75),
-            Scale { num: 1, denom: 8 }
-        );
     }
 
     #[test]
