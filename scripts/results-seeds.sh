@@ -7,11 +7,12 @@
 # vanilla CE and A_b the same method, both trained on the balanced profile of the same total
 # (`lt-data build --profile balanced`: 1,488 a class), seeds BAL_SEEDS (default 0).
 #
-# Every row is an `lt-train --seeds` directory under runs/seeds-eE: re-running skips finished
-# seeds and continues an interrupted one from its last epoch, so the script can be stopped and
-# started again at any time. Two lanes side by side with one libtorch thread each; about 13
-# CPU-hours in all at 30 epochs (6.5 h on 2 cores). ONLY="ce mislas" runs only those rows; the
-# table is rewritten from the rows whose seeds have all finished.
+# Every finished seed is copied into docs/results/seeds-eE (committed: the table is written from
+# there, so it outlives the machine that ran it), and a row runs only the seeds it still lacks;
+# an interrupted `lt-train --seeds` directory under runs/seeds-eE continues from its last epoch.
+# So the script can be stopped and started again at any time, on this machine or a fresh one.
+# Two lanes side by side with one libtorch thread each; about 13 CPU-hours in all at 30 epochs
+# (6.5 h on 2 cores). ONLY="ce mislas" runs only those rows.
 #   EPOCHS=30 bash scripts/results-seeds.sh
 #   BIN=/tmp/seedbin ...   binaries and plugins copied there, so a rebuild cannot touch a run
 set -euo pipefail
@@ -36,13 +37,27 @@ R=runs/seeds-e$E
 mkdir -p "$R"
 common=(--epochs "$E" --quiet --eval-every "$E" --set threads=1 --set loader_threads=1
         --set stage1.warmup_epochs=5 --set 'stage1.milestones=[0.8, 0.9]')
+A=docs/results/seeds-e$E
 selected() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
-sweep() { # name, data, seeds, then lt-train arguments
+pending() { python3 scripts/results_seeds.py pending "$A" "$1" "$2"; }
+train() { # name, data, seeds, then lt-train arguments: runs them, then archives what finished
     local name=$1 data=$2 seeds=$3; shift 3
-    selected "$name" || return 0
-    [ -f "$R/$name/summary.json" ] ||
-        $bin/lt-train "${common[@]}" --dataset "$data" --seeds "$seeds" --out "$R/$name" "$@" > "$R/$name.log" 2>&1
+    $bin/lt-train "${common[@]}" --dataset "$data" --seeds "$seeds" --out "$R/$name" "$@" > "$R/$name.log" 2>&1
+    python3 scripts/results_seeds.py collect "$R" "$A"
+}
+sweep() { # name, data, seeds, then lt-train arguments: the seeds the archive lacks
+    local name=$1 data=$2 todo; todo=$(pending "$1" "$3"); shift 3
+    selected "$name" && [ -n "$todo" ] || return 0
+    train "$name" "$data" "$todo" "$@"
     echo "$name done"
+}
+stage1() { # name, data, seeds of a row started from this one's checkpoints, then arguments
+    local name=$1 data=$2 todo=() s; shift 2
+    for s in ${1//,/ }; do
+        [ -f "$R/$name/seed-$s/checkpoints/stage1-final.safetensors" ] || todo+=("$s")
+    done
+    shift
+    [ ${#todo[@]} -eq 0 ] || train "$name" "$data" "$(IFS=,; echo "${todo[*]}")" "$@"
 }
 from() { echo "init_checkpoint=\"$R/$1/seed-{seed}/checkpoints/stage1-final.safetensors\""; }
 mixup=(--set stage1.mixup_alpha=1.0)
@@ -50,16 +65,20 @@ mislas=(--plugin mislas --config configs/mislas/fashion-mnist-lt.toml)
 sade=(--plugin sade --config configs/sade.toml)
 lane_a() {
     sweep ce $lt "$SEEDS"
+    selected logit-adjustment && stage1 ce $lt "$(pending logit-adjustment "$SEEDS")"
     sweep logit-adjustment $lt "$SEEDS" --plugin rebalance --config configs/logit-adjustment-posthoc.toml --set "$(from ce)"
     sweep sade $lt "$SEEDS" "${sade[@]}"
 }
 lane_b() {
     sweep ce-mixup $lt "$SEEDS" "${mixup[@]}"
+    selected mislas && stage1 ce-mixup $lt "$(pending mislas "$SEEDS")" "${mixup[@]}"
     sweep mislas $lt "$SEEDS" "${mislas[@]}" --set "$(from ce-mixup)"
     sweep bal-ce $bal "$BAL"
     sweep bal-ce-mixup $bal "$BAL" "${mixup[@]}"
+    selected bal-mislas && stage1 bal-ce-mixup $bal "$(pending bal-mislas "$BAL")" "${mixup[@]}"
     sweep bal-mislas $bal "$BAL" "${mislas[@]}" --set "$(from bal-ce-mixup)"
     sweep bal-sade $bal "$BAL" "${sade[@]}"
 }
 run_lanes "$R"
-python3 scripts/results_seeds.py "$R" "$E"
+python3 scripts/results_seeds.py collect "$R" "$A"
+python3 scripts/results_seeds.py table "$A" "$E"
