@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing on a fresh machine, then builds everything in release mode.
 #   - Debian packages: dataset-fashion-mnist (the embedded default data), libgloo-dev (c10d headers),
-#     libturbojpeg0-dev (libjpeg-turbo's TurboJPEG, linked statically into lt-data)
+#     libturbojpeg0-dev and libjpeg62-turbo-dev (libjpeg-turbo: TurboJPEG, linked statically into
+#     lt-data, and the libjpeg API header its region decoding compiles against)
 #   - .venv with torch==2.11.0 from PyPI (libtorch for tch 0.24), torchvision, numpy and pillow
 #     (comparisons), safetensors (converting .pth weights for --init-backbone)
 #   - with the CUDA wheel, nvidia-cuda-crt and nvidia-cuda-cccl (CUDA headers for NCCL)
@@ -12,6 +13,7 @@ need_apt=()
 [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need_apt+=(dataset-fashion-mnist)
 [ -e /usr/include/gloo/config.h ] || need_apt+=(libgloo-dev)
 [ -e /usr/include/turbojpeg.h ] || need_apt+=(libturbojpeg0-dev)
+[ -e /usr/include/jpeglib.h ] || need_apt+=(libjpeg62-turbo-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq || true

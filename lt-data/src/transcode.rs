@@ -249,7 +249,7 @@ fn encode(s: &Sample, img: &Rgb, q: u8) -> Result<Vec<u8>> {
             "{name}: {w}x{h} is too large for JPEG; use --max-side"
         )));
     }
-    turbo::encode_rgb(&img.bytes, w, h, q)
+    crate::image::encode::encode_rgb(&img.bytes, w, h, q)
         .map_err(|e| Error::invalid(format!("{}: JPEG encoding failed: {e}", name())))
 }
 
@@ -328,7 +328,7 @@ mod tests {
             (2000, 1500, 250, 8, 3.0),
         ];
         for (w, h, max_side, denom, bound) in cases {
-            let jpeg = turbo::encode_rgb(&photo(w, h), w, h, 90).unwrap();
+            let jpeg = crate::image::encode::encode_rgb(&photo(w, h), w, h, 90).unwrap();
             let (got, full) =
                 decode_file(Path::new("p.jpg"), &jpeg, Some(max_side), u64::MAX).unwrap();
             assert_eq!(full, (w, h));

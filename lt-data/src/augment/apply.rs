@@ -7,7 +7,7 @@ use super::error::SampleError;
 use super::imagenet::{self, Crop};
 use super::spec::{Augment, Kind, Output};
 use crate::format::Layout;
-use crate::image::{source_dims, Taps};
+use crate::image::{restart, source_dims, Taps};
 use crate::rng::Rng;
 
 /// The random draws of one sample, separated from their application so tests can pin them.
@@ -33,6 +33,9 @@ pub struct Scratch {
     pub(super) img: Vec<f32>,
     pub(super) htaps: Taps,
     pub(super) vtaps: Taps,
+    /// The restart-marker index of the JPEG being decoded, and the JPEG of its crop's MCUs.
+    pub(super) index: restart::Index,
+    pub(super) sub: Vec<u8>,
     /// Time spent decoding encoded samples with this scratch so far (the loader's profile).
     pub decode_time: std::time::Duration,
 }
@@ -53,6 +56,8 @@ impl Augment {
             img: Vec::new(),
             htaps: Taps::default(),
             vtaps: Taps::default(),
+            index: restart::Index::default(),
+            sub: Vec::new(),
             decode_time: std::time::Duration::ZERO,
         }
     }

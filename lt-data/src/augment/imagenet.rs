@@ -5,10 +5,11 @@
 
 use super::apply::{write_hwc, OutSlice, Params, Scratch};
 use super::colour::{color_jitter, draw_jitter, Jitter};
-use super::error::{check_raw, SampleError};
+use super::crop_source::{source, Source};
+use super::error::SampleError;
 use super::spec::Output;
-use crate::format::{Encoding, Layout};
-use crate::image::{decode_jpeg, decode_png, reduction, resample, Plane};
+use crate::format::Layout;
+use crate::image::{resample, Plane};
 use crate::rng::Rng;
 
 /// The geometry constants of [`super::Kind::ImageNet`].
@@ -86,64 +87,31 @@ pub(super) fn apply(
     output: &Output,
     out: OutSlice,
 ) -> Result<(), SampleError> {
-    let Crop {
-        x0,
-        y0,
-        sx,
-        sy,
-        flip,
-        jitter,
-    } = *crop;
+    let decode_started = std::time::Instant::now();
+    let (src, width, c) = source(sample, layout, size, crop, scratch)?;
+    scratch.decode_time += decode_started.elapsed();
+    if c != 1 && c != 3 {
+        return Err(SampleError::Channels(c));
+    }
     let Scratch {
         decoded,
         tmp,
         img,
         htaps,
         vtaps,
-        decode_time,
         ..
     } = scratch;
-    let decode_started = std::time::Instant::now();
-    let (src, fw, fh, c, geo) = match layout {
-        Layout::Raw {
-            height,
-            width,
-            channels,
-        } => {
-            let (h, w, c) = (height as usize, width as usize, channels as usize);
-            check_raw(sample, h, w, c)?;
-            (sample, w, h, c, (x0, y0, sx, sy))
-        }
-        Layout::Encoded(Encoding::Jpeg) => {
-            let reduce = reduction(sx.min(sy));
-            let (dw, dh, c, fw, fh) = decode_jpeg(sample, reduce, decoded)?;
-            let (fx, fy) = (dw as f64 / fw as f64, dh as f64 / fh as f64);
-            (
-                &decoded[..],
-                dw,
-                dh,
-                c,
-                (x0 * fx, y0 * fy, sx * fx, sy * fy),
-            )
-        }
-        Layout::Encoded(Encoding::Png) => {
-            let (w, h) = decode_png(sample, decoded)?;
-            (&decoded[..], w, h, 3, (x0, y0, sx, sy))
-        }
+    let data = match src {
+        Source::Sample => sample,
+        Source::Decoded => &decoded[..],
     };
-    *decode_time += decode_started.elapsed();
-    if c != 1 && c != 3 {
-        return Err(SampleError::Channels(c));
-    }
-    htaps.build(size, fw, geo.0, geo.2, flip);
-    vtaps.build(size, fh, geo.1, geo.3, false);
     let plane = Plane {
-        data: src,
-        width: fw,
+        data,
+        width,
         channels: c,
     };
     resample(plane, htaps, vtaps, tmp, img);
-    if let Some(j) = jitter {
+    if let Some(j) = crop.jitter {
         color_jitter(img, &j);
     }
     write_hwc(img, size * size, output, out);
@@ -207,6 +175,8 @@ mod tests {
     use super::super::testutil::{apply_seeded, jpeg, raw};
     use super::super::*;
     use super::*;
+    use crate::format::Encoding;
+    use crate::image::reduction;
     use crate::image::source_dims;
 
     #[test]

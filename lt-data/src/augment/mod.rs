@@ -7,8 +7,8 @@
 //!
 //! Geometry is fused: the crop, the flip and the (antialiased bilinear, as PIL) resize are one
 //! resampling pass ([`crate::image::resample`]) reading straight from the memory-mapped bytes
-//! or the decoded JPEG ([`crate::image::decode`]), so no intermediate full-size image is
-//! built. Output is normalised float CHW, or uint8 HWC for on-device normalisation.
+//! or the decoded JPEG, so no intermediate full-size image is built; `crop_source` decodes
+//! only what a crop reads (the DCT scale it allows, the rectangle or MCUs under it). Output is normalised float CHW, or uint8 HWC for on-device normalisation.
 //!
 //! A new pipeline is one file here (its parameter draw and its application), a variant of
 //! [`Pipeline`] (the name manifests and recipes use) and of [`Kind`], and one arm in
@@ -28,6 +28,7 @@
 mod apply;
 pub mod cifar;
 pub mod colour;
+mod crop_source;
 mod error;
 pub mod imagenet;
 mod pipeline;

@@ -23,11 +23,8 @@ pub fn source_dims(sample: &[u8], layout: Layout) -> Result<(usize, usize), Deco
     match layout {
         Layout::Raw { height, width, .. } => Ok((width as usize, height as usize)),
         Layout::Encoded(Encoding::Jpeg) => {
-            let mut d = zune_jpeg::JpegDecoder::new(zune_core::bytestream::ZCursor::new(sample));
-            d.decode_headers()
-                .map_err(|e| DecodeError::CorruptJpeg(format!("{e:?}")))?;
-            d.dimensions()
-                .ok_or_else(|| DecodeError::CorruptJpeg("no frame header".into()))
+            let hd = turbo::header(sample)?;
+            Ok((hd.width, hd.height))
         }
         Layout::Encoded(Encoding::Png) => {
             let r = ::image::ImageReader::with_format(

@@ -1,6 +1,7 @@
 //! JPEG through libjpeg-turbo's TurboJPEG API (2.x, Debian's `libturbojpeg0-dev`, linked
 //! statically): SIMD Huffman/IDCT/colour conversion, decoding at a reduced DCT scale (the
-//! callers use 1/2, 1/4, 1/8, which have SIMD IDCTs), and SIMD encoding.
+//! callers use 1/2, 1/4, 1/8, which have SIMD IDCTs). Encoding is `encode`'s (libjpeg API:
+//! TurboJPEG 2.1 cannot write restart markers).
 //!
 //! Handles are created once per thread and reused. Every call checks sizes before handing a
 //! buffer to C; a decode writes into a buffer this module sized from the header it read.
@@ -14,7 +15,6 @@ type Handle = *mut c_void;
 // Linked by build.rs (static libturbojpeg).
 extern "C" {
     fn tjInitDecompress() -> Handle;
-    fn tjInitCompress() -> Handle;
     fn tjDestroy(h: Handle) -> c_int;
     fn tjGetErrorStr2(h: Handle) -> *mut c_char;
     fn tjGetErrorCode(h: Handle) -> c_int;
@@ -38,28 +38,12 @@ extern "C" {
         pixel_format: c_int,
         flags: c_int,
     ) -> c_int;
-    fn tjBufSize(width: c_int, height: c_int, subsamp: c_int) -> c_ulong;
-    fn tjCompress2(
-        h: Handle,
-        src: *const c_uchar,
-        width: c_int,
-        pitch: c_int,
-        height: c_int,
-        pixel_format: c_int,
-        dst: *mut *mut c_uchar,
-        size: *mut c_ulong,
-        subsamp: c_int,
-        quality: c_int,
-        flags: c_int,
-    ) -> c_int;
 }
 
 const TJPF_RGB: c_int = 0;
-const TJSAMP_420: c_int = 2;
 const TJCS_CMYK: c_int = 3;
 const TJCS_YCCK: c_int = 4;
 const TJERR_WARNING: c_int = 0;
-const TJFLAG_NOREALLOC: c_int = 1024;
 const TJFLAG_ACCURATEDCT: c_int = 4096;
 const TJFLAG_STOPONWARNING: c_int = 8192;
 
@@ -88,7 +72,6 @@ impl Tj {
 
 thread_local! {
     static DECODER: RefCell<Option<Tj>> = const { RefCell::new(None) };
-    static ENCODER: RefCell<Option<Tj>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` with this thread's handle of `cell`, created by `init` the first time.
@@ -211,65 +194,9 @@ pub fn decode_rgb(
     })
 }
 
-/// Encodes the RGB image `rgb` (`width` x `height`) as a baseline JPEG of `quality`, 4:2:0,
-/// as PIL does by default.
-pub fn encode_rgb(
-    rgb: &[u8],
-    width: usize,
-    height: usize,
-    quality: u8,
-) -> Result<Vec<u8>, DecodeError> {
-    let too_large = || DecodeError::UnsupportedJpeg(format!("{width}x{height} is too large"));
-    let (cw, ch) = match (c_int::try_from(width), c_int::try_from(height)) {
-        (Ok(w), Ok(h)) if w > 0 && h > 0 => (w, h),
-        _ => return Err(too_large()),
-    };
-    if width.checked_mul(height).and_then(|p| p.checked_mul(3)) != Some(rgb.len()) {
-        return Err(DecodeError::CorruptJpeg(format!(
-            "{} bytes for a {width}x{height} RGB image",
-            rgb.len()
-        )));
-    }
-    // SAFETY: a pure function of its arguments.
-    let cap = unsafe { tjBufSize(cw, ch, TJSAMP_420) };
-    let cap = usize::try_from(cap).map_err(|_| too_large())?;
-    let mut buf: Vec<u8> = Vec::with_capacity(cap);
-    with_handle(&ENCODER, tjInitCompress, |tj| {
-        let mut ptr = buf.as_mut_ptr();
-        let mut size = cap as c_ulong;
-        // SAFETY: `rgb` holds width * height * 3 bytes (checked above); `buf` has `cap` =
-        // tjBufSize bytes of capacity, the most TurboJPEG writes, and NOREALLOC forbids it to
-        // reallocate; it sets `size` to the bytes written.
-        let r = unsafe {
-            tjCompress2(
-                tj.0,
-                rgb.as_ptr(),
-                cw,
-                0,
-                ch,
-                TJPF_RGB,
-                &mut ptr,
-                &mut size,
-                TJSAMP_420,
-                c_int::from(quality),
-                TJFLAG_NOREALLOC | TJFLAG_ACCURATEDCT,
-            )
-        };
-        if r != 0 || size as usize > cap || ptr != buf.as_mut_ptr() {
-            return Err(DecodeError::CorruptJpeg(format!(
-                "JPEG encoding failed: {}",
-                tj.error()
-            )));
-        }
-        // SAFETY: TurboJPEG initialised the first `size` (<= capacity) bytes.
-        unsafe { buf.set_len(size as usize) };
-        Ok(())
-    })?;
-    Ok(buf)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::encode::encode_rgb;
     use super::*;
 
     fn photo(w: usize, h: usize) -> Vec<u8> {
