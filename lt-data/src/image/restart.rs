@@ -103,6 +103,9 @@ impl Index {
     /// Indexes `b`, or `None` when it is not a complete per-MCU-restart baseline JPEG. Reuses
     /// this index's memory.
     pub fn build(&mut self, b: &[u8]) -> Option<()> {
+        if b.len() >= u32::MAX as usize {
+            return None; // The intervals are u32 offsets.
+        }
         let (f, header_end) = headers(b)?;
         self.header_end = header_end;
         self.sof_dims = f.sof_dims;
@@ -135,12 +138,11 @@ impl Index {
                 _ => return None,
             }
         }
-        (self.intervals.len() == self.mcus_x * self.mcus_y && b.len() < u32::MAX as usize)
-            .then_some(())
+        (self.intervals.len() == self.mcus_x * self.mcus_y).then_some(())
     }
 
-    /// Writes into `out` the JPEG of MCU columns `cols` and rows `rows` of `b` (indexed by this
-    /// index): the same headers with the frame size of the rectangle, its MCUs' bytes in raster
+    /// Writes into `out` the JPEG of MCU columns `cols` and rows `rows` (within `mcus_x` x
+    /// `mcus_y`) of `b` (indexed by this index): the same headers with the frame size of the rectangle, its MCUs' bytes in raster
     /// order with restart markers renumbered from 0, and EOI. Returns its width and height.
     pub fn sub_image(
         &self,
