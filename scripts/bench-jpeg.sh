@@ -89,7 +89,27 @@ rate "loader large vs torch" "$lt bench $L-ltd --aug imagenet --batch 128 --thre
 echo "== where the time goes (lt-data --time-stages)"
 for t in $S $L; do
     echo "-- build $t"
-    $lt build --dataset folder --src "$t" --out $B/out/lt-prof --max-side 256 --store jpeg --force -q --time-stages
+    $lt build --dataset folder --src "$t" --out $B/out/lt-prof --max-side 256 --store jpeg \
+        --force -q --time-stages 2>&1 | tee "$B/out/profile-${t##*/}.txt"
     echo "-- loader $t-ltd"
     $lt bench "$t-ltd" --aug imagenet --batch 128 --threads "$CORES" --time-stages | tail -6
 done
+
+# The ceiling on the large build: PIL's wall time over the time of our decode stage alone (its
+# thread-seconds spread over the cores), as if reading, resizing, encoding and writing cost
+# nothing. Our decode is libjpeg-turbo's at 1/2 scale, the same decoder PIL's draft uses.
+echo "== large build: the decode stage alone against PIL (a ceiling for any builder on libjpeg-turbo)"
+python3 - "$B/out" "$CORES" "large-$N" <<'PY'
+import re, sys
+out, cores, tree = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+prof = open(f"{out}/profile-{tree}.txt").read()
+m = re.search(r"^decode\s+([0-9.]+)\s+[0-9.]+%\s+(\d+)\s+([0-9.]+)", prof, re.M)
+if not m:
+    print(f"no decode line in {out}/profile-{tree}.txt"); sys.exit(0)
+decode_wall = float(m.group(1)) / cores
+print(f"decode stage {m.group(3)} ms an image, {decode_wall:.2f} s of wall on {cores} cores")
+for name in ("build-large-vs-PIL", "build-large-vs-PIL-draft"):
+    b = re.search(r"^B wall s\s+[0-9.]+\s+([0-9.]+)", open(f"{out}/{name}.txt").read(), re.M)
+    if b:
+        print(f"{name:28} PIL {b.group(1)} s: at most {float(b.group(1)) / decode_wall:.2f}x")
+PY

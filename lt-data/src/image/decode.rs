@@ -2,8 +2,8 @@
 //!
 //! Two decoders for two jobs:
 //! - the loader's ([`decode_jpeg`], [`decode_png`], [`source_dims`]): lenient, libjpeg-turbo
-//!   (SIMD), at a reduced DCT scale (1/2, 1/4, 1/8) when the crop is at least
-//!   [`DCT_REDUCE_MIN`] times larger than the target; errors are [`DecodeError`]s;
+//!   (SIMD), at a reduced DCT scale (1/2, 1/4, 1/8) when the crop is at least twice the
+//!   target ([`reduction`]); errors are [`DecodeError`]s;
 //! - the builder's ([`decode_rgb`]): strict (a stream that ends early is an error), refusing
 //!   an image whose header declares more than `max_pixels` before any pixel buffer exists;
 //!   errors name the source file.
@@ -13,10 +13,6 @@ use super::turbo;
 use crate::error::{Error, Result};
 use crate::format::{Encoding, Layout};
 use std::path::Path;
-
-/// Smallest crop-to-target ratio at which a JPEG is decoded with a reduced IDCT: from 2 on,
-/// half the size still covers the target.
-pub const DCT_REDUCE_MIN: f64 = 2.0;
 
 /// Width and height of a sample without decoding its pixels.
 pub fn source_dims(sample: &[u8], layout: Layout) -> Result<(usize, usize), DecodeError> {
@@ -38,15 +34,10 @@ pub fn source_dims(sample: &[u8], layout: Layout) -> Result<(usize, usize), Deco
     }
 }
 
-/// Largest IDCT reduction (1, 2, 4 or 8) that keeps the crop at least as large as the target.
+/// Largest IDCT reduction (1, 2, 4 or 8) that keeps a crop of `ratio` source pixels an output
+/// pixel at least as large as the output.
 pub fn reduction(ratio: f64) -> usize {
-    if ratio < DCT_REDUCE_MIN {
-        return 1;
-    }
-    [8, 4, 2]
-        .into_iter()
-        .find(|&k| ratio >= k as f64)
-        .unwrap_or(1)
+    turbo::Scale::smallest_covering(|s| ratio >= s.denom as f64).denom
 }
 
 /// Decodes a JPEG into `buf` as RGB, reduced by `reduce` (1, 2, 4 or 8) in the DCT domain;

@@ -19,6 +19,6 @@ pub mod resample;
 pub mod restart;
 pub mod turbo;
 
-pub use decode::{decode_jpeg, decode_png, decode_rgb, reduction, source_dims, DCT_REDUCE_MIN};
+pub use decode::{decode_jpeg, decode_png, decode_rgb, reduction, source_dims};
 pub use error::DecodeError;
 pub use resample::{resample, resample_ordered, resize_rgb, shrink, Plane, Taps};

@@ -119,6 +119,17 @@ impl Scale {
     pub fn of(self, n: usize) -> usize {
         (n * self.num).div_ceil(self.denom)
     }
+
+    /// The smallest of 1/8, 1/4 and 1/2 at which `covers` holds, else full size: how the
+    /// builder and the loader pick a DCT scale (libjpeg-turbo's other M/8 scales have plain-C
+    /// IDCTs and measured slower: `transcode`'s notes).
+    pub fn smallest_covering(covers: impl Fn(Scale) -> bool) -> Scale {
+        [8, 4, 2]
+            .into_iter()
+            .map(|denom| Scale { num: 1, denom })
+            .find(|&s| covers(s))
+            .unwrap_or(Scale::FULL)
+    }
 }
 
 fn c_len(bytes: &[u8]) -> Result<c_ulong, DecodeError> {
@@ -247,5 +258,20 @@ mod tests {
         );
         assert!(header(b"\xff\xd8not a jpeg").is_err());
         assert!(encode_rgb(&[0; 5], 2, 2, 90).is_err());
+    }
+
+    #[test]
+    fn the_smallest_covering_scale_is_picked_among_the_powers_of_two() {
+        let half = Scale { num: 1, denom: 2 };
+        // The builder's question: 1000 wide at 1/4 is 250 < 256, at 1/2 500.
+        assert_eq!(Scale::smallest_covering(|s| s.of(1000) >= 256), half);
+        assert_eq!(Scale::smallest_covering(|s| s.of(4000) >= 256).denom, 8);
+        assert_eq!(Scale::smallest_covering(|s| s.of(300) >= 256), Scale::FULL);
+        // The loader's: a crop of `ratio` source pixels an output pixel.
+        let r = crate::image::reduction;
+        assert_eq!(
+            [1.0, 1.99, 2.0, 3.99, 4.0, 7.9, 8.0, 100.0].map(r),
+            [1, 1, 2, 2, 4, 4, 8, 8]
+        );
     }
 }
