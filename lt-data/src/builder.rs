@@ -10,7 +10,7 @@ use crate::missing;
 use crate::ordered;
 use crate::output::Output;
 use crate::recipe::{self, Recipe};
-use crate::source::{self, Pixels, Resolution, Sample, SourceData};
+use crate::source::{self, readahead, Pixels, Resolution, Sample, SourceData};
 use crate::split::{self, Compat, Profile};
 use crate::stages::StageTimes;
 use crate::test_shift::{self, TestShift};
@@ -522,7 +522,17 @@ fn write_split(
         samples.len(),
         threads,
         8 * threads + 16,
-        |i| transcode::prepare(samples[i], target, opts.max_side, opts.max_pixels, times),
+        |i| {
+            let ahead = samples.get(i + readahead::IMAGES_AHEAD_PER_THREAD * threads);
+            if let Some(Sample {
+                pixels: Pixels::File(next),
+                ..
+            }) = ahead
+            {
+                readahead::hint(next);
+            }
+            transcode::prepare(samples[i], target, opts.max_side, opts.max_pixels, times)
+        },
         |i, prepared| {
             bar.inc(1);
             times.time(transcode::WRITE, || sink.push(samples[i], prepared))

@@ -17,6 +17,7 @@ pub mod folder;
 pub mod idx;
 pub mod inat;
 pub mod listfile;
+pub mod readahead;
 
 pub(crate) use checksums::read_recorded;
 pub use classes::Classes;
