@@ -116,11 +116,16 @@ impl Augment {
 pub(super) fn write_hwc(img: &[f32], n: usize, output: &Output, out: OutSlice) {
     match (output, out) {
         (Output::Normalized { mean, std }, OutSlice::F32(o)) => {
-            for ch in 0..3 {
-                let (m, s) = (mean[ch], std[ch]);
-                for (o, p) in o[ch * n..(ch + 1) * n].iter_mut().zip(img.chunks_exact(3)) {
-                    *o = (p[ch] / 255.0 - m) / s;
-                }
+            // (x / 255 - m) / s as x * a + b (no division an element), one pass for the
+            // three planes.
+            let a: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * std[c]));
+            let b: [f32; 3] = std::array::from_fn(|c| -mean[c] / std[c]);
+            let (r, rest) = o[..3 * n].split_at_mut(n);
+            let (g, bl) = rest.split_at_mut(n);
+            for (i, p) in img[..3 * n].chunks_exact(3).enumerate() {
+                r[i] = p[0] * a[0] + b[0];
+                g[i] = p[1] * a[1] + b[1];
+                bl[i] = p[2] * a[2] + b[2];
             }
         }
         (_, OutSlice::U8(o)) => {

@@ -32,6 +32,19 @@ fn gray(p: &[f32]) -> f32 {
     0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]
 }
 
+/// The mean luma of an RGB HWC image: the luma of the channel means (luma is linear), summed
+/// per channel in f64.
+fn gray_mean(img: &[f32]) -> f32 {
+    let mut sum = [0f64; 3];
+    for p in img.chunks_exact(3) {
+        sum[0] += p[0] as f64;
+        sum[1] += p[1] as f64;
+        sum[2] += p[2] as f64;
+    }
+    let n = (img.len() / 3).max(1) as f64;
+    (0.299 * sum[0] / n + 0.587 * sum[1] / n + 0.114 * sum[2] / n) as f32
+}
+
 /// Brightness, contrast and saturation blends on an RGB HWC image in [0, 255], in the drawn
 /// order, clamping after each as torchvision does.
 pub fn color_jitter(img: &mut [f32], j: &Jitter) {
@@ -42,9 +55,7 @@ pub fn color_jitter(img: &mut [f32], j: &Jitter) {
                 img.iter_mut().for_each(|x| *x = (*x * b).clamp(0.0, 255.0));
             }
             1 => {
-                let n = img.len() / 3;
-                let mean =
-                    (img.chunks_exact(3).map(|p| gray(p) as f64).sum::<f64>() / n as f64) as f32;
+                let mean = gray_mean(img);
                 let (c, off) = (j.contrast, (1.0 - j.contrast) * mean);
                 img.iter_mut()
                     .for_each(|x| *x = (c * *x + off).clamp(0.0, 255.0));
@@ -53,9 +64,9 @@ pub fn color_jitter(img: &mut [f32], j: &Jitter) {
                 let s = j.saturation;
                 for p in img.chunks_exact_mut(3) {
                     let g = (1.0 - s) * gray(p);
-                    for x in p {
-                        *x = (s * *x + g).clamp(0.0, 255.0);
-                    }
+                    p[0] = (s * p[0] + g).clamp(0.0, 255.0);
+                    p[1] = (s * p[1] + g).clamp(0.0, 255.0);
+                    p[2] = (s * p[2] + g).clamp(0.0, 255.0);
                 }
             }
         }
