@@ -2,6 +2,14 @@
 
 use std::path::Path;
 
+/// A noisy RGB image of `w` x `h`, HWC: every byte differs from its neighbours, and rows
+/// differ by a slow ramp (JPEG codec tests: no block is flat).
+pub(crate) fn noisy_rgb(w: usize, h: usize) -> Vec<u8> {
+    (0..w * h * 3)
+        .map(|i| ((i * 7919) % 251 + (i / 3 / w) % 7) as u8)
+        .collect()
+}
+
 /// Writes `content` to each of `files` (paths relative to `root`), creating their folders.
 pub(crate) fn write_files(root: &Path, files: &[&str], content: &[u8]) {
     for rel in files {

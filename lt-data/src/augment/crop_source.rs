@@ -181,9 +181,7 @@ mod tests {
         // Without restart markers (the region decoder) and with one after every MCU, as the
         // builder writes (the MCUs under the crop, assembled into a JPEG of their own).
         let plain = jpeg(w, h);
-        let noisy: Vec<u8> = (0..(w * h * 3) as usize)
-            .map(|i| (i * 7919 % 251) as u8)
-            .collect();
+        let noisy = crate::testutil::noisy_rgb(w as usize, h as usize);
         let marked = crate::image::encode::encode_rgb(&noisy, w as usize, h as usize, 90).unwrap();
         assert!(crate::image::restart::Index::default()
             .build(&marked)

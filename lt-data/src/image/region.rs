@@ -108,13 +108,7 @@ pub fn decode_region(
 mod tests {
     use super::super::turbo;
     use super::*;
-
-    /// A noisy RGB image of `w` x `h` (every byte differs from its neighbours).
-    fn rgb(w: usize, h: usize) -> Vec<u8> {
-        (0..w * h * 3)
-            .map(|i| ((i * 7919) % 251 + (i / 3 / w) % 5) as u8)
-            .collect()
-    }
+    use crate::testutil::noisy_rgb as rgb;
 
     /// Rows `rows`, columns from `x0` of `width`, of the full lenient decode at `scale`.
     fn full_crop(bytes: &[u8], scale: Scale, r: &Region, rows: Range<usize>) -> Vec<u8> {

@@ -183,12 +183,7 @@ mod tests {
     use super::super::encode::encode_rgb;
     use super::super::turbo::{self, Scale};
     use super::*;
-
-    fn noisy(w: usize, h: usize) -> Vec<u8> {
-        (0..w * h * 3)
-            .map(|i| ((i * 7919) % 251 + (i / 3 / w) % 7) as u8)
-            .collect()
-    }
+    use crate::testutil::noisy_rgb as noisy;
 
     fn decode(b: &[u8]) -> (usize, Vec<u8>) {
         let hd = turbo::header(b).unwrap();
