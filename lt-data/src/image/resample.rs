@@ -25,11 +25,7 @@ impl Taps {
         for i in 0..out_len {
             let oi = if flip { out_len - 1 - i } else { i };
             let center = x0 + (oi as f64 + 0.5) * scale;
-            let lo =
-                ((center - support + 0.5).floor().max(0.0) as usize).min(in_len.saturating_sub(1));
-            let hi = ((center + support + 0.5).floor() as usize)
-                .clamp(lo + 1, in_len)
-                .min(lo + self.stride);
+            let (lo, hi) = window(center, support, in_len, self.stride);
             let ws = &mut self.weights[i * self.stride..i * self.stride + (hi - lo)];
             let mut sum = 0.0;
             for (k, w) in ws.iter_mut().enumerate() {
@@ -67,12 +63,25 @@ impl Taps {
             .unwrap_or(lo);
         (lo, hi)
     }
-    fn tap(&self, i: usize) -> (usize, &[f32]) {
+    /// Output pixel `i`'s first source pixel and weights.
+    pub(super) fn tap(&self, i: usize) -> (usize, &[f32]) {
         (
             self.start[i],
             &self.weights[i * self.stride..i * self.stride + self.len[i]],
         )
     }
+}
+
+/// The source samples `[lo, hi)` (at least one, at most `max`) a triangle filter of half-width
+/// `support` centred on `center` reads from a row of `in_len`.
+pub(super) fn window(center: f64, support: f64, in_len: usize, max: usize) -> (usize, usize) {
+    // `as usize` truncates, which for the non-negative values it keeps is floor (and cheaper:
+    // floor is a libm call in the portable build).
+    let lo = ((center - support + 0.5).max(0.0) as usize).min(in_len.saturating_sub(1));
+    let hi = ((center + support + 0.5).max(0.0) as usize)
+        .clamp(lo + 1, in_len)
+        .min(lo + max);
+    (lo, hi)
 }
 
 /// A uint8 HWC image to resample: its bytes, row length in pixels, and channels (1 or 3).

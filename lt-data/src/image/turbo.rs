@@ -7,6 +7,8 @@
 //! buffer to C; a decode writes into a buffer this module sized from the header it read.
 
 use super::error::DecodeError;
+use super::plane_resize::Gray;
+use super::yuv::Yuv;
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_uchar, c_ulong, c_void, CStr};
 
@@ -38,9 +40,22 @@ extern "C" {
         pixel_format: c_int,
         flags: c_int,
     ) -> c_int;
+    fn tjDecompressToYUVPlanes(
+        h: Handle,
+        buf: *const c_uchar,
+        size: c_ulong,
+        planes: *mut *mut c_uchar,
+        width: c_int,
+        strides: *mut c_int,
+        height: c_int,
+        flags: c_int,
+    ) -> c_int;
+    fn tjPlaneWidth(component: c_int, width: c_int, subsamp: c_int) -> c_int;
+    fn tjPlaneHeight(component: c_int, height: c_int, subsamp: c_int) -> c_int;
 }
 
 const TJPF_RGB: c_int = 0;
+const TJCS_YCBCR: c_int = 1;
 const TJCS_CMYK: c_int = 3;
 const TJCS_YCCK: c_int = 4;
 const TJERR_WARNING: c_int = 0;
@@ -103,6 +118,11 @@ pub struct Header {
     pub height: usize,
     /// CMYK or YCCK: TurboJPEG cannot convert it to RGB.
     pub cmyk: bool,
+    /// YCbCr with a chroma subsampling TurboJPEG knows: its factors (horizontal, vertical),
+    /// 4:2:0 being (2, 2); such an image decodes to its planes ([`decode_yuv`]).
+    pub chroma: Option<(usize, usize)>,
+    /// TurboJPEG's subsampling code (TJSAMP_*, -1 unknown).
+    subsamp: c_int,
 }
 
 /// A DCT scaling factor `num / denom` that libjpeg-turbo decodes at.
@@ -148,10 +168,26 @@ pub fn header(bytes: &[u8]) -> Result<Header, DecodeError> {
         if r != 0 || w <= 0 || h <= 0 {
             return Err(DecodeError::CorruptJpeg(tj.error()));
         }
+        // TJSAMP_444, 422, 420, GRAY, 440, 411.
+        let factors = [
+            Some((1, 1)),
+            Some((2, 1)),
+            Some((2, 2)),
+            None,
+            Some((1, 2)),
+            Some((4, 1)),
+        ];
         Ok(Header {
             width: w as usize,
             height: h as usize,
             cmyk: cs == TJCS_CMYK || cs == TJCS_YCCK,
+            chroma: match cs == TJCS_YCBCR {
+                true => usize::try_from(ss)
+                    .ok()
+                    .and_then(|i| factors.get(i).copied().flatten()),
+                false => None,
+            },
+            subsamp: ss,
         })
     })
 }
@@ -170,22 +206,16 @@ pub fn decode_rgb(
     if hd.cmyk {
         return Err(DecodeError::UnsupportedJpeg("CMYK/YCCK".into()));
     }
-    let len = c_len(bytes)?;
-    let (w, h) = (scale.of(hd.width), scale.of(hd.height));
+    let (w, h, cw, ch) = scaled(hd, scale)?;
     let n = w
         .checked_mul(h)
         .and_then(|p| p.checked_mul(3))
-        .ok_or_else(|| DecodeError::CorruptJpeg("image too large".into()))?;
-    let (cw, ch) = match (c_int::try_from(w), c_int::try_from(h)) {
-        (Ok(cw), Ok(ch)) => (cw, ch),
-        _ => return Err(DecodeError::CorruptJpeg("image too large".into())),
-    };
+        .ok_or_else(too_large)?;
     out.resize(n, 0);
-    let flags = TJFLAG_ACCURATEDCT | if strict { TJFLAG_STOPONWARNING } else { 0 };
-    with_handle(&DECODER, tjInitDecompress, |tj| {
+    decompress(bytes, strict, |tj, len, flags| {
         // SAFETY: `out` holds w * h * 3 bytes, what TurboJPEG writes for an RGB image of the
         // scaled size w x h (pitch 0: w * 3) it picks for these dimensions.
-        let r = unsafe {
+        unsafe {
             tjDecompress2(
                 tj.0,
                 bytes.as_ptr(),
@@ -197,9 +227,89 @@ pub fn decode_rgb(
                 TJPF_RGB,
                 flags,
             )
+        }
+    })?;
+    Ok((w, h))
+}
+
+/// Decodes the YCbCr JPEG `bytes` (whose header is `hd`, with `hd.chroma` set) at `scale` to
+/// its Y, Cb and Cr planes as stored, chroma still subsampled: no upsampling and no colour
+/// conversion. `strict` as [`decode_rgb`]'s.
+pub fn decode_yuv(
+    bytes: &[u8],
+    hd: Header,
+    scale: Scale,
+    strict: bool,
+) -> Result<Yuv, DecodeError> {
+    let Some(sub) = hd.chroma else {
+        return Err(DecodeError::UnsupportedJpeg(
+            "not YCbCr with a known subsampling".into(),
+        ));
+    };
+    let (w, h, cw, ch) = scaled(hd, scale)?;
+    let plane = |c: c_int| {
+        // SAFETY: pure functions of their integer arguments (-1 on a bad subsampling code).
+        let (pw, ph) = unsafe {
+            (
+                tjPlaneWidth(c, cw, hd.subsamp),
+                tjPlaneHeight(c, ch, hd.subsamp),
+            )
         };
-        match r == 0 || (!strict && tj.warning_only()) {
-            true => Ok((w, h)),
+        let (vw, vh) = match c {
+            0 => (w, h),
+            _ => (w.div_ceil(sub.0), h.div_ceil(sub.1)),
+        };
+        match (usize::try_from(pw), usize::try_from(ph)) {
+            (Ok(pw), Ok(ph)) if pw >= vw && ph >= vh => Ok(Gray::new(vw, vh, pw, ph)),
+            _ => Err(DecodeError::UnsupportedJpeg(
+                "unexpected YUV plane sizes".into(),
+            )),
+        }
+    };
+    let mut out = Yuv {
+        y: plane(0)?,
+        cb: plane(1)?,
+        cr: plane(2)?,
+        sub,
+    };
+    let mut ptrs = [&mut out.y, &mut out.cb, &mut out.cr].map(|p| p.data.as_mut_ptr());
+    let mut strides = [&out.y, &out.cb, &out.cr].map(|p| p.stride as c_int);
+    decompress(bytes, strict, |tj, len, flags| {
+        // SAFETY: each plane holds stride x rows bytes, the sizes TurboJPEG's tjPlaneWidth and
+        // tjPlaneHeight give for this scaled size and subsampling, which it writes.
+        unsafe {
+            let (p, st) = (ptrs.as_mut_ptr(), strides.as_mut_ptr());
+            tjDecompressToYUVPlanes(tj.0, bytes.as_ptr(), len, p, cw, st, ch, flags)
+        }
+    })?;
+    Ok(out)
+}
+
+fn too_large() -> DecodeError {
+    DecodeError::CorruptJpeg("image too large".into())
+}
+
+/// The size of `hd`'s image at `scale`, also as C ints.
+fn scaled(hd: Header, scale: Scale) -> Result<(usize, usize, c_int, c_int), DecodeError> {
+    let (w, h) = (scale.of(hd.width), scale.of(hd.height));
+    match (c_int::try_from(w), c_int::try_from(h)) {
+        (Ok(cw), Ok(ch)) => Ok((w, h, cw, ch)),
+        _ => Err(too_large()),
+    }
+}
+
+/// Runs the TurboJPEG decompression `call` (given this thread's handle, the length of `bytes`
+/// and the flags) and reads its outcome: `strict` as [`decode_rgb`]'s.
+fn decompress(
+    bytes: &[u8],
+    strict: bool,
+    call: impl FnOnce(&Tj, c_ulong, c_int) -> c_int,
+) -> Result<(), DecodeError> {
+    let len = c_len(bytes)?;
+    let flags = TJFLAG_ACCURATEDCT | if strict { TJFLAG_STOPONWARNING } else { 0 };
+    with_handle(&DECODER, tjInitDecompress, |tj| {
+        match call(tj, len, flags) == 0 || (!strict && tj.warning_only()) {
+            true => Ok(()),
             false => Err(DecodeError::CorruptJpeg(tj.error())),
         }
     })
@@ -257,6 +367,13 @@ mod tests {
             (w, h)
         );
         assert!(header(b"\xff\xd8not a jpeg").is_err());
+        // The same for the planes.
+        let e = decode_yuv(cut, hd, Scale::FULL, true).unwrap_err();
+        assert!(e.to_string().contains("Premature end"), "{e}");
+        assert_eq!(
+            decode_yuv(cut, hd, Scale::FULL, false).unwrap().size(),
+            (w, h)
+        );
         assert!(encode_rgb(&[0; 5], 2, 2, 90).is_err());
     }
 
