@@ -425,13 +425,17 @@ fn an_epoch_reads_the_device_only_every_n_steps() {
 }
 
 /// bf16 and fp16 (with the loss scaler) train on the CPU too; channels-last gives float32's
-/// run to rounding, and the device-side augmentation exactly (its batches are the host's).
+/// first epoch to rounding, and the device-side augmentation float32's run exactly (its
+/// batches are the host's).
 /// (Whether mixed precision reaches float32's loss is measured on a real-sized run by
-/// scripts/gpu-check.sh: on this 42-image problem one step more or less of luck decides it.)
+/// scripts/gpu-check.sh: on this 42-image problem one step more or less of luck decides it.
+/// For the same reason "learns" is read off the test set, whose NLL fell from 23.6 to 0.56 in
+/// bf16 on one machine while the last epoch's training loss, over five batches of 8, rose above
+/// the first's.)
 #[test]
 fn precision_memory_format_and_device_augmentation_train() {
     let t = Tiny::new();
-    let run = |name: &str, sets: &[&str]| -> (Vec<f64>, f64) {
+    let run = |name: &str, sets: &[&str]| -> (Vec<f64>, Vec<f64>, f64) {
         let mut all = vec![
             "stage1.epochs=4",
             "stage1.lr=0.02",
@@ -440,26 +444,34 @@ fn precision_memory_format_and_device_augmentation_train() {
         ];
         all.extend_from_slice(sets);
         let (out, s) = t.run(name, &all);
-        let losses = epoch_lines(&out)
-            .iter()
-            .map(|l| l["train_loss"].as_f64().unwrap())
-            .collect();
-        (losses, s.metrics.top1)
+        let lines = epoch_lines(&out);
+        let get = |key: &str| -> Vec<f64> {
+            lines
+                .iter()
+                .filter_map(|l| l.pointer(key).and_then(|v| v.as_f64()))
+                .collect()
+        };
+        (get("/train_loss"), get("/test/nll"), s.metrics.top1)
     };
-    let (fp32, _) = run("fp32", &[]);
+    let (fp32, _, _) = run("fp32", &[]);
     for amp in ["bf16", "fp16"] {
-        let (loss, top1) = run(amp, &[&format!("amp=\"{amp}\"")]);
+        let (loss, nll, top1) = run(amp, &[&format!("amp=\"{amp}\"")]);
         assert!(loss.iter().all(|l| l.is_finite()), "{amp}: {loss:?}");
+        assert_eq!(nll.len(), 4, "{amp}: a test evaluation every epoch");
         assert!(
-            loss[3] < loss[0] && top1 > 60.0,
-            "{amp} does not learn: {loss:?}, top-1 {top1}"
+            nll[3] < nll[0] && top1 > 60.0,
+            "{amp} does not learn: test NLL {nll:?}, top-1 {top1} (training loss {loss:?})"
         );
     }
-    let (cl, _) = run("channels-last", &["channels_last=true"]);
+    // Channels-last runs other convolution kernels, whose rounding differs from the first step,
+    // and 20 steps of SGD at batch 8 grow that: on a 2-core EPYC without AVX-512 the first
+    // epoch's mean loss agreed to 2e-4 (0.86937 against 0.86921) and the fourth differed by
+    // 8 %. A layout mistake would be off by far more in the first epoch.
+    let (cl, _, _) = run("channels-last", &["channels_last=true"]);
     assert!(
-        (cl[3] - fp32[3]).abs() <= 1e-4 * fp32[3],
+        (cl[0] - fp32[0]).abs() <= 1e-3 * fp32[0] && cl.iter().all(|l| l.is_finite()),
         "{cl:?} vs {fp32:?}"
     );
-    let (dev, _) = run("device-aug", &["augment_on_device=\"on\""]);
+    let (dev, _, _) = run("device-aug", &["augment_on_device=\"on\""]);
     assert_eq!(dev, fp32);
 }
