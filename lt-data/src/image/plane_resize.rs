@@ -117,19 +117,14 @@ impl Fixed {
     }
 }
 
-/// Resizes `src` into `dst` (whose `width` and `height` say the output size), output sample
-/// (x, y) centred on source coordinates ((x + 0.5) * scale.0, (y + 0.5) * scale.1): the
-/// caller sets the scale, so chroma planes keep their siting when their sizes round.
-pub fn resize_plane(src: &Gray, dst: &mut Gray, scale: (f64, f64)) {
-    let h = Fixed::new(dst.width, src.width, scale.0);
-    let v = Fixed::new(dst.height, src.height, scale.1);
-    resize_with(src, dst, (&h, &v));
-}
-
-/// Resizes two planes of one size (Cb and Cr) to `dst` size, computing the taps once.
-pub fn resize_pair(src: [&Gray; 2], dst: [&mut Gray; 2], scale: (f64, f64)) {
-    let h = Fixed::new(dst[0].width, src[0].width, scale.0);
-    let v = Fixed::new(dst[0].height, src[0].height, scale.1);
+/// Resizes each plane of `src` into its `dst` (whose `width` and `height` say the output size;
+/// all of one size, so the taps are computed once), output sample (x, y) centred on source
+/// coordinates ((x + 0.5) * scale.0, (y + 0.5) * scale.1): the caller sets the scale, so
+/// chroma planes keep their siting when their sizes round.
+pub fn resize_planes<const N: usize>(src: [&Gray; N], dst: [&mut Gray; N], scale: (f64, f64)) {
+    let Some(first) = dst.first() else { return };
+    let h = Fixed::new(first.width, src[0].width, scale.0);
+    let v = Fixed::new(first.height, src[0].height, scale.1);
     for (s, d) in src.into_iter().zip(dst) {
         resize_with(s, d, (&h, &v));
     }
@@ -322,7 +317,7 @@ mod tests {
             let src = plane(sw, sh, sw);
             let scale = (sw as f64 / w as f64, sh as f64 / h as f64);
             let mut got = Gray::new(w, h, w.next_multiple_of(16), h);
-            resize_plane(&src, &mut got, scale);
+            resize_planes([&src], [&mut got], scale);
             let (mut ht, mut vt) = (Taps::default(), Taps::default());
             ht.build(w, sw, 0.0, scale.0, false);
             vt.build(h, sh, 0.0, scale.1, false);
@@ -347,7 +342,7 @@ mod tests {
         let mut src = Gray::new(131, 77, 131, 77);
         src.data.fill(201);
         let mut dst = Gray::new(50, 29, 64, 32);
-        resize_plane(&src, &mut dst, (131.0 / 50.0, 77.0 / 29.0));
+        resize_planes([&src], [&mut dst], (131.0 / 50.0, 77.0 / 29.0));
         assert!((0..29).all(|y| dst.row(y).iter().all(|&v| v == 201)));
         dst.data[28 * 64 + 49] = 7;
         dst.replicate_edges();

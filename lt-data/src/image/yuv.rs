@@ -3,7 +3,7 @@
 //! half the samples of an RGB resize. JPEG's colour transform is linear, so resizing the planes
 //! is resizing the RGB image, up to rounding.
 
-use super::plane_resize::{resize_pair, resize_plane, Gray};
+use super::plane_resize::{resize_planes, Gray};
 
 /// Y, Cb and Cr planes; chroma subsampled by `sub` (horizontal, vertical), (2, 2) for 4:2:0,
 /// chroma sample c covering luma samples `[c * sub, (c + 1) * sub)` on each axis.
@@ -21,7 +21,7 @@ impl Yuv {
         (self.y.width, self.y.height)
     }
 
-    /// This image resized to `w` x `h` (antialiased bilinear, as [`resize_plane`]) in 4:2:0,
+    /// This image resized to `w` x `h` (antialiased bilinear, as [`resize_planes`]) in 4:2:0,
     /// every plane padded to whole 16x16 MCUs with its edges replicated, as libjpeg's
     /// raw-data encoder reads them.
     pub fn resize_420(&self, w: usize, h: usize) -> Yuv {
@@ -29,13 +29,13 @@ impl Yuv {
         let (rx, ry) = (sw as f64 / w as f64, sh as f64 / h as f64);
         let (pw, ph) = (w.next_multiple_of(16), h.next_multiple_of(16));
         let mut y = Gray::new(w, h, pw, ph);
-        resize_plane(&self.y, &mut y, (rx, ry));
+        resize_planes([&self.y], [&mut y], (rx, ry));
         // Output chroma sample c covers output luma [2c, 2c + 2), which is source luma
         // [2c rx, (2c + 2) rx), which is source chroma [2c rx / sub, ...).
         let scale = (2.0 * rx / self.sub.0 as f64, 2.0 * ry / self.sub.1 as f64);
         let chroma = || Gray::new(w.div_ceil(2), h.div_ceil(2), pw / 2, ph / 2);
         let (mut cb, mut cr) = (chroma(), chroma());
-        resize_pair([&self.cb, &self.cr], [&mut cb, &mut cr], scale);
+        resize_planes([&self.cb, &self.cr], [&mut cb, &mut cr], scale);
         for p in [&mut y, &mut cb, &mut cr] {
             p.replicate_edges();
         }
