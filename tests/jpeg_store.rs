@@ -186,3 +186,22 @@ fn every_chroma_subsampling_stores_what_pil_decodes_and_resizes() {
         );
     }
 }
+
+/// A truncated source JPEG on the plane path (YCbCr, shrunk, stored as JPEG) is a one-line error
+/// naming the file, and no output is left behind.
+#[test]
+fn a_truncated_source_on_the_plane_path_is_a_one_line_error() {
+    let (out, built) = build_tree("truncated", 2, &["--max-side", "64"]);
+    ok(&built, "lt-data build of the whole tree");
+    let src = out.parent().unwrap().join("src");
+    let cut = src.join("c1/2.jpg");
+    let bytes = std::fs::read(&cut).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let again = out.parent().unwrap().join("ltd-cut");
+    let flags = ["--store", "jpeg", "--imbalance", "1", "--max-side", "64"];
+    fails(
+        &strs(&build_args("folder", &src, &again, &flags)),
+        &["2.jpg: cannot decode image: corrupt JPEG"],
+    );
+    assert!(!again.join("train.ltd").exists());
+}
